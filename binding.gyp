@@ -1,0 +1,27 @@
+{
+  "targets": [
+    {
+      "target_name": "pagewalk",
+      "sources": [
+        "native/binding.cc",
+        "native/kpage_table.cc",
+        "native/pagemap_entry.cc",
+        "native/pagemap_file.cc",
+        "native/process_walk.cc",
+        "native/shmem_swap.cc",
+        "native/tally.cc"
+      ],
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
+      ],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+      "conditions": [
+        ["OS=='linux'", {
+          "cflags_cc": ["<!@(node -p \"process.env.PAGEWALK_SANITIZE ? '-fsanitize=address,undefined -fno-omit-frame-pointer -g' : ''\")"],
+          "ldflags": ["<!@(node -p \"process.env.PAGEWALK_SANITIZE ? '-fsanitize=address,undefined' : ''\")"]
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,410 @@
+// Exact memory figures from pagemap and the per-page mapcount, following the
+// kernel's own smaps rules (fs/proc/task_mmu.c): the same fixed-point PSS
+// (PSS_SHIFT = 12), the same pages skipped (zero page, PFN holes, hugetlb),
+// plus swapped-out shared memory, which pagemap cannot see.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { systemError, validatePid } from './errors';
+import { kpagePaths, kpageReadable, pageFeatures, type PageFeatures } from './kpage';
+import { type Mapping, readMapsAsync, readSmapsRollupAsync, type SmapsFields } from './maps';
+import { Field, native, type NativeTally, type NativeWalk, WALK_COLLECT_SWAP, WALK_LOOKUP_EXCLUSIVE_ANON, WALK_NO_SCAN } from './native';
+import { openPagemap, ScanCategory, scanDisabled } from './pagemap';
+
+const PAGE = 4096;
+/** The kernel's PSS fixed point: PSS is summed as bytes << 12. */
+export const PSS_SHIFT = 12n;
+
+export interface PageCounts {
+  /** Pages counted in Rss. */
+  resident: number;
+  /** Resident pages mapped once (mapcount < 2). */
+  private: number;
+  /** Resident pages mapped more than once. */
+  shared: number;
+  /** Pages whose page-table entry is a swap entry. */
+  swapped: number;
+  /** Every present page-table entry, zero page and device pages included. */
+  present: number;
+  /** Present entries that map the shared zero page (not in Rss). */
+  zero: number;
+  /** Present hugetlb pages (smaps reports them apart, never in Rss). */
+  hugetlb: number;
+  /** Present pages whose PFN could not be looked up (hidden PFNs). */
+  unresolved: number;
+}
+
+/** Sizes in bytes. */
+export interface MemoryFigures {
+  /** Mapped address space. */
+  vss: number;
+  /** Resident, shared pages counted in full. */
+  rss: number;
+  /** Proportional: each page divided by its mapcount, as the kernel sums it. */
+  pss: number;
+  /** Unique: pages mapped by this process alone (Private_Clean + Private_Dirty). */
+  uss: number;
+  /** Resident pages also mapped elsewhere (Shared_Clean + Shared_Dirty). */
+  shared: number;
+  /** Swapped out, including swapped shared memory (smaps Swap). */
+  swap: number;
+  /** Approximate swap PSS (see README); only from snapshot(), else equal to swap's private share. */
+  swapPss: number;
+  pssAnon: number;
+  pssFile: number;
+  pssShmem: number;
+  /** Anonymous resident memory (smaps Anonymous). */
+  anonymous: number;
+  ksm: number;
+  anonHugePages: number;
+  /** PSS in the kernel's fixed point (bytes << 12), for exact sums. */
+  pssFixed: bigint;
+  pages: PageCounts;
+}
+
+export interface MappingMemory extends MemoryFigures {
+  mapping: Mapping;
+}
+
+export type FigureSource = 'pagemap' | 'smaps_rollup';
+
+export interface ProcessMemory extends MemoryFigures {
+  pid: number;
+  /**
+   * 'pagemap': computed here from pagemap and kpagecount, kernel-exact.
+   * 'smaps_rollup': PFNs or kpagecount were out of reach (no CAP_SYS_ADMIN),
+   * so Rss, Pss, Uss and the Pss split come from the kernel's smaps_rollup.
+   */
+  source: FigureSource;
+  pfnsVisible: boolean;
+  /** Per mapping, when requested. */
+  mappings?: MappingMemory[];
+  /** Set when the process changed during the walk (exec, unmap): figures may mix states. */
+  partial: boolean;
+}
+
+export interface AccountingOptions {
+  /** Include per-mapping figures. */
+  mappings?: boolean;
+  /**
+   * Without CAP_SYS_ADMIN: 'smaps' (default) takes PSS from smaps_rollup
+   * and marks the source; 'error' throws an EPERM error instead.
+   */
+  unprivileged?: 'smaps' | 'error';
+}
+
+/** Kernel-half mappings ([vsyscall]) have no pagemap entries. */
+const USER_SPACE_END = 1n << 63n;
+
+function emptyPages(): PageCounts {
+  return { resident: 0, private: 0, shared: 0, swapped: 0, present: 0, zero: 0, hugetlb: 0, unresolved: 0 };
+}
+
+export function emptyFigures(): MemoryFigures {
+  return {
+    vss: 0, rss: 0, pss: 0, uss: 0, shared: 0, swap: 0, swapPss: 0, pssAnon: 0, pssFile: 0, pssShmem: 0,
+    anonymous: 0, ksm: 0, anonHugePages: 0, pssFixed: 0n, pages: emptyPages(),
+  };
+}
+
+/** Bytes from a fixed-point PSS sum, truncated the way the kernel truncates. */
+export function pssBytes(fixed: bigint): number {
+  return Number(fixed >> PSS_SHIFT);
+}
+
+/** Adds b into a (in place); PSS stays in fixed point until the end. */
+export function addFigures(a: MemoryFigures, b: MemoryFigures): MemoryFigures {
+  for (const k of ['vss', 'rss', 'uss', 'shared', 'swap', 'swapPss', 'anonymous', 'ksm', 'anonHugePages'] as const) a[k] += b[k];
+  a.pssFixed += b.pssFixed;
+  a.pss = pssBytes(a.pssFixed);
+  for (const k of Object.keys(a.pages) as (keyof PageCounts)[]) a.pages[k] += b.pages[k];
+  return a;
+}
+
+interface FixedSums {
+  pss: bigint;
+  anon: bigint;
+  file: bigint;
+  shmem: bigint;
+  swapPss: bigint;
+}
+
+// ------------------------------------------------------------------ targets
+
+/** One process being measured: its maps, native walk and extras. */
+export interface Target {
+  pid: number;
+  maps: Mapping[];
+  /** Indices into maps of the mappings walked (user space only). */
+  walked: number[];
+  walk: NativeWalk;
+  /** Swapped shmem pages per walked mapping; null: unknown (no privilege). */
+  shmemSwap: (number | null)[];
+  anonHuge: number[];
+  identity: string;
+  partial: boolean;
+}
+
+/** Start time and exe of a pid: changes when the pid is reused or execs. */
+export function processIdentity(pid: number): string {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  // comm may hold spaces and parentheses: fields start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  let exe = '';
+  try {
+    exe = fs.readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    // kernel threads and zombies have no exe
+  }
+  return `${fields[19]}:${exe}`;
+}
+
+export function walkFlags(features: PageFeatures): number {
+  let flags = WALK_COLLECT_SWAP;
+  if (features.ksmActive || features.hugetlbInUse) flags |= WALK_LOOKUP_EXCLUSIVE_ANON;
+  if (scanDisabled()) flags |= WALK_NO_SCAN;
+  return flags;
+}
+
+export async function prepareTarget(pid: number, flags: number): Promise<Target> {
+  const identity = processIdentity(pid);
+  const maps = await readMapsAsync(pid);
+  const walked: number[] = [];
+  for (let i = 0; i < maps.length; i++) if (maps[i].start < USER_SPACE_END && maps[i].end > maps[i].start) walked.push(i);
+  const ranges = new Float64Array(walked.length * 2);
+  walked.forEach((mi, k) => {
+    ranges[2 * k] = Number(maps[mi].start >> 12n);
+    ranges[2 * k + 1] = Number(maps[mi].end >> 12n);
+  });
+  const walk = new native.Walk(pid, ranges, flags);
+  return { pid, maps, walked, walk, shmemSwap: [], anonHuge: [], identity, partial: false };
+}
+
+const SHMEM_NOT = -1;
+const SHMEM_NO_CACHESTAT = -2;
+
+/**
+ * Swapped shared memory for each mapping that may be shmem (device major 0
+ * with an inode: tmpfs, /dev/zero MAP_SHARED, SysV shm, memfd). Rules of
+ * smap_gather_stats(): whole shmem swap for shared or read-only mappings,
+ * only what sits behind page-table holes for private writable ones.
+ */
+export function measureShmemSwap(t: Target): void {
+  t.shmemSwap = t.walked.map((mi) => {
+    const m = t.maps[mi];
+    if (m.deviceMajor !== 0 || m.inode === 0n) return 0;
+    const startPage = Number(m.start >> 12n);
+    const endPage = Number(m.end >> 12n);
+    const offsetPages = Number(m.offset >> 12n);
+    try {
+      const swapped = native.shmemSwap(t.pid, startPage, endPage, offsetPages, false);
+      if (swapped === SHMEM_NOT) return 0;
+      if (swapped === SHMEM_NO_CACHESTAT) return null;
+      if (swapped > 0 && !m.shared && m.write) return native.shmemSwap(t.pid, startPage, endPage, offsetPages, true);
+      return swapped;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
+        t.partial = true; // unmapped meanwhile
+        return 0;
+      }
+      if (code === 'EPERM' || code === 'EACCES') return null;
+      throw err;
+    }
+  });
+}
+
+/** PMD-mapped anonymous THP per mapping (smaps AnonHugePages), via PAGEMAP_SCAN. */
+export function measureAnonHuge(t: Target, features: PageFeatures): void {
+  t.anonHuge = t.walked.map(() => 0);
+  if (!features.thpInUse || scanDisabled()) return;
+  const handle = openPagemap(t.pid);
+  try {
+    t.walked.forEach((mi, k) => {
+      const m = t.maps[mi];
+      if (m.size < 2 * 1024 * 1024) return;
+      const r = handle.scan(m.start, m.end, {
+        require: ScanCategory.HUGE | ScanCategory.PRESENT | ScanCategory.FILE | ScanCategory.PFNZERO,
+        inverted: ScanCategory.FILE | ScanCategory.PFNZERO,
+        anyOf: 0,
+        report: ScanCategory.HUGE,
+      });
+      for (const reg of r.regions) t.anonHuge[k] += Number(reg.end - reg.start);
+    });
+  } finally {
+    handle.close();
+  }
+}
+
+// ------------------------------------------------------------------ shaping
+
+const mappingFields = native.mappingFields;
+
+function figuresOf(data: BigUint64Array, k: number, m: Mapping, shmemSwapPages: number, anonHuge: number): [MemoryFigures, FixedSums] {
+  const o = k * mappingFields;
+  const n = (f: Field) => Number(data[o + f]);
+  const sums: FixedSums = {
+    pss: data[o + Field.PssFixed],
+    anon: data[o + Field.PssAnonFixed],
+    file: data[o + Field.PssFileFixed],
+    shmem: data[o + Field.PssShmemFixed],
+    swapPss: data[o + Field.SwapPssFixed],
+  };
+  const pages: PageCounts = {
+    resident: n(Field.RssPages),
+    private: n(Field.PrivatePages),
+    shared: n(Field.SharedPages),
+    swapped: n(Field.SwapPages),
+    present: n(Field.PresentPages),
+    zero: n(Field.ZeroPages),
+    hugetlb: n(Field.HugetlbPages),
+    unresolved: n(Field.UnresolvedPages),
+  };
+  const fig: MemoryFigures = {
+    vss: m.size,
+    rss: pages.resident * PAGE,
+    pss: pssBytes(sums.pss),
+    uss: pages.private * PAGE,
+    shared: pages.shared * PAGE,
+    swap: (pages.swapped + shmemSwapPages) * PAGE,
+    swapPss: pssBytes(sums.swapPss),
+    pssAnon: pssBytes(sums.anon),
+    pssFile: pssBytes(sums.file),
+    pssShmem: pssBytes(sums.shmem),
+    anonymous: n(Field.AnonymousPages) * PAGE,
+    ksm: n(Field.KsmPages) * PAGE,
+    anonHugePages: anonHuge,
+    pssFixed: sums.pss,
+    pages,
+  };
+  return [fig, sums];
+}
+
+/** Per-process figures from a settled walk (PSS summed before truncation, as smaps_rollup does). */
+export function shapeProcess(t: Target, options: AccountingOptions, pfnsVisible: boolean): ProcessMemory {
+  const data = new BigUint64Array(t.walked.length * mappingFields);
+  t.walk.figures(data);
+  const total: ProcessMemory = { ...emptyFigures(), pid: t.pid, source: 'pagemap', pfnsVisible, partial: t.partial };
+  const sums: FixedSums = { pss: 0n, anon: 0n, file: 0n, shmem: 0n, swapPss: 0n };
+  const perMapping: MappingMemory[] = [];
+  // Unwalked mappings ([vsyscall]) still count in VSS.
+  for (const m of t.maps) total.vss += m.size;
+  t.walked.forEach((mi, k) => {
+    const [fig, s] = figuresOf(data, k, t.maps[mi], t.shmemSwap[k] ?? 0, t.anonHuge[k] ?? 0);
+    sums.pss += s.pss;
+    sums.anon += s.anon;
+    sums.file += s.file;
+    sums.shmem += s.shmem;
+    sums.swapPss += s.swapPss;
+    for (const key of ['rss', 'uss', 'shared', 'swap', 'anonymous', 'ksm', 'anonHugePages'] as const) total[key] += fig[key];
+    for (const key of Object.keys(total.pages) as (keyof PageCounts)[]) total.pages[key] += fig.pages[key];
+    if (options.mappings) perMapping.push({ mapping: t.maps[mi], ...fig });
+  });
+  total.pssFixed = sums.pss;
+  total.pss = pssBytes(sums.pss);
+  total.pssAnon = pssBytes(sums.anon);
+  total.pssFile = pssBytes(sums.file);
+  total.pssShmem = pssBytes(sums.shmem);
+  total.swapPss = pssBytes(sums.swapPss);
+  if (options.mappings) total.mappings = perMapping;
+  return total;
+}
+
+/** Figures from the kernel's smaps_rollup, for callers without the privilege to compute them. */
+export function figuresFromRollup(fields: SmapsFields): Omit<MemoryFigures, 'vss' | 'pages'> {
+  const kb = (k: string) => (fields[k] ?? 0) * 1024;
+  return {
+    rss: kb('Rss'),
+    pss: kb('Pss'),
+    uss: kb('Private_Clean') + kb('Private_Dirty'),
+    shared: kb('Shared_Clean') + kb('Shared_Dirty'),
+    swap: kb('Swap'),
+    swapPss: kb('SwapPss'),
+    pssAnon: kb('Pss_Anon'),
+    pssFile: kb('Pss_File'),
+    pssShmem: kb('Pss_Shmem'),
+    anonymous: kb('Anonymous'),
+    ksm: kb('KSM'),
+    anonHugePages: kb('AnonHugePages'),
+    pssFixed: BigInt(kb('Pss')) << PSS_SHIFT,
+  };
+}
+
+export function unprivilegedError(pid: number, why: string): NodeJS.ErrnoException {
+  return systemError(
+    'EPERM',
+    -1,
+    'read',
+    `/proc/${pid}/pagemap`,
+    `exact PSS needs CAP_SYS_ADMIN (run as root): ${why}`,
+  );
+}
+
+/** Why exact figures are out of reach for these walks, or null when they are not. */
+export function privilegeGap(walkStats: Float64Array[], kpageOk: boolean): string | null {
+  const hidden = walkStats.some((s) => s[6] === 1 && s[5] === 0);
+  if (hidden) return 'PFNs in pagemap are hidden';
+  const pending = walkStats.some((s) => s[7] > 0);
+  if (pending && !kpageOk) return '/proc/kpagecount is not readable';
+  return null;
+}
+
+export function walkStats(walk: NativeWalk): Float64Array {
+  const s = new Float64Array(9);
+  walk.stats(s);
+  return s;
+}
+
+/** Replaces computed figures with smaps_rollup's where they cannot be exact. */
+export async function degradeToRollup(report: ProcessMemory): Promise<void> {
+  const rollup = await readSmapsRollupAsync(report.pid);
+  Object.assign(report, figuresFromRollup(rollup.fields));
+  report.source = 'smaps_rollup';
+  report.pfnsVisible = false;
+  // Per-mapping figures would mix sources: drop them rather than mislead.
+  delete report.mappings;
+}
+
+export function newTally(): NativeTally {
+  const p = kpagePaths();
+  return new native.Tally(p.kpagecount, p.kpageflags);
+}
+
+/**
+ * Exact memory figures of one process, equal to its smaps_rollup to the kB
+ * (Rss, Pss, Pss_Anon, Pss_File, Pss_Shmem, Swap, Anonymous, KSM) when run
+ * with CAP_SYS_ADMIN, and computed in a single pass over pagemap.
+ */
+export async function processMemory(pid: number, options: AccountingOptions = {}): Promise<ProcessMemory> {
+  validatePid(pid);
+  checkAccountingOptions(options);
+  const features = pageFeatures();
+  const t = await prepareTarget(pid, walkFlags(features));
+  await t.walk.runAsync();
+  measureShmemSwap(t);
+  measureAnonHuge(t, features);
+  const stats = walkStats(t.walk);
+  const kpageOk = stats[7] === 0 || kpageReadable();
+  const gap = privilegeGap([stats], kpageOk);
+  if (gap && options.unprivileged === 'error') throw unprivilegedError(pid, gap);
+  if (!gap) {
+    const tally = newTally();
+    tally.add(t.walk);
+    await tally.resolveAsync();
+  }
+  if (processIdentity(pid) !== t.identity) t.partial = true;
+  const report = shapeProcess(t, options, !gap);
+  if (gap || t.shmemSwap.includes(null)) {
+    if (gap) await degradeToRollup(report);
+    else report.swap = figuresFromRollup((await readSmapsRollupAsync(pid)).fields).swap;
+  }
+  return report;
+}
+
+export function checkAccountingOptions(options: AccountingOptions): void {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  if (options.unprivileged !== undefined && options.unprivileged !== 'smaps' && options.unprivileged !== 'error') {
+    throw new RangeError("options.unprivileged must be 'smaps' or 'error'");
+  }
+}
+
+export const cpuCount = (): number => (os.availableParallelism ? os.availableParallelism() : os.cpus().length);

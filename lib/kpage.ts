@@ -1,0 +1,122 @@
+// /proc/kpagecount and /proc/kpageflags: the kernel's per-page-frame facts,
+// and the system-wide switches that decide how much of them a walk needs.
+import * as fs from 'node:fs';
+
+/** kpageflags bits (include/uapi/linux/kernel-page-flags.h). */
+export const KPF = {
+  LOCKED: 0,
+  ERROR: 1,
+  REFERENCED: 2,
+  UPTODATE: 3,
+  DIRTY: 4,
+  LRU: 5,
+  ACTIVE: 6,
+  SLAB: 7,
+  WRITEBACK: 8,
+  RECLAIM: 9,
+  BUDDY: 10,
+  MMAP: 11,
+  ANON: 12,
+  SWAPCACHE: 13,
+  SWAPBACKED: 14,
+  COMPOUND_HEAD: 15,
+  COMPOUND_TAIL: 16,
+  HUGE: 17,
+  UNEVICTABLE: 18,
+  HWPOISON: 19,
+  NOPAGE: 20,
+  KSM: 21,
+  THP: 22,
+  OFFLINE: 23,
+  ZERO_PAGE: 24,
+  IDLE: 25,
+  PGTABLE: 26,
+} as const;
+
+export type KpageFlagName = keyof typeof KPF;
+
+/** Names of the flags set in a kpageflags value. */
+export function decodeKpageFlags(flags: bigint | number): KpageFlagName[] {
+  const v = BigInt(flags);
+  return (Object.keys(KPF) as KpageFlagName[]).filter((k) => (v >> BigInt(KPF[k])) & 1n);
+}
+
+export interface KpagePaths {
+  kpagecount: string;
+  kpageflags: string;
+}
+
+/**
+ * Where the kpage files are. PAGEWALK_KPAGE_DIR points them elsewhere (a
+ * directory without them), which is how tests force the unreadable path.
+ */
+export function kpagePaths(): KpagePaths {
+  const dir = process.env.PAGEWALK_KPAGE_DIR ?? '/proc';
+  return { kpagecount: `${dir}/kpagecount`, kpageflags: `${dir}/kpageflags` };
+}
+
+/** Whether this process may read /proc/kpagecount (root or CAP_SYS_ADMIN). */
+export function kpageReadable(paths: KpagePaths = kpagePaths()): boolean {
+  try {
+    fs.accessSync(paths.kpagecount, fs.constants.R_OK);
+    fs.accessSync(paths.kpageflags, fs.constants.R_OK);
+    const fd = fs.openSync(paths.kpagecount, 'r');
+    fs.closeSync(fd);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether this process holds CAP_SYS_ADMIN, which makes pagemap show PFNs. */
+export function hasSysAdmin(): boolean {
+  try {
+    const status = fs.readFileSync('/proc/self/status', 'utf8');
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+    return m !== null && ((BigInt(`0x${m[1]}`) >> 21n) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
+function readNumber(path: string): number {
+  try {
+    return Number(fs.readFileSync(path, 'utf8').trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+function meminfoKb(text: string, key: string): number {
+  const m = new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+export interface PageFeatures {
+  /** KSM has merged pages: exclusive anonymous pages may be KSM pages. */
+  ksmActive: boolean;
+  /** hugetlb pages exist: present pages may be hugetlb, which smaps leaves out of Rss. */
+  hugetlbInUse: boolean;
+  /** Some THP is PMD-mapped somewhere: AnonHugePages needs a HUGE scan. */
+  thpInUse: boolean;
+}
+
+/** The system-wide facts that decide which lookups a walk can skip. */
+export function pageFeatures(): PageFeatures {
+  let meminfo = '';
+  try {
+    meminfo = fs.readFileSync('/proc/meminfo', 'utf8');
+  } catch {
+    // Without meminfo assume everything is in use: slower, never wrong.
+    return { ksmActive: true, hugetlbInUse: true, thpInUse: true };
+  }
+  return {
+    ksmActive:
+      readNumber('/sys/kernel/mm/ksm/pages_shared') > 0 || readNumber('/sys/kernel/mm/ksm/pages_sharing') > 0,
+    hugetlbInUse: meminfoKb(meminfo, 'HugePages_Total') > 0 || meminfoKb(meminfo, 'Hugetlb') > 0,
+    thpInUse:
+      meminfoKb(meminfo, 'AnonHugePages') > 0 ||
+      meminfoKb(meminfo, 'ShmemPmdMapped') > 0 ||
+      meminfoKb(meminfo, 'FilePmdMapped') > 0,
+  };
+}

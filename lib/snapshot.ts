@@ -1,0 +1,303 @@
+// snapshot(): many processes in one pass. Their walks run on the thread
+// pool side by side (both cores), every distinct PFN is looked up once for
+// all of them, and the figures only a whole group can give are computed:
+// the memory a group maps alone (what killing it frees) and what it shares.
+import * as fs from 'node:fs';
+import { validatePid } from './errors';
+import {
+  type AccountingOptions, checkAccountingOptions, cpuCount, degradeToRollup, emptyFigures, addFigures,
+  figuresFromRollup, measureAnonHuge, measureShmemSwap, type MemoryFigures, newTally, prepareTarget,
+  privilegeGap, processIdentity, type ProcessMemory, shapeProcess, type Target, unprivilegedError,
+  walkFlags, walkStats,
+} from './accounting';
+import { kpageReadable, pageFeatures } from './kpage';
+import { readSmapsRollupAsync } from './maps';
+import { GroupSlot, native } from './native';
+
+const PAGE = 4096;
+
+export interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  /** The kernel's comm (15 characters at most). */
+  name: string;
+  /** The command line joined by spaces, or [name] for kernel threads. */
+  command: string;
+  uid: number;
+  user: string;
+  kernelThread: boolean;
+}
+
+export interface ProcessReport extends ProcessMemory {
+  info: ProcessInfo;
+}
+
+export interface GroupDefinition {
+  name: string;
+  /** Members: a predicate over processes in scope, or a list of pids. */
+  match: ((p: ProcessInfo) => boolean) | number[];
+}
+
+/** Sizes in bytes. */
+export interface GroupReport {
+  name: string;
+  pids: number[];
+  /** Distinct memory mapped only by the group's processes: what killing the group frees. */
+  only: number;
+  /** Distinct memory the group maps that processes outside it map too. */
+  sharedOutside: number;
+  /** Distinct resident memory the group maps (its RSS without double counting). */
+  distinct: number;
+  /** Sums of the members' figures. */
+  totals: MemoryFigures;
+}
+
+export interface GoneProcess {
+  pid: number;
+  name?: string;
+  reason: 'exited' | 'reused' | 'denied' | 'error';
+  message: string;
+}
+
+export interface SnapshotOptions extends AccountingOptions {
+  /** The processes to measure. Default: every process. */
+  pids?: number[];
+  /** Or those for which this returns true. */
+  filter?: (p: ProcessInfo) => boolean;
+  /** Groups to account. `scope` (every measured process) is always computed. */
+  groups?: GroupDefinition[];
+  /** Distinct pages shared by each pair of processes (costly with many processes). */
+  matrix?: boolean;
+  /** Walks run at once. Default: the number of CPUs. */
+  concurrency?: number;
+  /** Called after each process walk: (done, total). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface SharingMatrix {
+  pids: number[];
+  /** bytes[i * n + j]: memory mapped by both pids[i] and pids[j]; the diagonal is each one's distinct RSS. */
+  bytes: Float64Array;
+}
+
+export interface Snapshot {
+  processes: ProcessReport[];
+  gone: GoneProcess[];
+  /** The whole scope as a group: what only the measured processes map. */
+  scope: GroupReport;
+  groups: GroupReport[];
+  matrix?: SharingMatrix;
+  /** 'pagemap' when every figure is kernel-exact; 'smaps_rollup' when privilege was missing. */
+  source: 'pagemap' | 'smaps_rollup';
+  /** SwapPss counts sharing among the scanned processes only: an approximation. */
+  swapPssApproximate: true;
+  /** Distinct page frames looked up in kpagecount/kpageflags. */
+  distinctPfns: number;
+  elapsedMs: number;
+}
+
+let userNames: Map<number, string> | undefined;
+function userName(uid: number): string {
+  if (!userNames) {
+    userNames = new Map();
+    try {
+      for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
+        const f = line.split(':');
+        if (f.length > 2 && !userNames.has(Number(f[2]))) userNames.set(Number(f[2]), f[0]);
+      }
+    } catch {
+      // no passwd: numeric names
+    }
+  }
+  return userNames.get(uid) ?? String(uid);
+}
+
+/** Facts about a process from /proc/PID/{stat,status,cmdline}. */
+export function processInfo(pid: number): ProcessInfo {
+  validatePid(pid);
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
+  const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+  const flags = Number(rest[6]);
+  const kernelThread = (flags & 0x00200000) !== 0; // PF_KTHREAD
+  let command = '';
+  try {
+    command = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
+  } catch {
+    // exited meanwhile: fall back to the name
+  }
+  return { pid, ppid: Number(rest[1]), name, command: command || `[${name}]`, uid, user: userName(uid), kernelThread };
+}
+
+/** Every pid in /proc. */
+export function listPids(): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+function goneFrom(pid: number, err: unknown, name?: string): GoneProcess {
+  const e = err as NodeJS.ErrnoException;
+  const reason = e.code === 'ENOENT' || e.code === 'ESRCH' ? 'exited' : e.code === 'EACCES' || e.code === 'EPERM' ? 'denied' : 'error';
+  return { pid, name, reason, message: e.message };
+}
+
+async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function checkSnapshotOptions(o: SnapshotOptions): void {
+  checkAccountingOptions(o);
+  if (o.pids !== undefined) {
+    if (!Array.isArray(o.pids)) throw new TypeError('options.pids must be an array of pids');
+    o.pids.forEach((p, i) => validatePid(p, `options.pids[${i}]`));
+  }
+  if (o.filter !== undefined && typeof o.filter !== 'function') throw new TypeError('options.filter must be a function');
+  if (o.groups !== undefined) {
+    if (!Array.isArray(o.groups)) throw new TypeError('options.groups must be an array');
+    for (const g of o.groups) {
+      if (!g || typeof g.name !== 'string') throw new TypeError('each group needs a name');
+      if (typeof g.match !== 'function' && !Array.isArray(g.match)) throw new TypeError(`group ${g.name}: match must be a function or a pid array`);
+    }
+  }
+  if (o.concurrency !== undefined && (!Number.isInteger(o.concurrency) || o.concurrency < 1 || o.concurrency > 64)) {
+    throw new RangeError('options.concurrency must be an integer from 1 to 64');
+  }
+}
+
+/**
+ * Measures many processes at once. A process that exits, is denied or whose
+ * pid is reused mid-snapshot is listed in `gone`; the rest stays exact.
+ */
+export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
+  checkSnapshotOptions(options);
+  const began = performance.now();
+  const features = pageFeatures();
+  const flags = walkFlags(features);
+  const gone: GoneProcess[] = [];
+  const candidates = options.pids ? [...new Set(options.pids)] : listPids().filter((p) => p !== process.pid || !options.filter);
+  const infos: ProcessInfo[] = [];
+  for (const pid of candidates) {
+    try {
+      const info = processInfo(pid);
+      if (!options.filter || options.filter(info)) infos.push(info);
+    } catch (err) {
+      if (options.pids) gone.push(goneFrom(pid, err));
+    }
+  }
+
+  const targets: { info: ProcessInfo; t: Target }[] = [];
+  let done = 0;
+  await pool(infos, options.concurrency ?? cpuCount(), async (info) => {
+    try {
+      const t = await prepareTarget(info.pid, flags);
+      await t.walk.runAsync();
+      measureShmemSwap(t);
+      measureAnonHuge(t, features);
+      targets.push({ info, t });
+    } catch (err) {
+      gone.push(goneFrom(info.pid, err, info.name));
+    }
+    options.onProgress?.(++done, infos.length);
+  });
+  targets.sort((a, b) => a.info.pid - b.info.pid);
+
+  const stats = targets.map(({ t }) => walkStats(t.walk));
+  const kpageOk = stats.every((s) => s[7] === 0) || kpageReadable();
+  const gap = privilegeGap(stats, kpageOk);
+  if (gap && options.unprivileged === 'error') throw unprivilegedError(targets[0]?.info.pid ?? process.pid, gap);
+
+  const tally = newTally();
+  for (const { t } of targets) tally.add(t.walk);
+  if (!gap) await tally.resolveAsync();
+  tally.approximateSwapPss();
+  const tallyStats = new Float64Array(4);
+  tally.stats(tallyStats);
+
+  // A pid whose identity changed while it was walked may now be another process.
+  const live: boolean[] = targets.map(({ info, t }) => {
+    try {
+      if (processIdentity(info.pid) === t.identity) return true;
+      gone.push({ pid: info.pid, name: info.name, reason: 'reused', message: 'process changed (exec or pid reuse) during the walk' });
+    } catch (err) {
+      gone.push(goneFrom(info.pid, err, info.name));
+    }
+    return false;
+  });
+
+  const processes: ProcessReport[] = [];
+  for (let i = 0; i < targets.length; i++) {
+    if (!live[i]) continue;
+    const { info, t } = targets[i];
+    const report: ProcessReport = { ...shapeProcess(t, options, !gap), info };
+    try {
+      if (gap) await degradeToRollup(report);
+      else if (t.shmemSwap.includes(null)) report.swap = figuresFromRollup((await readSmapsRollupAsync(t.pid)).fields).swap;
+    } catch (err) {
+      gone.push(goneFrom(info.pid, err, info.name));
+      live[i] = false;
+      continue;
+    }
+    processes.push(report);
+  }
+
+  // Groups are computed over every walk the tally holds; dead ones are in no group.
+  const liveReports = new Map(processes.map((p) => [p.pid, p]));
+  const definitions: GroupDefinition[] = [
+    { name: 'scope', match: () => true },
+    ...(options.groups ?? []),
+  ];
+  const groupOf = new Int32Array(targets.length);
+  const groupReports: GroupReport[] = [];
+  const groupData = new BigUint64Array(native.groupFields);
+  definitions.forEach((def) => {
+    const members = new Set<number>();
+    targets.forEach(({ info }, w) => {
+      const inGroup = liveReports.has(info.pid) && (Array.isArray(def.match) ? def.match.includes(info.pid) : def.match(info));
+      groupOf[w] = inGroup ? 0 : -1;
+      if (inGroup) members.add(info.pid);
+    });
+    tally.groups(groupOf, 1, groupData);
+    const totals = emptyFigures();
+    for (const pid of members) addFigures(totals, liveReports.get(pid) as ProcessReport);
+    groupReports.push({
+      name: def.name,
+      pids: [...members],
+      only: Number(groupData[GroupSlot.OnlyPages]) * PAGE,
+      sharedOutside: Number(groupData[GroupSlot.SharedOutsidePages]) * PAGE,
+      distinct: Number(groupData[GroupSlot.DistinctPages]) * PAGE,
+      totals,
+    });
+  });
+
+  let matrix: SharingMatrix | undefined;
+  if (options.matrix) {
+    const n = targets.length;
+    const raw = new BigUint64Array(n * n);
+    tally.sharingMatrix(raw);
+    const keep = targets.map((_, i) => i).filter((i) => live[i]);
+    const bytes = new Float64Array(keep.length * keep.length);
+    keep.forEach((i, a) => keep.forEach((j, b) => (bytes[a * keep.length + b] = Number(raw[i * n + j]) * PAGE)));
+    matrix = { pids: keep.map((i) => targets[i].info.pid), bytes };
+  }
+
+  return {
+    processes,
+    gone: gone.sort((a, b) => a.pid - b.pid),
+    scope: groupReports[0],
+    groups: groupReports.slice(1),
+    matrix,
+    source: gap ? 'smaps_rollup' : 'pagemap',
+    swapPssApproximate: true,
+    distinctPfns: tallyStats[0],
+    elapsedMs: performance.now() - began,
+  };
+}

@@ -1,0 +1,522 @@
+// The only file that knows N-API: it binds the pure C++ core to JavaScript.
+// Arguments arrive validated and normalised by lib/native.ts; only numbers,
+// bigints and typed arrays cross this boundary.
+#include <napi.h>
+#include <uv.h>
+
+#include <functional>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "pagemap_entry.h"
+#include "pagemap_file.h"
+#include "process_walk.h"
+#include "shmem_swap.h"
+#include "system_error.h"
+#include "tally.h"
+
+namespace {
+
+using pagewalk::SystemError;
+
+// Node's fs style: "ENOENT: no such file or directory, open '/proc/1/pagemap'"
+// with errno negative, as libuv reports it.
+Napi::Error toJsError(Napi::Env env, const SystemError& e) {
+  const int uvErr = -e.errnum();
+  const std::string code = uv_err_name(uvErr);
+  const std::string reason = e.detail().empty() ? uv_strerror(uvErr) : e.detail();
+  std::string message = code + ": " + reason + ", " + e.syscall();
+  if (!e.path().empty()) message += " '" + e.path() + "'";
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Set("errno", Napi::Number::New(env, uvErr));
+  err.Set("code", Napi::String::New(env, code));
+  err.Set("syscall", Napi::String::New(env, e.syscall()));
+  if (!e.path().empty()) err.Set("path", Napi::String::New(env, e.path()));
+  return err;
+}
+
+// Runs fn, turning C++ exceptions into JavaScript ones so the host never
+// sees a C++ exception escape.
+template <typename Fn>
+auto guarded(Napi::Env env, Fn fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const SystemError& e) {
+    throw toJsError(env, e);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw Napi::RangeError::New(env, "out of memory");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+// An error captured on a worker thread, rethrown on the JS thread.
+struct PendingError {
+  bool set = false;
+  bool system = false;
+  SystemError sys{0, "", ""};
+  std::string message;
+
+  void capture(std::exception_ptr ptr) {
+    set = true;
+    try {
+      std::rethrow_exception(ptr);
+    } catch (const SystemError& e) {
+      system = true;
+      sys = e;
+    } catch (const std::exception& e) {
+      message = e.what();
+    } catch (...) {
+      message = "unknown native error";
+    }
+  }
+  Napi::Value toValue(Napi::Env env) const {
+    if (system) return toJsError(env, sys).Value();
+    return Napi::Error::New(env, message).Value();
+  }
+};
+
+// A promise-returning job on the libuv pool. `keepAlive` pins the JS objects
+// whose native state the job touches until it has settled.
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  PromiseWorker(Napi::Env env, std::function<void()> work,
+                std::function<Napi::Value(Napi::Env)> result, std::vector<Napi::Value> keepAlive)
+      : Napi::AsyncWorker(env, "pagewalk"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        work_(std::move(work)),
+        result_(std::move(result)) {
+    for (auto& v : keepAlive) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
+  }
+  Napi::Promise promise() const { return deferred_.Promise(); }
+  std::function<void()> onSettle;
+
+ protected:
+  void Execute() override {
+    try {
+      work_();
+    } catch (...) {
+      error_.capture(std::current_exception());
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (onSettle) onSettle();
+    if (error_.set) {
+      deferred_.Reject(error_.toValue(env));
+      return;
+    }
+    try {
+      deferred_.Resolve(result_(env));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+  void OnError(const Napi::Error& e) override {
+    if (onSettle) onSettle();
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::function<void()> work_;
+  std::function<Napi::Value(Napi::Env)> result_;
+  std::vector<Napi::ObjectReference> refs_;
+  PendingError error_;
+};
+
+uint64_t toU64(const Napi::Value& v) { return static_cast<uint64_t>(v.As<Napi::Number>().Int64Value()); }
+size_t toSize(const Napi::Value& v) { return static_cast<size_t>(v.As<Napi::Number>().Int64Value()); }
+uint64_t bigToU64(const Napi::Value& v) {
+  bool lossless;
+  return v.As<Napi::BigInt>().Uint64Value(&lossless);
+}
+
+// ---------------------------------------------------------------- PagemapHandle
+
+class PagemapHandle : public Napi::ObjectWrap<PagemapHandle> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "PagemapHandle",
+                       {InstanceMethod("read", &PagemapHandle::Read),
+                        InstanceMethod("readAsync", &PagemapHandle::ReadAsync),
+                        InstanceMethod("scan", &PagemapHandle::Scan),
+                        InstanceMethod("close", &PagemapHandle::Close),
+                        InstanceMethod("isOpen", &PagemapHandle::IsOpen)});
+  }
+
+  PagemapHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PagemapHandle>(info) {
+    const int pid = info[0].As<Napi::Number>().Int32Value();
+    file_ = guarded(info.Env(), [&] { return std::make_shared<pagewalk::PagemapFile>(pid); });
+  }
+
+ private:
+  pagewalk::PagemapFile& open(Napi::Env env) {
+    if (!file_ || closeRequested_) throw toJsError(env, SystemError(EBADF, "read", path_(), "pagemap handle is closed"));
+    return *file_;
+  }
+  std::string path_() const { return file_ ? file_->path() : std::string(); }
+
+  // read(firstPage, count, out: BigUint64Array, outOffset) -> entries read
+  Napi::Value Read(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto& file = open(env);
+    const uint64_t first = toU64(info[0]);
+    const size_t count = toSize(info[1]);
+    auto out = info[2].As<Napi::BigUint64Array>();
+    const size_t offset = toSize(info[3]);
+    if (offset + count > out.ElementLength()) throw Napi::RangeError::New(env, "output buffer too small");
+    const size_t got = guarded(env, [&] { return file.read(first, count, out.Data() + offset); });
+    return Napi::Number::New(env, static_cast<double>(got));
+  }
+
+  // The worker reads into memory of its own and copies on the JS thread, so
+  // a buffer the caller detaches or shrinks meanwhile cannot be written after
+  // it is gone.
+  Napi::Value ReadAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    open(env);
+    const uint64_t first = toU64(info[0]);
+    const size_t count = toSize(info[1]);
+    auto out = info[2].As<Napi::BigUint64Array>();
+    const size_t offset = toSize(info[3]);
+    if (offset + count > out.ElementLength()) throw Napi::RangeError::New(env, "output buffer too small");
+    auto file = file_;
+    auto scratch = std::make_shared<std::vector<uint64_t>>();
+    auto got = std::make_shared<size_t>(0);
+    auto* worker = new PromiseWorker(
+        env,
+        [file, scratch, got, first, count] {
+          scratch->resize(count);
+          *got = file->read(first, count, scratch->data());
+        },
+        [scratch, got, offset](Napi::Env e) -> Napi::Value {
+          // Re-fetched here: the typed array may have been detached or
+          // replaced while the read ran.
+          (void)e;
+          return Napi::Number::New(e, static_cast<double>(*got));
+        },
+        {info.This(), out});
+    auto outRef = std::make_shared<Napi::Reference<Napi::BigUint64Array>>(Napi::Persistent(out));
+    inflight_++;
+    worker->onSettle = [this, scratch, got, offset, outRef] {
+      Napi::BigUint64Array arr = outRef->Value();
+      // A detached buffer reports length 0: the copy is then skipped.
+      if (arr.ArrayBuffer().ByteLength() > 0 && offset + *got <= arr.ElementLength())
+        std::memcpy(arr.Data() + offset, scratch->data(), *got * sizeof(uint64_t));
+      if (--inflight_ == 0 && closeRequested_) file_.reset();
+    };
+    worker->Queue();
+    return worker->promise();
+  }
+
+  // scan(startPage, endPage, inverted, mask, anyof, returnMask, maxPages,
+  //      out: BigUint64Array, state: Float64Array) -> regions, or -1 when the
+  //      kernel lacks PAGEMAP_SCAN. state[0] receives walk_end as a page.
+  Napi::Value Scan(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto& file = open(env);
+    pagewalk::ScanRequest req;
+    req.startAddress = toU64(info[0]) << 12;
+    req.endAddress = toU64(info[1]) << 12;
+    req.categoryInverted = toU64(info[2]);
+    req.categoryMask = toU64(info[3]);
+    req.categoryAnyofMask = toU64(info[4]);
+    req.returnMask = toU64(info[5]);
+    req.maxPages = toU64(info[6]);
+    auto out = info[7].As<Napi::BigUint64Array>();
+    auto state = info[8].As<Napi::Float64Array>();
+    const size_t capacity = out.ElementLength() / 3;
+    const auto r = guarded(env, [&] { return file.scan(req, out.Data(), capacity); });
+    if (r.unsupported) return Napi::Number::New(env, -1);
+    state[0] = static_cast<double>(r.walkEnd >> 12);
+    return Napi::Number::New(env, static_cast<double>(r.regions));
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    // An fd must not be closed under a pread in flight: the number could be
+    // reused by another open and the read would land in the wrong file.
+    closeRequested_ = true;
+    if (inflight_ == 0) file_.reset();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value IsOpen(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), file_ && !closeRequested_);
+  }
+
+  std::shared_ptr<pagewalk::PagemapFile> file_;
+  int inflight_ = 0;
+  bool closeRequested_ = false;
+};
+
+// ---------------------------------------------------------------- decoders
+
+// countStates(entries, offset, count, out: Float64Array)
+Napi::Value CountStates(const Napi::CallbackInfo& info) {
+  auto entries = info[0].As<Napi::BigUint64Array>();
+  const size_t offset = toSize(info[1]);
+  const size_t count = toSize(info[2]);
+  auto out = info[3].As<Napi::Float64Array>();
+  if (offset + count > entries.ElementLength() || out.ElementLength() < pagewalk::StateCounts::kFields)
+    throw Napi::RangeError::New(info.Env(), "buffer too small");
+  pagewalk::StateCounts c;
+  pagewalk::countStates(entries.Data() + offset, count, &c);
+  const uint64_t values[] = {c.pages, c.present, c.swapped, c.notPresent, c.file,
+                             c.exclusive, c.softDirty, c.uffdWp, c.guard, c.presentWithPfn};
+  for (size_t i = 0; i < pagewalk::StateCounts::kFields; i++) out[i] = static_cast<double>(values[i]);
+  return info.Env().Undefined();
+}
+
+// extractPfns(entries, offset, count, out: BigUint64Array) -> present count
+Napi::Value ExtractPfns(const Napi::CallbackInfo& info) {
+  auto entries = info[0].As<Napi::BigUint64Array>();
+  const size_t offset = toSize(info[1]);
+  const size_t count = toSize(info[2]);
+  auto out = info[3].As<Napi::BigUint64Array>();
+  if (offset + count > entries.ElementLength()) throw Napi::RangeError::New(info.Env(), "buffer too small");
+  const size_t n = pagewalk::extractPfns(entries.Data() + offset, count, out.Data(), out.ElementLength());
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
+// runLengths(entries, offset, count, mask: bigint, out: BigUint64Array) -> runs
+Napi::Value RunLengths(const Napi::CallbackInfo& info) {
+  auto entries = info[0].As<Napi::BigUint64Array>();
+  const size_t offset = toSize(info[1]);
+  const size_t count = toSize(info[2]);
+  const uint64_t mask = bigToU64(info[3]);
+  auto out = info[4].As<Napi::BigUint64Array>();
+  if (offset + count > entries.ElementLength()) throw Napi::RangeError::New(info.Env(), "buffer too small");
+  const size_t n = pagewalk::runLengths(entries.Data() + offset, count, mask, out.Data(), out.ElementLength() / 3);
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
+// ---------------------------------------------------------------- Walk
+
+class Walk : public Napi::ObjectWrap<Walk> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Walk",
+                       {InstanceMethod("run", &Walk::Run), InstanceMethod("runAsync", &Walk::RunAsync),
+                        InstanceMethod("figures", &Walk::Figures), InstanceMethod("stats", &Walk::Stats),
+                        InstanceMethod("mappings", &Walk::Mappings)});
+  }
+
+  // new Walk(pid, ranges: Float64Array [startPage, endPage]..., options bits)
+  Walk(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Walk>(info) {
+    const int pid = info[0].As<Napi::Number>().Int32Value();
+    auto ranges = info[1].As<Napi::Float64Array>();
+    const uint32_t bits = info[2].As<Napi::Number>().Uint32Value();
+    std::vector<uint64_t> addresses(ranges.ElementLength());
+    for (size_t i = 0; i < addresses.size(); i++) addresses[i] = static_cast<uint64_t>(ranges[i]) << 12;
+    pagewalk::WalkOptions options;
+    options.lookUpExclusiveAnon = bits & 1u;
+    options.collectSwapEntries = bits & 2u;
+    options.useScan = !(bits & 4u);
+    walk_ = std::make_shared<pagewalk::ProcessWalk>(pid, std::move(addresses), options);
+  }
+
+  std::shared_ptr<pagewalk::ProcessWalk> core() const { return walk_; }
+  bool busy() const { return busy_; }
+
+ private:
+  void begin(Napi::Env env) {
+    if (busy_) throw Napi::Error::New(env, "walk already running");
+    if (ran_) throw Napi::Error::New(env, "walk already ran");
+    busy_ = ran_ = true;
+  }
+
+  Napi::Value Run(const Napi::CallbackInfo& info) {
+    begin(info.Env());
+    try {
+      guarded(info.Env(), [&] { walk_->run(); });
+    } catch (...) {
+      busy_ = false;
+      throw;
+    }
+    busy_ = false;
+    return info.Env().Undefined();
+  }
+
+  Napi::Value RunAsync(const Napi::CallbackInfo& info) {
+    begin(info.Env());
+    auto walk = walk_;
+    auto* worker = new PromiseWorker(
+        info.Env(), [walk] { walk->run(); }, [](Napi::Env e) { return e.Undefined(); }, {info.This()});
+    worker->onSettle = [this] { busy_ = false; };
+    worker->Queue();
+    return worker->promise();
+  }
+
+  // figures(out: BigUint64Array of mappings * kFields)
+  Napi::Value Figures(const Napi::CallbackInfo& info) {
+    auto out = info[0].As<Napi::BigUint64Array>();
+    const auto& f = walk_->figures();
+    if (busy_) throw Napi::Error::New(info.Env(), "walk still running");
+    if (out.ElementLength() < f.size()) throw Napi::RangeError::New(info.Env(), "output buffer too small");
+    std::memcpy(out.Data(), f.data(), f.size() * sizeof(uint64_t));
+    return info.Env().Undefined();
+  }
+
+  // stats(out: Float64Array) [entriesRead, readCalls, scanCalls, skipped,
+  //   scanUnsupported, pfnsVisible, sawHiddenPfn, pending, swapEntries]
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    auto out = info[0].As<Napi::Float64Array>();
+    if (out.ElementLength() < 9) throw Napi::RangeError::New(info.Env(), "output buffer too small");
+    const auto& s = walk_->stats();
+    out[0] = static_cast<double>(s.entriesRead);
+    out[1] = static_cast<double>(s.readCalls);
+    out[2] = static_cast<double>(s.scanCalls);
+    out[3] = static_cast<double>(s.pagesSkippedByScan);
+    out[4] = s.scanUnsupported ? 1 : 0;
+    out[5] = s.pfnsVisible ? 1 : 0;
+    out[6] = s.sawHiddenPfn ? 1 : 0;
+    out[7] = static_cast<double>(walk_->pendingPfns().size());
+    out[8] = static_cast<double>(walk_->swapEntries().size());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Mappings(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(walk_->mappings()));
+  }
+
+  std::shared_ptr<pagewalk::ProcessWalk> walk_;
+  bool busy_ = false;
+  bool ran_ = false;
+};
+
+// ---------------------------------------------------------------- Tally
+
+class TallyHandle : public Napi::ObjectWrap<TallyHandle> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Tally",
+                       {InstanceMethod("add", &TallyHandle::Add), InstanceMethod("resolve", &TallyHandle::Resolve),
+                        InstanceMethod("resolveAsync", &TallyHandle::ResolveAsync),
+                        InstanceMethod("groups", &TallyHandle::Groups),
+                        InstanceMethod("sharingMatrix", &TallyHandle::SharingMatrix),
+                        InstanceMethod("approximateSwapPss", &TallyHandle::ApproximateSwapPss),
+                        InstanceMethod("stats", &TallyHandle::Stats)});
+  }
+
+  // new Tally(kpagecountPath, kpageflagsPath)
+  TallyHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TallyHandle>(info) {
+    pagewalk::KpagePaths paths;
+    paths.count = info[0].As<Napi::String>().Utf8Value();
+    paths.flags = info[1].As<Napi::String>().Utf8Value();
+    tally_ = std::make_shared<pagewalk::Tally>(paths);
+  }
+
+ private:
+  void idle(Napi::Env env) {
+    if (busy_) throw Napi::Error::New(env, "tally busy");
+  }
+
+  Napi::Value Add(const Napi::CallbackInfo& info) {
+    idle(info.Env());
+    Walk* walk = Walk::Unwrap(info[0].As<Napi::Object>());
+    if (walk->busy()) throw Napi::Error::New(info.Env(), "walk still running");
+    tally_->add(walk->core());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Resolve(const Napi::CallbackInfo& info) {
+    idle(info.Env());
+    guarded(info.Env(), [&] { tally_->resolve(); });
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ResolveAsync(const Napi::CallbackInfo& info) {
+    idle(info.Env());
+    busy_ = true;
+    auto tally = tally_;
+    auto* worker = new PromiseWorker(
+        info.Env(), [tally] { tally->resolve(); }, [](Napi::Env e) { return e.Undefined(); }, {info.This()});
+    worker->onSettle = [this] { busy_ = false; };
+    worker->Queue();
+    return worker->promise();
+  }
+
+  // groups(groupOf: Int32Array, groups, out: BigUint64Array)
+  Napi::Value Groups(const Napi::CallbackInfo& info) {
+    idle(info.Env());
+    auto groupOf = info[0].As<Napi::Int32Array>();
+    const size_t groups = toSize(info[1]);
+    auto out = info[2].As<Napi::BigUint64Array>();
+    if (groupOf.ElementLength() < tally_->walks() || out.ElementLength() < groups * pagewalk::kGroupFields)
+      throw Napi::RangeError::New(info.Env(), "buffer too small");
+    tally_->groups(groupOf.Data(), groups, out.Data());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SharingMatrix(const Napi::CallbackInfo& info) {
+    idle(info.Env());
+    auto out = info[0].As<Napi::BigUint64Array>();
+    const size_t n = tally_->walks();
+    if (out.ElementLength() < n * n) throw Napi::RangeError::New(info.Env(), "buffer too small");
+    guarded(info.Env(), [&] { tally_->sharingMatrix(out.Data()); });
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ApproximateSwapPss(const Napi::CallbackInfo& info) {
+    idle(info.Env());
+    tally_->approximateSwapPss();
+    return info.Env().Undefined();
+  }
+
+  // stats(out: Float64Array) [distinctPfns, bytesRead, readCalls, pfnLimit]
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    auto out = info[0].As<Napi::Float64Array>();
+    if (out.ElementLength() < 4) throw Napi::RangeError::New(info.Env(), "buffer too small");
+    if (!busy_ && tally_->resolved()) {
+      const auto& t = tally_->table();
+      out[0] = static_cast<double>(t.size());
+      out[1] = static_cast<double>(t.bytesRead());
+      out[2] = static_cast<double>(t.readCalls());
+      out[3] = static_cast<double>(t.pfnLimit());
+    }
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<pagewalk::Tally> tally_;
+  bool busy_ = false;
+};
+
+// shmemSwap(pid, startPage, endPage, fileOffsetPages, behindHolesOnly)
+//   -> swapped pages; -1 when the file is not shmem; -2 without cachestat
+Napi::Value ShmemSwap(const Napi::CallbackInfo& info) {
+  const int pid = info[0].As<Napi::Number>().Int32Value();
+  const uint64_t start = toU64(info[1]) << 12;
+  const uint64_t end = toU64(info[2]) << 12;
+  const uint64_t offset = toU64(info[3]) << 12;
+  const bool holesOnly = info[4].As<Napi::Boolean>().Value();
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    if (holesOnly)
+      return Napi::Number::New(info.Env(),
+                               static_cast<double>(pagewalk::shmemSwappedBehindHoles(pid, start, end, offset)));
+    const auto r = pagewalk::shmemSwappedPages(pid, start, end, offset);
+    if (!r.isShmem) return Napi::Number::New(info.Env(), -1);
+    if (r.unsupported) return Napi::Number::New(info.Env(), -2);
+    return Napi::Number::New(info.Env(), static_cast<double>(r.swappedPages));
+  });
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("PagemapHandle", PagemapHandle::Define(env));
+  exports.Set("Walk", Walk::Define(env));
+  exports.Set("Tally", TallyHandle::Define(env));
+  exports.Set("countStates", Napi::Function::New(env, CountStates));
+  exports.Set("extractPfns", Napi::Function::New(env, ExtractPfns));
+  exports.Set("runLengths", Napi::Function::New(env, RunLengths));
+  exports.Set("shmemSwap", Napi::Function::New(env, ShmemSwap));
+  exports.Set("mappingFields", Napi::Number::New(env, pagewalk::kFields));
+  exports.Set("groupFields", Napi::Number::New(env, pagewalk::kGroupFields));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(pagewalk, Init)

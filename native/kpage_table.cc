@@ -1,0 +1,167 @@
+#include "kpage_table.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "system_error.h"
+
+namespace pagewalk {
+
+namespace {
+
+// Wanted PFNs closer than this are read in one pread together with the
+// frames between them: reading 8 unwanted bytes is cheaper than a syscall.
+constexpr uint64_t kCoalesceGap = 256;
+constexpr uint64_t kMaxRunEntries = 64 * 1024;
+
+class Fd {
+ public:
+  Fd(const std::string& path) : path_(path) {
+    do {
+      fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    } while (fd_ < 0 && errno == EINTR);
+    if (fd_ < 0) throw SystemError(errno, "open", path);
+  }
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+// Reads up to `entries` u64s at `pfn`; returns how many the kernel gave.
+size_t preadEntries(const Fd& fd, uint64_t pfn, size_t entries, uint64_t* out) {
+  size_t done = 0;
+  while (done < entries) {
+    const ssize_t n = ::pread(fd.get(), out + done, (entries - done) * sizeof(uint64_t),
+                              static_cast<off_t>((pfn + done) * sizeof(uint64_t)));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw SystemError(errno, "read", fd.path());
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n) / sizeof(uint64_t);
+  }
+  return done;
+}
+
+}  // namespace
+
+KpageTable::KpageTable(KpagePaths paths) : paths_(std::move(paths)) {
+  pfnLimit_ = findPfnLimit();
+  bits_.assign((pfnLimit_ + 63) / 64, 0);
+}
+
+// The kpage files have no size; a read at or past max_pfn returns 0 bytes.
+// Binary search for the boundary: about 40 one-entry reads, once.
+uint64_t KpageTable::findPfnLimit() {
+  Fd flags(paths_.flags);
+  uint64_t entry;
+  uint64_t lo = 0;                   // known readable (or 0)
+  uint64_t hi = uint64_t{1} << 40;  // 4 PiB of RAM: beyond any machine
+  if (preadEntries(flags, 0, 1, &entry) == 0) return 0;
+  while (hi - lo > 1) {
+    const uint64_t mid = lo + (hi - lo) / 2;
+    if (preadEntries(flags, mid, 1, &entry) == 1)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return hi;
+}
+
+void KpageTable::resolve() {
+  rank_.assign(bits_.size() + 1, 0);
+  uint32_t total = 0;
+  for (size_t w = 0; w < bits_.size(); w++) {
+    rank_[w] = total;
+    total += static_cast<uint32_t>(__builtin_popcountll(bits_[w]));
+  }
+  rank_[bits_.size()] = total;
+  counts_.assign(total, 0);
+  flags_.assign(total, 0);
+  if (total == 0) return;
+
+  Fd countFd(paths_.count);
+  Fd flagsFd(paths_.flags);
+  std::vector<uint64_t> buf(2 * kMaxRunEntries);
+
+  // Walk the set bits in order, grouping nearby ones into runs.
+  bool inRun = false;
+  uint64_t runFirst = 0;
+  uint64_t runLast = 0;
+  for (size_t w = 0; w < bits_.size(); w++) {
+    uint64_t word = bits_[w];
+    while (word) {
+      const uint64_t pfn = (uint64_t{w} << 6) + static_cast<uint64_t>(__builtin_ctzll(word));
+      word &= word - 1;
+      if (inRun && pfn - runLast <= kCoalesceGap && pfn - runFirst < kMaxRunEntries) {
+        runLast = pfn;
+        continue;
+      }
+      if (inRun) readRun(countFd.get(), flagsFd.get(), runFirst, runLast, buf);
+      inRun = true;
+      runFirst = runLast = pfn;
+    }
+  }
+  if (inRun) readRun(countFd.get(), flagsFd.get(), runFirst, runLast, buf);
+}
+
+void KpageTable::readRun(int countFd, int flagsFd, uint64_t first, uint64_t last,
+                         std::vector<uint64_t>& buf) {
+  const size_t n = static_cast<size_t>(last - first + 1);
+  uint64_t* counts = buf.data();
+  uint64_t* flags = buf.data() + kMaxRunEntries;
+  // Frames that vanish mid-read (memory hot-unplug) read short: leave them
+  // as count 0, NOPAGE, which every consumer skips.
+  auto readInto = [&](int fd, const std::string& path, uint64_t* out) {
+    size_t done = 0;
+    while (done < n) {
+      const ssize_t r = ::pread(fd, out + done, (n - done) * sizeof(uint64_t),
+                                static_cast<off_t>((first + done) * sizeof(uint64_t)));
+      readCalls_++;
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        throw SystemError(errno, "read", path);
+      }
+      if (r == 0) break;
+      bytesRead_ += static_cast<uint64_t>(r);
+      done += static_cast<size_t>(r) / sizeof(uint64_t);
+    }
+    for (size_t i = done; i < n; i++) out[i] = 0;
+    return done;
+  };
+  readInto(countFd, paths_.count, counts);
+  const size_t flagsDone = readInto(flagsFd, paths_.flags, flags);
+  for (size_t i = flagsDone; i < n; i++) flags[i] = uint64_t{1} << kKpfNoPage;
+
+  for (uint64_t pfn = first; pfn <= last; pfn++) {
+    const size_t idx = indexOf(pfn);
+    if (idx == kAbsent) continue;
+    const uint64_t c = counts[pfn - first];
+    counts_[idx] = c > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(c);
+    flags_[idx] = static_cast<uint32_t>(flags[pfn - first]);
+  }
+}
+
+uint64_t KpageTable::pfnAt(size_t index) const {
+  // Binary search on the rank array, then within the word.
+  const size_t w = static_cast<size_t>(
+      std::upper_bound(rank_.begin(), rank_.end() - 1, static_cast<uint32_t>(index)) -
+      rank_.begin() - 1);
+  uint64_t word = bits_[w];
+  size_t skip = index - rank_[w];
+  while (skip--) word &= word - 1;
+  return (uint64_t{w} << 6) + static_cast<uint64_t>(__builtin_ctzll(word));
+}
+
+}  // namespace pagewalk

@@ -1,0 +1,76 @@
+// Per-PFN facts from /proc/kpagecount and /proc/kpageflags for a set of
+// page frames, deduplicated with a bitmap over the PFN space and read in
+// coalesced runs with large preads (never one pread per PFN, the mistake
+// Android's libmeminfo makes).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pagewalk {
+
+// kpageflags bits (include/uapi/linux/kernel-page-flags.h).
+constexpr unsigned kKpfAnon = 12;
+constexpr unsigned kKpfSwapBacked = 14;
+constexpr unsigned kKpfHuge = 17;
+constexpr unsigned kKpfNoPage = 20;
+constexpr unsigned kKpfKsm = 21;
+constexpr unsigned kKpfThp = 22;
+constexpr unsigned kKpfZeroPage = 24;
+
+struct KpagePaths {
+  std::string count = "/proc/kpagecount";
+  std::string flags = "/proc/kpageflags";
+};
+
+class KpageTable {
+ public:
+  explicit KpageTable(KpagePaths paths = KpagePaths());
+
+  // Highest PFN + 1 that the kernel describes (max_pfn). PFNs at or above it
+  // have no struct page (device memory): smaps never counts them.
+  uint64_t pfnLimit() const { return pfnLimit_; }
+
+  void want(uint64_t pfn) {
+    if (pfn >= pfnLimit_) return;
+    bits_[pfn >> 6] |= uint64_t{1} << (pfn & 63);
+  }
+
+  // Reads count and flags for every wanted PFN. Call once, after all want()s.
+  void resolve();
+
+  static constexpr size_t kAbsent = SIZE_MAX;
+  // Dense index of a wanted PFN after resolve(), or kAbsent.
+  size_t indexOf(uint64_t pfn) const {
+    if (pfn >= pfnLimit_) return kAbsent;
+    const uint64_t word = bits_[pfn >> 6];
+    const uint64_t bit = uint64_t{1} << (pfn & 63);
+    if (!(word & bit)) return kAbsent;
+    return rank_[pfn >> 6] + static_cast<size_t>(__builtin_popcountll(word & (bit - 1)));
+  }
+
+  size_t size() const { return counts_.size(); }
+  uint32_t mapcount(size_t index) const { return counts_[index]; }
+  uint32_t flags(size_t index) const { return flags_[index]; }
+  uint64_t pfnAt(size_t index) const;
+  // Bytes read from the two kpage files, and preads issued, for benchmarks.
+  uint64_t bytesRead() const { return bytesRead_; }
+  uint64_t readCalls() const { return readCalls_; }
+
+ private:
+  uint64_t findPfnLimit();
+  void readRun(int countFd, int flagsFd, uint64_t first, uint64_t last, std::vector<uint64_t>& buf);
+
+  KpagePaths paths_;
+  uint64_t pfnLimit_ = 0;
+  std::vector<uint64_t> bits_;
+  std::vector<uint32_t> rank_;
+  std::vector<uint32_t> counts_;
+  std::vector<uint32_t> flags_;
+  uint64_t bytesRead_ = 0;
+  uint64_t readCalls_ = 0;
+};
+
+}  // namespace pagewalk

@@ -1,0 +1,107 @@
+// The accounting walk of one process: pagemap entries of every mapping,
+// classified by the kernel's smaps rules (fs/proc/task_mmu.c). Exclusive
+// anonymous pages are settled on the spot; every other present page is kept
+// as a PFN to be settled once kpagecount/kpageflags are known.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "kpage_table.h"
+#include "pagemap_file.h"
+
+namespace pagewalk {
+
+// Per-mapping figures. Field order is the layout of the BigUint64Array the
+// binding fills (kFields per mapping); keep lib/accounting.ts in step.
+enum MappingField : size_t {
+  kRssPages = 0,       // pages with a normal struct page (smaps Rss)
+  kPssFixed,           // sum of (PAGE_SIZE << 12) / mapcount (smaps PSS_SHIFT)
+  kPrivatePages,       // mapcount < 2 (Private_*; smem USS)
+  kSharedPages,        // mapcount >= 2 (Shared_*)
+  kPssAnonFixed,
+  kPssFileFixed,
+  kPssShmemFixed,
+  kAnonymousPages,     // KPF_ANON (smaps Anonymous)
+  kKsmPages,
+  kSwapPages,          // swap PTEs (shmem swap is added by the caller)
+  kSwapPssFixed,       // approximate: swap slot shared among scanned processes
+  kPresentPages,       // every present PTE, zero page and PFNMAP included
+  kZeroPages,          // shared zero page or huge zero page
+  kHugetlbPages,       // present but hugetlb: smaps puts them elsewhere
+  kUnresolvedPages,    // present, but its PFN could not be looked up (hidden)
+  kFields
+};
+
+struct WalkOptions {
+  // Exclusive anonymous pages can be settled without a kpageflags lookup only
+  // when no KSM page or hugetlb page may hide among them.
+  bool lookUpExclusiveAnon = false;
+  bool collectSwapEntries = false;
+  bool useScan = true;
+};
+
+struct WalkStats {
+  uint64_t entriesRead = 0;
+  uint64_t readCalls = 0;
+  uint64_t scanCalls = 0;
+  uint64_t pagesSkippedByScan = 0;
+  bool scanUnsupported = false;
+  bool pfnsVisible = false;  // at least one present entry carried a PFN
+  bool sawHiddenPfn = false;  // a present entry with PFN 0
+};
+
+class ProcessWalk {
+ public:
+  // ranges: start and end addresses (page-aligned) of each mapping.
+  ProcessWalk(int pid, std::vector<uint64_t> ranges, WalkOptions options);
+
+  // Reads pagemap for every mapping. Throws SystemError (ESRCH when the
+  // process exits part-way).
+  void run();
+
+  // After the caller has resolved the kpage table from pendingPfns():
+  // settles the pending pages into the per-mapping figures.
+  void settle(const KpageTable& table);
+
+  size_t mappings() const { return ranges_.size() / 2; }
+  const std::vector<uint64_t>& figures() const { return figures_; }
+  std::vector<uint64_t>& figures() { return figures_; }
+  const std::vector<uint64_t>& pendingPfns() const { return pending_; }
+  // pending_[pendingBegin_[m] .. pendingBegin_[m+1]) belong to mapping m.
+  const std::vector<size_t>& pendingBegin() const { return pendingBegin_; }
+  // Raw swap entries (type | offset << 5), when collected.
+  const std::vector<uint64_t>& swapEntries() const { return swapEntries_; }
+  const std::vector<size_t>& swapBegin() const { return swapBegin_; }
+  const WalkStats& stats() const { return stats_; }
+  uint64_t exclusiveAnonPages() const { return exclusiveAnonPages_; }
+
+  // Releases the buffers that are only needed until settle().
+  void releasePending();
+
+ private:
+  void walkMapping(size_t m);
+  void consume(size_t m, const uint64_t* entries, size_t n);
+
+  int pid_;
+  std::vector<uint64_t> ranges_;
+  WalkOptions options_;
+  std::unique_ptr<PagemapFile> pagemap_;
+  std::vector<uint64_t> figures_;
+  std::vector<uint64_t> pending_;
+  std::vector<size_t> pendingBegin_;
+  std::vector<uint64_t> swapEntries_;
+  std::vector<size_t> swapBegin_;
+  std::vector<uint64_t> buffer_;
+  std::vector<uint64_t> regions_;
+  WalkStats stats_;
+  uint64_t exclusiveAnonPages_ = 0;
+};
+
+// Adds one page's share to a mapping's figures, exactly as smaps_account()
+// and smaps_page_accumulate() do.
+void accountPage(uint64_t* f, uint32_t mapcount, uint32_t kpageFlags);
+
+}  // namespace pagewalk

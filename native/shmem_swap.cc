@@ -1,0 +1,127 @@
+#include "shmem_swap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <vector>
+
+#include "pagemap_entry.h"
+#include "pagemap_file.h"
+#include "system_error.h"
+
+namespace pagewalk {
+
+namespace {
+
+constexpr long kSysCachestat = 451;  // x86-64 and the generic table alike
+constexpr long kTmpfsMagic = 0x01021994;
+constexpr uint64_t kPageShift = 12;
+
+struct CachestatRange {
+  uint64_t off;
+  uint64_t len;
+};
+struct Cachestat {
+  uint64_t nr_cache;
+  uint64_t nr_dirty;
+  uint64_t nr_writeback;
+  uint64_t nr_evicted;
+  uint64_t nr_recently_evicted;
+};
+
+class MapFile {
+ public:
+  MapFile(int pid, uint64_t start, uint64_t end) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, start, end);
+    path_ = buf;
+    do {
+      fd_ = ::open(buf, O_RDONLY | O_CLOEXEC);
+    } while (fd_ < 0 && errno == EINTR);
+    if (fd_ < 0) throw SystemError(errno, "open", path_);
+  }
+  ~MapFile() { ::close(fd_); }
+  MapFile(const MapFile&) = delete;
+  MapFile& operator=(const MapFile&) = delete;
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+bool onShmem(const MapFile& f) {
+  struct statfs st;
+  if (::fstatfs(f.fd(), &st) != 0) throw SystemError(errno, "fstatfs", f.path());
+  return st.f_type == kTmpfsMagic;
+}
+
+// Returns false when the kernel has no cachestat.
+bool evictedPages(const MapFile& f, uint64_t offset, uint64_t length, uint64_t* out) {
+  CachestatRange range{offset, length};
+  Cachestat cs{};
+  long rc;
+  do {
+    rc = ::syscall(kSysCachestat, f.fd(), &range, &cs, 0);
+  } while (rc < 0 && errno == EINTR);
+  if (rc < 0) {
+    if (errno == ENOSYS) return false;
+    throw SystemError(errno, "cachestat", f.path());
+  }
+  *out = cs.nr_evicted;
+  return true;
+}
+
+}  // namespace
+
+ShmemSwapResult shmemSwappedPages(int pid, uint64_t start, uint64_t end, uint64_t fileOffset) {
+  ShmemSwapResult result;
+  MapFile f(pid, start, end);
+  if (!onShmem(f)) return result;
+  result.isShmem = true;
+  if (!evictedPages(f, fileOffset, end - start, &result.swappedPages)) result.unsupported = true;
+  return result;
+}
+
+uint64_t shmemSwappedBehindHoles(int pid, uint64_t start, uint64_t end, uint64_t fileOffset) {
+  MapFile f(pid, start, end);
+  PagemapFile pagemap(pid);
+  const uint64_t firstPage = start >> kPageShift;
+  const uint64_t pages = (end - start) >> kPageShift;
+  std::vector<uint64_t> buf(64 * 1024);
+  uint64_t total = 0;
+  uint64_t holeStart = 0;
+  bool inHole = false;
+  auto flush = [&](uint64_t holeEnd) {
+    uint64_t n = 0;
+    if (evictedPages(f, fileOffset + (holeStart << kPageShift), (holeEnd - holeStart) << kPageShift, &n))
+      total += n;
+    inHole = false;
+  };
+  for (uint64_t done = 0; done < pages;) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(pages - done, buf.size()));
+    const size_t got = pagemap.read(firstPage + done, want, buf.data());
+    for (size_t i = 0; i < got; i++) {
+      const bool hole = !(buf[i] & (kPresent | kSwapped));
+      if (hole && !inHole) {
+        inHole = true;
+        holeStart = done + i;
+      } else if (!hole && inHole) {
+        flush(done + i);
+      }
+    }
+    if (got < want) break;
+    done += want;
+  }
+  if (inHole) flush(pages);
+  return total;
+}
+
+}  // namespace pagewalk

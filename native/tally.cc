@@ -1,0 +1,117 @@
+#include "tally.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace pagewalk {
+
+namespace {
+
+bool isNormalPage(const KpageTable& t, size_t idx) {
+  const uint32_t f = t.flags(idx);
+  return t.mapcount(idx) > 0 &&
+         !((f >> kKpfZeroPage) & 1u) && !((f >> kKpfNoPage) & 1u) && !((f >> kKpfHuge) & 1u);
+}
+
+}  // namespace
+
+void Tally::resolve() {
+  bool anyPending = false;
+  for (const auto& w : walks_) anyPending = anyPending || !w->pendingPfns().empty();
+  if (!anyPending) return;  // nothing to look up: never open the kpage files
+  table_ = std::make_unique<KpageTable>(paths_);
+  for (const auto& w : walks_)
+    for (uint64_t pfn : w->pendingPfns()) table_->want(pfn);
+  table_->resolve();
+  for (const auto& w : walks_) w->settle(*table_);
+}
+
+void Tally::groups(const int32_t* groupOf, size_t groups, uint64_t* out) const {
+  std::fill(out, out + groups * kGroupFields, 0);
+  // Mappings of each distinct PFN by the group's processes, compared with the
+  // kernel's mapcount: equal means no one outside the group maps the page.
+  std::vector<uint32_t> inGroup(table_ ? table_->size() : 0);
+  for (size_t g = 0; g < groups; g++) {
+    std::fill(inGroup.begin(), inGroup.end(), 0);
+    uint64_t* o = out + g * kGroupFields;
+    for (size_t w = 0; w < walks_.size(); w++) {
+      if (groupOf[w] != static_cast<int32_t>(g)) continue;
+      // Exclusive anonymous pages settled without lookup are mapped once.
+      o[kGroupOnlyPages] += walks_[w]->exclusiveAnonPages();
+      o[kGroupDistinctPages] += walks_[w]->exclusiveAnonPages();
+      if (!table_) continue;
+      for (uint64_t pfn : walks_[w]->pendingPfns()) {
+        const size_t idx = table_->indexOf(pfn);
+        if (idx != KpageTable::kAbsent) inGroup[idx]++;
+      }
+    }
+    for (size_t idx = 0; idx < inGroup.size(); idx++) {
+      if (!inGroup[idx] || !isNormalPage(*table_, idx)) continue;
+      o[kGroupDistinctPages]++;
+      // ">=": the mapcount read can trail a PTE seen moments earlier.
+      if (inGroup[idx] >= table_->mapcount(idx))
+        o[kGroupOnlyPages]++;
+      else
+        o[kGroupSharedOutside]++;
+    }
+  }
+}
+
+void Tally::sharingMatrix(uint64_t* out) const {
+  const size_t n = walks_.size();
+  std::fill(out, out + n * n, 0);
+  for (size_t w = 0; w < n; w++) out[w * n + w] += walks_[w]->exclusiveAnonPages();
+  if (!table_) return;
+  // Mappers of each distinct PFN in CSR form, each process once per page.
+  std::vector<uint32_t> lastSeen(table_->size(), UINT32_MAX);
+  std::vector<uint32_t> degree(table_->size() + 1, 0);
+  for (size_t w = 0; w < n; w++) {
+    for (uint64_t pfn : walks_[w]->pendingPfns()) {
+      const size_t idx = table_->indexOf(pfn);
+      if (idx == KpageTable::kAbsent || lastSeen[idx] == w || !isNormalPage(*table_, idx)) continue;
+      lastSeen[idx] = static_cast<uint32_t>(w);
+      degree[idx + 1]++;
+    }
+  }
+  for (size_t i = 1; i < degree.size(); i++) degree[i] += degree[i - 1];
+  std::vector<uint32_t> mappers(degree.back());
+  std::vector<uint32_t> fill(degree.begin(), degree.end() - 1);
+  std::fill(lastSeen.begin(), lastSeen.end(), UINT32_MAX);
+  for (size_t w = 0; w < n; w++) {
+    for (uint64_t pfn : walks_[w]->pendingPfns()) {
+      const size_t idx = table_->indexOf(pfn);
+      if (idx == KpageTable::kAbsent || lastSeen[idx] == w || !isNormalPage(*table_, idx)) continue;
+      lastSeen[idx] = static_cast<uint32_t>(w);
+      mappers[fill[idx]++] = static_cast<uint32_t>(w);
+    }
+  }
+  for (size_t idx = 0; idx < table_->size(); idx++) {
+    for (uint32_t a = degree[idx]; a < degree[idx + 1]; a++) {
+      const uint32_t i = mappers[a];
+      out[i * n + i]++;
+      for (uint32_t b = a + 1; b < degree[idx + 1]; b++) {
+        const uint32_t j = mappers[b];
+        out[i * n + j]++;
+        out[j * n + i]++;
+      }
+    }
+  }
+}
+
+void Tally::approximateSwapPss() {
+  std::unordered_map<uint64_t, uint32_t> slotUsers;
+  for (const auto& w : walks_)
+    for (uint64_t e : w->swapEntries()) slotUsers[e]++;
+  constexpr uint64_t kFullPss = uint64_t{4096} << 12;
+  for (const auto& w : walks_) {
+    auto& fig = w->figures();
+    const auto& begin = w->swapBegin();
+    for (size_t m = 0; m < w->mappings(); m++) {
+      uint64_t sum = 0;
+      for (size_t k = begin[m]; k < begin[m + 1]; k++) sum += kFullPss / slotUsers[w->swapEntries()[k]];
+      fig[m * kFields + kSwapPssFixed] = sum;
+    }
+  }
+}
+
+}  // namespace pagewalk

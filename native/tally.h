@@ -1,0 +1,57 @@
+// Settles the walks of one or more processes against a single kpage table
+// (each distinct PFN looked up once for all of them) and computes the
+// figures that need all of them at once: memory a group of processes maps
+// alone, sharing between processes, and an approximate SwapPss.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "kpage_table.h"
+#include "process_walk.h"
+
+namespace pagewalk {
+
+// Per-group figures (in pages). Field order is the layout of the
+// BigUint64Array the binding fills; keep lib/snapshot.ts in step.
+enum GroupField : size_t {
+  kGroupOnlyPages = 0,     // mapped by the group's processes and nobody else
+  kGroupSharedOutside,     // mapped by the group and by someone outside it
+  kGroupDistinctPages,     // distinct normal pages the group maps (its "RSS")
+  kGroupFields
+};
+
+class Tally {
+ public:
+  explicit Tally(KpagePaths paths) : paths_(std::move(paths)) {}
+
+  void add(std::shared_ptr<ProcessWalk> walk) { walks_.push_back(std::move(walk)); }
+  size_t walks() const { return walks_.size(); }
+
+  // Looks up every pending PFN of every walk and settles them.
+  void resolve();
+  bool resolved() const { return table_ != nullptr; }
+  const KpageTable& table() const { return *table_; }
+
+  // groupOf[w] is the group of walk w (-1: in no group). Writes
+  // groups * kGroupFields values to out.
+  void groups(const int32_t* groupOf, size_t groups, uint64_t* out) const;
+
+  // out[i * n + j]: distinct pages mapped by both walk i and walk j (the
+  // diagonal holds each walk's distinct pages).
+  void sharingMatrix(uint64_t* out) const;
+
+  // Fills kSwapPssFixed of every mapping: each swap slot's page divided
+  // among the scanned PTEs that point at it. Approximate: the kernel divides
+  // by the slot's count, which counts mappers outside the scan too.
+  void approximateSwapPss();
+
+ private:
+  KpagePaths paths_;
+  std::vector<std::shared_ptr<ProcessWalk>> walks_;
+  std::unique_ptr<KpageTable> table_;
+};
+
+}  // namespace pagewalk
