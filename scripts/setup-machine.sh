@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite uses: smem (compared side by
+# side with `pagewalk smem`), chromium (renders the SVG charts), clang-format
+# (lint of native/), a C compiler (fixtures) and setpriv (unprivileged runs).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+need=()
+command -v smem >/dev/null || need+=(smem)
+command -v chromium >/dev/null || need+=(chromium)
+command -v clang-format >/dev/null || need+=(clang-format)
+command -v cc >/dev/null || need+=(gcc)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v mkswap >/dev/null || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup-machine: need root to install: ${need[*]}" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
