@@ -1,0 +1,84 @@
+// Starts fixture processes of known memory shape and cleans them up.
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+
+export const fixtureBin = (name: string): string => path.resolve(__dirname, '..', 'fixtures', 'bin', name);
+
+export interface Region {
+  start: bigint;
+  pages: number;
+  [extra: string]: unknown;
+}
+
+export interface Fixture {
+  pid: number;
+  children: number[];
+  regions: Record<string, Region>;
+  /** Every pid of the family: parent first. */
+  pids: number[];
+  stop(): void;
+  cont(): void;
+  kill(): Promise<void>;
+}
+
+const live = new Set<Fixture>();
+
+/** Starts test/fixtures/bin/layouts with the named regions ('all' for every one). */
+export async function startFixture(regions: string[], env: Record<string, string> = {}): Promise<Fixture> {
+  const child: ChildProcess = spawn(fixtureBin('layouts'), regions, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  const rl = readline.createInterface({ input: child.stdout! });
+  const line = await new Promise<string>((resolve, reject) => {
+    rl.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`fixture exited with ${code}`)));
+  });
+  rl.close();
+  const parsed = JSON.parse(line) as { pid: number; children: number[]; regions: Record<string, Record<string, unknown>> };
+  const regionMap: Record<string, Region> = {};
+  for (const [name, r] of Object.entries(parsed.regions)) {
+    regionMap[name] = { ...r, start: BigInt(r.start as string), pages: r.pages as number };
+  }
+  const pids = [parsed.pid, ...parsed.children];
+  const signalAll = (sig: NodeJS.Signals) => {
+    for (const p of pids) {
+      try {
+        process.kill(p, sig);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  const fixture: Fixture = {
+    pid: parsed.pid,
+    children: parsed.children,
+    regions: regionMap,
+    pids,
+    stop: () => signalAll('SIGSTOP'),
+    cont: () => signalAll('SIGCONT'),
+    kill: async () => {
+      live.delete(fixture);
+      signalAll('SIGCONT');
+      signalAll('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+    },
+  };
+  live.add(fixture);
+  return fixture;
+}
+
+export async function killAllFixtures(): Promise<void> {
+  await Promise.all([...live].map((f) => f.kill()));
+}
+
+/** Waits until cond() holds or the time runs out. */
+export async function waitFor(cond: () => boolean, ms: number, step = 100): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, step));
+  }
+  return cond();
+}

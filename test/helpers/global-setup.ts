@@ -1,0 +1,50 @@
+// Compiles the C fixtures and, when no swap is active, turns on a swap file
+// for the swap tests; teardown turns it off and removes it, leaving the
+// machine as it was.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const root = path.resolve(__dirname, '..', '..');
+const fixtures = path.join(root, 'test', 'fixtures');
+const bin = path.join(fixtures, 'bin');
+const swapFile = '/var/tmp/pagewalk-test.swap';
+
+function swapActive(): boolean {
+  const lines = fs.readFileSync('/proc/swaps', 'utf8').trim().split('\n');
+  return lines.length > 1;
+}
+
+let ourSwap = false;
+
+export function setup(): void {
+  fs.mkdirSync(bin, { recursive: true });
+  for (const f of fs.readdirSync(fixtures)) {
+    if (!f.endsWith('.c')) continue;
+    const out = path.join(bin, f.replace(/\.c$/, ''));
+    execFileSync('cc', ['-O1', '-Wall', '-Wextra', '-Werror', '-o', out, path.join(fixtures, f)], { stdio: 'inherit' });
+  }
+  if (!swapActive() && process.getuid?.() === 0) {
+    try {
+      execFileSync('dd', ['if=/dev/zero', `of=${swapFile}`, 'bs=1M', 'count=256', 'status=none']);
+      fs.chmodSync(swapFile, 0o600);
+      execFileSync('mkswap', [swapFile], { stdio: 'ignore' });
+      execFileSync('swapon', [swapFile]);
+      ourSwap = true;
+      process.env.PAGEWALK_TEST_SWAP = '1';
+    } catch (err) {
+      console.warn(`could not enable a swap file: ${(err as Error).message}`);
+      fs.rmSync(swapFile, { force: true });
+    }
+  }
+}
+
+export function teardown(): void {
+  if (ourSwap) {
+    try {
+      execFileSync('swapoff', [swapFile]);
+    } finally {
+      fs.rmSync(swapFile, { force: true });
+    }
+  }
+}

@@ -1,0 +1,268 @@
+import * as fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  countStates,
+  decodeEntry,
+  encodeEntry,
+  extractPfns,
+  openPagemap,
+  PM_FLAG_MASK,
+  readMaps,
+  runLengths,
+  ScanCategory,
+  walk,
+  walkSync,
+} from '../lib/index';
+import { type Fixture, killAllFixtures, startFixture } from './helpers/fixture';
+import { readKpage, readPagemapPlain, swapOn } from './helpers/oracle';
+
+let fx: Fixture;
+
+beforeAll(async () => {
+  fx = await startFixture(['all']);
+  fx.stop();
+});
+afterAll(killAllFixtures);
+
+const region = (name: string) => fx.regions[name];
+
+function entriesOf(name: string): BigUint64Array {
+  const r = region(name);
+  const h = openPagemap(fx.pid);
+  try {
+    return h.read(r.start, r.pages);
+  } finally {
+    h.close();
+  }
+}
+
+describe('decoded page states of the fixture', () => {
+  it('touched anonymous pages are present, exclusive, anonymous, with PFNs', () => {
+    for (const e of entriesOf('anon')) {
+      const d = decodeEntry(e);
+      expect(d).toMatchObject({ present: true, swapped: false, file: false, exclusive: true });
+      expect(d.pfn).toBeGreaterThan(0n);
+    }
+  });
+
+  it('an untouched reservation has no page', () => {
+    const r = region('reservation');
+    const h = openPagemap(fx.pid);
+    const c = countStates(h.read(r.start, 65536));
+    h.close();
+    expect(c).toMatchObject({ pages: 65536, present: 0, swapped: 0, notPresent: 65536 });
+  });
+
+  it('a file mapping read in its first 16 pages: those present as file pages, the far half absent', () => {
+    const e = entriesOf('file');
+    for (let i = 0; i < 16; i++) expect(decodeEntry(e[i])).toMatchObject({ present: true, file: true });
+    for (let i = 128; i < 256; i++) expect(decodeEntry(e[i]).present).toBe(false);
+  });
+
+  it('an anonymous range only read maps the shared zero page', () => {
+    const e = entriesOf('zero');
+    const pfns = new Set([...e].map((x) => decodeEntry(x).pfn));
+    expect(pfns.size).toBe(1);
+    const [pfn] = pfns;
+    expect(decodeEntry(e[0])).toMatchObject({ present: true, exclusive: false, file: false });
+    const flags = readKpage('kpageflags', pfn as bigint);
+    expect((flags >> 24n) & 1n).toBe(1n); // KPF_ZERO_PAGE
+  });
+
+  it('a MAP_SHARED region touched by two children: shared anonymous, mapcount 3', () => {
+    for (const e of entriesOf('shared')) {
+      const d = decodeEntry(e);
+      expect(d).toMatchObject({ present: true, file: true, exclusive: false });
+      expect(readKpage('kpagecount', d.pfn as bigint)).toBe(3n);
+    }
+  });
+
+  it('copy-on-write pages: the half a child rewrote is shared by two, the rest by three', () => {
+    const e = entriesOf('cow');
+    for (let i = 0; i < 32; i++) {
+      const d = decodeEntry(e[i]);
+      expect(d).toMatchObject({ present: true, file: false, exclusive: false });
+      expect(readKpage('kpagecount', d.pfn as bigint)).toBe(i < 16 ? 2n : 3n);
+    }
+  });
+
+  it.runIf(swapOn())('pages pushed out with MADV_PAGEOUT are swap entries', () => {
+    expect(region('swapped').pageout).toBe(1);
+    for (const e of entriesOf('swapped')) {
+      const d = decodeEntry(e);
+      expect(d).toMatchObject({ present: false, swapped: true });
+      expect(d.swapOffset).toBeGreaterThan(0n);
+    }
+  });
+
+  it.runIf(swapOn())('swapped shared memory is invisible to pagemap', () => {
+    expect(countStates(entriesOf('swappedShared'))).toMatchObject({ present: 0, swapped: 0 });
+  });
+
+  it('a guard region shows the guard bit where the kernel has MADV_GUARD_INSTALL', () => {
+    const r = region('guard');
+    const e = entriesOf('guard');
+    for (let i = 0; i < 16; i++) {
+      const d = decodeEntry(e[i]);
+      if (r.installed === 1 && i >= 4 && i < 8) expect(d.guard).toBe(true);
+      else expect(d).toMatchObject({ present: true, guard: false });
+    }
+  });
+
+  it('a MADV_HUGEPAGE region is reported HUGE by PAGEMAP_SCAN when the kernel gave it a huge page', () => {
+    const r = region('thp');
+    const h = openPagemap(fx.pid);
+    const end = r.start + BigInt(r.pages * 4096);
+    const scan = h.scan(r.start, end, { anyOf: ScanCategory.PRESENT });
+    h.close();
+    expect(scan.supported).toBe(true);
+    const smaps = fs.readFileSync(`/proc/${fx.pid}/smaps`, 'utf8');
+    const thpInMapping = /AnonHugePages:\s+([1-9]\d*) kB/.test(smaps);
+    const huge = scan.regions.filter((x) => x.huge).reduce((s, x) => s + Number(x.end - x.start), 0);
+    if (thpInMapping) expect(huge).toBe(2 << 20);
+    expect(scan.regions.every((x) => x.present)).toBe(true);
+  });
+});
+
+describe('bulk decoders agree with a plain reader', () => {
+  it('read() returns exactly what fs.readSync returns, mapping by mapping', () => {
+    const h = openPagemap(fx.pid);
+    for (const m of readMaps(fx.pid)) {
+      if (m.start >= 1n << 63n) continue;
+      const pages = Math.min(m.size / 4096, 1 << 16);
+      const a = h.read(m.start, pages);
+      const b = readPagemapPlain(fx.pid, m.start, pages);
+      expect(a.length).toBe(b.length);
+      expect(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))).toBe(true);
+    }
+    h.close();
+  });
+
+  it('countStates, extractPfns and runLengths match decodeEntry on every entry', () => {
+    for (const name of ['anon', 'file', 'zero', 'shared', 'cow', 'swapped', 'guard']) {
+      const e = entriesOf(name);
+      const decoded = [...e].map(decodeEntry);
+      const c = countStates(e);
+      expect(c.present).toBe(decoded.filter((d) => d.present).length);
+      expect(c.swapped).toBe(decoded.filter((d) => d.swapped).length);
+      expect(c.exclusive).toBe(decoded.filter((d) => d.exclusive).length);
+      expect(c.file).toBe(decoded.filter((d) => d.file).length);
+      expect(c.guard).toBe(decoded.filter((d) => d.guard).length);
+      expect(c.pfnsVisible).toBe(true);
+      const pfns = extractPfns(e);
+      expect([...pfns.pfns]).toEqual(decoded.filter((d) => d.present).map((d) => d.pfn));
+      const runs = runLengths(e);
+      let covered = 0;
+      for (let i = 0; i < runs.count; i++) {
+        const [first, len, state] = [Number(runs.triples[3 * i]), Number(runs.triples[3 * i + 1]), runs.triples[3 * i + 2]];
+        expect(first).toBe(covered);
+        for (let j = first; j < first + len; j++) expect(e[j] & PM_FLAG_MASK).toBe(state);
+        if (i > 0) expect(runs.triples[3 * i - 1]).not.toBe(state);
+        covered += len;
+      }
+      expect(covered).toBe(e.length);
+      for (const x of e) expect(encodeEntry(decodeEntry(x))).toBe(x);
+    }
+  });
+
+  it('readAsync() fills the caller buffer like read()', async () => {
+    const r = region('anon');
+    const h = openPagemap(fx.pid);
+    const out = new BigUint64Array(r.pages);
+    const got = await h.readAsync(r.start, r.pages, out);
+    expect(got.buffer).toBe(out.buffer);
+    expect([...got]).toEqual([...h.read(r.start, r.pages)]);
+    h.close();
+  });
+
+  it('PAGEMAP_SCAN regions match the present and swapped runs of plain reads', () => {
+    const h = openPagemap(fx.pid);
+    for (const name of ['anon', 'file', 'cow', 'swapped']) {
+      const r = region(name);
+      const end = r.start + BigInt(r.pages * 4096);
+      const scan = h.scan(r.start, end, { batch: 2 });
+      const e = h.read(r.start, r.pages);
+      const populated = [...e].map((x) => decodeEntry(x).present || decodeEntry(x).swapped);
+      const fromScan = new Array(r.pages).fill(false);
+      for (const reg of scan.regions) {
+        for (let a = reg.start; a < reg.end; a += 4096n) fromScan[Number((a - r.start) >> 12n)] = true;
+      }
+      expect(fromScan).toEqual(populated);
+      expect(scan.walkEnd).toBe(end);
+    }
+    h.close();
+  });
+});
+
+describe('walk()', () => {
+  it('covers every mapping exactly and skips an empty reservation as one entry-less chunk', async () => {
+    const maps = readMaps(fx.pid).filter((m) => m.start < 1n << 63n);
+    const covered = new Map<number, number>();
+    let emptyReservationChunk = false;
+    const r = region('reservation');
+    for await (const c of walk(fx.pid)) {
+      covered.set(c.mappingIndex, (covered.get(c.mappingIndex) ?? 0) + c.pages);
+      if (c.entries === null && c.address <= r.start && c.address + BigInt(c.pages * 4096) >= r.start + (1n << 30n) - (256n << 20n)) {
+        emptyReservationChunk = true;
+      }
+    }
+    for (const [i, m] of maps.entries()) expect(covered.get(i)).toBe(m.size / 4096);
+    expect(emptyReservationChunk).toBe(true);
+  });
+
+  it('walkSync() yields the same chunks as walk()', async () => {
+    const a: string[] = [];
+    for await (const c of walk(fx.pid, { copy: true })) a.push(`${c.address}:${c.pages}:${c.entries ? countStates(c.entries).present : 'x'}`);
+    const b: string[] = [];
+    for (const c of walkSync(fx.pid)) b.push(`${c.address}:${c.pages}:${c.entries ? countStates(c.entries).present : 'x'}`);
+    expect(b).toEqual(a);
+  });
+
+  it('still covers everything with PAGEMAP_SCAN switched off', () => {
+    process.env.PAGEWALK_DISABLE_SCAN = '1';
+    try {
+      let pages = 0;
+      for (const c of walkSync(fx.pid)) pages += c.pages;
+      const total = readMaps(fx.pid).filter((m) => m.start < 1n << 63n).reduce((s, m) => s + m.size / 4096, 0);
+      expect(pages).toBe(total);
+      const h = openPagemap(fx.pid);
+      expect(h.scan(region('anon').start, region('anon').start + 4096n).supported).toBe(false);
+      h.close();
+    } finally {
+      delete process.env.PAGEWALK_DISABLE_SCAN;
+    }
+  });
+});
+
+describe('errors', () => {
+  it('a missing process is ENOENT with Node-style fields', () => {
+    try {
+      openPagemap(4_000_000);
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toMatchObject({ code: 'ENOENT', syscall: 'open', path: '/proc/4000000/pagemap', errno: -2 });
+    }
+  });
+
+  it('a process that exits after the open reads as ESRCH, never as empty memory', async () => {
+    const f = await startFixture(['anon']);
+    const h = openPagemap(f.pid);
+    await f.kill();
+    expect(() => h.read(f.regions.anon.start, 64)).toThrow(expect.objectContaining({ code: 'ESRCH', syscall: 'read' }));
+    await expect(h.readAsync(f.regions.anon.start, 64)).rejects.toMatchObject({ code: 'ESRCH' });
+    h.close();
+  });
+
+  it('a read past the end of user space returns nothing, without error', () => {
+    const h = openPagemap(fx.pid);
+    expect(h.read(1n << 47n, 16).length).toBe(0);
+    h.close();
+  });
+
+  it('a closed handle refuses reads with EBADF', () => {
+    const h = openPagemap(fx.pid);
+    h.close();
+    expect(h.closed).toBe(true);
+    expect(() => h.read(0, 1)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+  });
+});
