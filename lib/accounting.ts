@@ -216,7 +216,7 @@ export function measureShmemSwap(t: Target): void {
 /** PMD-mapped anonymous THP per mapping (smaps AnonHugePages), via PAGEMAP_SCAN. */
 export function measureAnonHuge(t: Target, features: PageFeatures): void {
   t.anonHuge = t.walked.map(() => 0);
-  if (!features.thpInUse || scanDisabled()) return;
+  if (!features.thpInUse || scanDisabled() || t.walked.length === 0) return;
   const handle = openPagemap(t.pid);
   try {
     t.walked.forEach((mi, k) => {

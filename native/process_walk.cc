@@ -25,6 +25,16 @@ constexpr uint64_t kRegionMergeGapPages = 32;
 
 inline bool bit(uint32_t flags, unsigned b) { return (flags >> b) & 1u; }
 
+// pagemap marks every non-present swap-format PTE as swapped, but only real
+// swap slots count in smaps Swap: guard markers, uffd-wp markers, migration
+// and device entries use the swap types above MAX_SWAPFILES (at least 24 on
+// any configuration). With PFNs hidden the type reads 0 and only the guard
+// bit can tell.
+constexpr uint64_t kFirstNonSwapType = 24;
+inline bool isSwapSlot(uint64_t e) {
+  return !(e & kGuard) && (e & kSwapTypeMask) < kFirstNonSwapType;
+}
+
 }  // namespace
 
 void accountPage(uint64_t* f, uint32_t mapcount, uint32_t kpageFlags) {
@@ -160,7 +170,7 @@ void ProcessWalk::consume(size_t m, const uint64_t* entries, size_t n) {
       }
       stats_.pfnsVisible = true;
       pending_.push_back(pfn);
-    } else if (e & kSwapped) {
+    } else if ((e & kSwapped) && isSwapSlot(e)) {
       swapped++;
       if (options_.collectSwapEntries) swapEntries_.push_back(e & kPfnMask);
     }

@@ -1,0 +1,209 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listPids, processMemory, type ProcessMemory, readSmaps, snapshot } from '../lib/index';
+import { type Fixture, killAllFixtures, startFixture, waitFor } from './helpers/fixture';
+import { groupTruth } from './helpers/group-oracle';
+import { rollup, swapOn } from './helpers/oracle';
+
+const KEYS: [keyof ProcessMemory, string][] = [
+  ['rss', 'Rss'],
+  ['pss', 'Pss'],
+  ['pssAnon', 'Pss_Anon'],
+  ['pssFile', 'Pss_File'],
+  ['pssShmem', 'Pss_Shmem'],
+  ['swap', 'Swap'],
+  ['anonymous', 'Anonymous'],
+  ['ksm', 'KSM'],
+  ['anonHugePages', 'AnonHugePages'],
+];
+
+function inKb(r: ProcessMemory): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [ours, theirs] of KEYS) out[theirs] = Math.floor((r[ours] as number) / 1024);
+  out.Private = Math.floor(r.uss / 1024);
+  return out;
+}
+
+function kernelKb(pid: number): Record<string, number> {
+  const k = rollup(pid);
+  const out: Record<string, number> = {};
+  for (const [, theirs] of KEYS) out[theirs] = k[theirs] ?? 0;
+  out.Private = (k.Private_Clean ?? 0) + (k.Private_Dirty ?? 0);
+  return out;
+}
+
+let fx: Fixture;
+beforeAll(async () => {
+  fx = await startFixture(['all']);
+  fx.stop();
+});
+afterAll(killAllFixtures);
+
+describe('processMemory() equals smaps_rollup to the kB', () => {
+  it('for every process of the fixture family (anon, file, zero, shared, cow, swap, swapped shmem, THP, guard)', async () => {
+    for (const pid of fx.pids) {
+      const r = await processMemory(pid);
+      expect(r.source).toBe('pagemap');
+      expect(r.pfnsVisible).toBe(true);
+      expect(inKb(r)).toEqual(kernelKb(pid));
+    }
+  });
+
+  it('reports the fixture ground truth: shared region divided by three, swapped shmem in Swap', async () => {
+    const r = await processMemory(fx.pid, { mappings: true });
+    const shared = r.mappings?.find((m) => m.mapping.start === fx.regions.shared.start);
+    expect(shared).toBeDefined();
+    expect(shared?.rss).toBe(32 * 4096);
+    expect(shared?.shared).toBe(32 * 4096);
+    expect(shared?.pssFixed).toBe(32n * ((4096n << 12n) / 3n));
+    if (swapOn() && fx.regions.swappedShared.pageout === 1) {
+      const s = r.mappings?.find((m) => m.mapping.start === fx.regions.swappedShared.start);
+      expect(s?.swap).toBe(64 * 4096);
+      expect(s?.pages.swapped).toBe(0); // invisible to pagemap: found with cachestat
+      const sw = r.mappings?.find((m) => m.mapping.start === fx.regions.swapped.start);
+      expect(sw?.pages.swapped).toBe(64);
+    }
+    const zero = r.mappings?.find((m) => m.mapping.start <= fx.regions.zero.start && m.mapping.end > fx.regions.zero.start);
+    expect(zero?.pages.zero).toBeGreaterThanOrEqual(32);
+  });
+
+  it('per-mapping figures equal each smaps entry to the kB', async () => {
+    const r = await processMemory(fx.pid, { mappings: true });
+    const smaps = readSmaps(fx.pid);
+    for (const entry of smaps) {
+      const m = r.mappings?.find((x) => x.mapping.start === entry.start);
+      if (!m) {
+        expect(entry.start >= 1n << 63n).toBe(true); // [vsyscall]
+        continue;
+      }
+      expect([entry.path, Math.floor(m.rss / 1024), Math.floor(m.pss / 1024), Math.floor(m.swap / 1024)]).toEqual([
+        entry.path,
+        entry.fields.Rss,
+        entry.fields.Pss,
+        entry.fields.Swap,
+      ]);
+    }
+  });
+
+  it('for every quiescent process on the machine (smaps_rollup equal before and after)', async () => {
+    let compared = 0;
+    for (const pid of listPids()) {
+      let before: Record<string, number>;
+      try {
+        before = kernelKb(pid);
+      } catch {
+        continue;
+      }
+      let r: ProcessMemory;
+      try {
+        r = await processMemory(pid);
+      } catch {
+        continue; // exited meanwhile
+      }
+      let after: Record<string, number>;
+      try {
+        after = kernelKb(pid);
+      } catch {
+        continue;
+      }
+      if (JSON.stringify(before) !== JSON.stringify(after)) continue; // busy: not comparable
+      expect({ pid, ...inKb(r) }).toEqual({ pid, ...after });
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(3);
+  });
+
+  it('kernel threads give zeros, not errors', async () => {
+    const kthread = listPids().find((p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/maps`, 'utf8') === '' && p !== 1;
+      } catch {
+        return false;
+      }
+    });
+    expect(kthread).toBeDefined();
+    const r = await processMemory(kthread as number);
+    expect([r.rss, r.pss, r.vss, r.swap]).toEqual([0, 0, 0, 0]);
+  });
+});
+
+describe('snapshot()', () => {
+  it('agrees with per-process calls and finds the group figures of the fixture family', async () => {
+    const s = await snapshot({ pids: fx.pids, groups: [{ name: 'family', match: fx.pids }, { name: 'parent', match: [fx.pid] }], matrix: true });
+    expect(s.gone).toEqual([]);
+    expect(s.source).toBe('pagemap');
+    for (const p of s.processes) {
+      const single = await processMemory(p.pid);
+      expect(inKb(p)).toEqual(inKb(single));
+      expect(p.pssFixed).toBe(single.pssFixed);
+    }
+    const family = s.groups[0];
+    const truth = groupTruth(fx.pids);
+    expect({ only: family.only / 4096, outside: family.sharedOutside / 4096 }).toEqual({
+      only: truth.onlyPages,
+      outside: truth.sharedOutsidePages,
+    });
+    // Known shape: the family alone holds at least its anonymous, shared and
+    // copy-on-write pages (64 + 32 + 32 + 16 child copies).
+    expect(family.only).toBeGreaterThanOrEqual((64 + 32 + 32 + 16) * 4096);
+    // The parent alone shares the shared and copy-on-write regions with its children.
+    const parent = s.groups[1];
+    expect(parent.sharedOutside).toBeGreaterThanOrEqual((32 + 32) * 4096);
+    const parentTruth = groupTruth([fx.pid]);
+    expect(parent.only / 4096).toBe(parentTruth.onlyPages);
+    // Matrix: the parent and each child share at least the shared region.
+    const n = s.matrix?.pids.length ?? 0;
+    const i = s.matrix?.pids.indexOf(fx.pid) ?? -1;
+    const j = s.matrix?.pids.indexOf(fx.children[1]) ?? -1;
+    expect(n).toBe(3);
+    expect(s.matrix?.bytes[i * n + j]).toBeGreaterThanOrEqual((32 + 32) * 4096);
+    expect(s.scope.only).toBe(family.only);
+  });
+
+  it('reports a pid that does not exist as gone and keeps the rest', async () => {
+    const s = await snapshot({ pids: [fx.pid, 4_000_000] });
+    expect(s.processes.map((p) => p.pid)).toEqual([fx.pid]);
+    expect(s.gone).toEqual([expect.objectContaining({ pid: 4_000_000, reason: 'exited' })]);
+  });
+
+  it('covers every process of the system with a filter', async () => {
+    const s = await snapshot({ filter: (p) => !p.kernelThread });
+    expect(s.processes.length).toBeGreaterThan(3);
+    expect(s.processes.some((p) => p.pid === fx.pid)).toBe(true);
+    expect(s.scope.distinct).toBeGreaterThan(0);
+  });
+});
+
+describe('KSM', () => {
+  const ksm = '/sys/kernel/mm/ksm';
+  let saved: Record<string, string> = {};
+  let kf: Fixture | undefined;
+  beforeAll(() => {
+    for (const k of ['run', 'pages_to_scan', 'sleep_millisecs']) saved[k] = fs.readFileSync(`${ksm}/${k}`, 'utf8').trim();
+  });
+  afterAll(async () => {
+    await kf?.kill();
+    // Unmerge and stop, then restore the tunables exactly as found.
+    fs.writeFileSync(`${ksm}/run`, '2');
+    for (const k of ['pages_to_scan', 'sleep_millisecs']) fs.writeFileSync(`${ksm}/${k}`, saved[k]);
+    fs.writeFileSync(`${ksm}/run`, saved.run);
+    saved = {};
+  });
+
+  it('merged pages count in KSM and PSS exactly as the kernel counts them', async () => {
+    kf = await startFixture(['ksm']);
+    fs.writeFileSync(`${ksm}/pages_to_scan`, '10000');
+    fs.writeFileSync(`${ksm}/sleep_millisecs`, '10');
+    fs.writeFileSync(`${ksm}/run`, '1');
+    const merged = await waitFor(() => (rollup(kf!.pid).KSM ?? 0) >= 128 * 4, 30_000);
+    expect(merged).toBe(true);
+    kf.stop();
+    // Let ksmd finish any pass under way before comparing.
+    await new Promise((r) => setTimeout(r, 200));
+    const r = await processMemory(kf.pid);
+    expect(inKb(r)).toEqual(kernelKb(kf.pid));
+    expect(r.ksm).toBe(128 * 4096);
+    void execFileSync;
+  });
+});
