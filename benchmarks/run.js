@@ -1,0 +1,622 @@
+#!/usr/bin/env node
+'use strict';
+// pagewalk benchmarks: `npm run bench [-- flags]`.
+//
+//   --scale full|tiny   scenario sizes (default full; tiny for CI smoke runs)
+//   --runs N            measured runs per case (default 7; tiny: 3)
+//   --warmup N          warm-up runs per case (default 1)
+//   --json              print the results as JSON on stdout (table on stderr)
+//   --sweep             also run the scaling sweep and draw docs/bench-*.svg
+//   --sweep-only        only the sweep
+//   --only a,b          only these scenarios (dense,sparse,maps,shared,system)
+//   --save FILE         also write the JSON results to FILE
+//   --markdown FILE     also write the tables as Markdown to FILE
+//
+// Scenario processes (benchmarks/scenario.c) are started here, SIGSTOPped
+// while measured and killed at the end, on error and on SIGINT/SIGTERM.
+// Every case runs in its own child process (benchmarks/case.js, or the C
+// baseline benchmarks/pread_walk.c) after a warm-up; the median and the
+// min-max of the runs are reported. Times are of this machine in this run:
+// compare the ratios, not the absolute figures.
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn, execFileSync } = require('node:child_process');
+
+const ROOT = path.resolve(__dirname, '..');
+const TMP = path.join(__dirname, '.bench-tmp');
+const DIST = path.join(ROOT, 'dist');
+const CLI = path.join(DIST, 'cli.js');
+
+// ---------------------------------------------------------------- flags
+
+function parseArgs(argv) {
+  const o = { scale: 'full', runs: undefined, warmup: 1, json: false, sweep: false, sweepOnly: false, only: null, save: null, markdown: null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--scale') o.scale = val();
+    else if (a === '--runs') o.runs = Number(val());
+    else if (a === '--warmup') o.warmup = Number(val());
+    else if (a === '--json') o.json = true;
+    else if (a === '--sweep') o.sweep = true;
+    else if (a === '--sweep-only') o.sweep = o.sweepOnly = true;
+    else if (a === '--only') o.only = val().split(',');
+    else if (a === '--save') o.save = val();
+    else if (a === '--markdown') o.markdown = val();
+    else if (a === '-h' || a === '--help') {
+      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 13).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
+      process.exit(0);
+    } else throw new Error(`unknown flag ${a}`);
+  }
+  if (!SCALES[o.scale]) throw new Error(`--scale must be one of ${Object.keys(SCALES).join(', ')}`);
+  if (o.runs === undefined) o.runs = o.scale === 'tiny' ? 3 : 7;
+  if (!(o.runs >= 1) || !(o.warmup >= 0)) throw new Error('--runs must be >= 1 and --warmup >= 0');
+  return o;
+}
+
+// Sizes in MiB (sparse reservation in GiB).
+const SCALES = {
+  full: {
+    denseMiB: 8192,
+    sparseReserveGiB: 1024,
+    sparseResidentMiB: 256,
+    maps: 60000,
+    sharedProcs: 16,
+    sharedMiB: 2048,
+    privateMiB: 64,
+    sweepDenseMiB: [1024, 2048, 4096, 8192, 16384],
+    sweepProcs: [1, 2, 4, 8, 16, 32, 64],
+    sweepSharedMiB: 2048,
+    sweepPrivateMiB: 16,
+  },
+  tiny: {
+    denseMiB: 64,
+    sparseReserveGiB: 16,
+    sparseResidentMiB: 16,
+    maps: 2000,
+    sharedProcs: 3,
+    sharedMiB: 32,
+    privateMiB: 4,
+    sweepDenseMiB: [16, 32, 64],
+    sweepProcs: [1, 2, 4],
+    sweepSharedMiB: 32,
+    sweepPrivateMiB: 4,
+  },
+};
+
+const opts = parseArgs(process.argv.slice(2));
+const S = SCALES[opts.scale];
+const log = (msg) => process.stderr.write(`${msg}\n`);
+const out = (msg) => (opts.json ? process.stderr : process.stdout).write(`${msg}\n`);
+
+// ---------------------------------------------------------------- processes
+
+const scenarios = new Set(); // ChildProcess, each the leader of its own process group
+
+function killAll() {
+  for (const child of scenarios) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  scenarios.clear();
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    killAll();
+    log(`bench: ${sig}, scenario processes killed`);
+    process.exit(130);
+  });
+}
+
+function compile(name) {
+  fs.mkdirSync(TMP, { recursive: true });
+  const exe = path.join(TMP, name);
+  execFileSync('cc', ['-O2', '-Wall', '-o', exe, path.join(__dirname, `${name}.c`)], { stdio: 'inherit' });
+  return exe;
+}
+
+/** Starts a scenario; resolves to its pids once every page is in place, then stops them. */
+function startScenario(exe, args, label) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(exe, args, { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+    scenarios.add(child);
+    let text = '';
+    const began = Date.now();
+    child.on('error', reject);
+    child.on('exit', (code, sig) => reject(new Error(`scenario ${label} exited early (${code ?? sig})`)));
+    child.stdout.on('data', (d) => {
+      text += d;
+      const m = /READY([ \d]+)\n/.exec(text);
+      if (!m) return;
+      const pids = m[1].trim().split(/\s+/).map(Number);
+      for (const pid of pids) process.kill(pid, 'SIGSTOP');
+      log(`  ${label}: ${pids.length} process(es) ready in ${((Date.now() - began) / 1000).toFixed(1)} s, stopped`);
+      resolve({ child, pids, label });
+    });
+  });
+}
+
+function stopScenario(sc) {
+  try {
+    process.kill(-sc.child.pid, 'SIGKILL');
+  } catch {
+    // gone
+  }
+  scenarios.delete(sc.child);
+}
+
+function runChild(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('exit', (code, sig) => {
+      if (code !== 0) return reject(new Error(`${path.basename(cmd)} ${args[0]?.slice(0, 80)} failed (${code ?? sig}): ${stderr.slice(0, 2000)}`));
+      try {
+        resolve(JSON.parse(stdout.trim().split('\n').pop()));
+      } catch (e) {
+        reject(new Error(`bad output from ${cmd}: ${stdout.slice(0, 500)} ${stderr.slice(0, 500)}`));
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------- cases
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+let preadExe;
+
+/** Runs one case in its own process and summarises its runs. */
+async function measure(name, kind, pids, options = {}, extra = {}) {
+  let r;
+  if (kind === 'pread') {
+    r = await runChild(preadExe, [String(opts.runs), String(opts.warmup), ...pids.map(String)]);
+  } else {
+    const spec = { kind, pids, runs: opts.runs, warmup: opts.warmup, options, lag: extra.lag ?? false };
+    r = await runChild(process.execPath, [path.join(__dirname, 'case.js'), JSON.stringify(spec)]);
+  }
+  const res = {
+    name,
+    kind,
+    medianMs: median(r.timesMs),
+    minMs: Math.min(...r.timesMs),
+    maxMs: Math.max(...r.timesMs),
+    timesMs: r.timesMs,
+    rssAddedMiB: r.hwmBeforeKb >= 0 ? (r.hwmAfterKb - r.hwmBeforeKb) / 1024 : null,
+  };
+  if (r.lagMs) res.maxLagMs = Math.max(...r.lagMs);
+  if (r.entries !== undefined) {
+    res.entries = r.entries;
+    res.addressBytes = r.addressBytes;
+  }
+  if (r.extra) res.detail = r.extra;
+  log(`    ${name.padEnd(34)} ${fmtMs(res.medianMs).padStart(10)}  [${fmtMs(res.minMs)}–${fmtMs(res.maxMs)}]`);
+  return res;
+}
+
+function fmtMs(ms) {
+  if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
+  if (ms >= 10) return `${ms.toFixed(1)} ms`;
+  return `${ms.toFixed(2)} ms`;
+}
+
+/** Fills throughput and ratios from the scenario's baselines. */
+function finish(scenario) {
+  const by = (kind) => scenario.cases.find((c) => c.kind === kind && !c.name.includes('concurrency'));
+  const c = by('pread');
+  const base = { pread: c, jsReadSync: by('jsReadSync'), smapsRollup: by('smapsRollup'), smem: scenario.cases.find((x) => x.name === 'smem') };
+  for (const k of scenario.cases) {
+    if (c) {
+      k.entriesPerSec = c.entries / (k.medianMs / 1e3);
+      k.gbPerSec = c.addressBytes / 1e9 / (k.medianMs / 1e3);
+    }
+    k.ratios = {};
+    for (const [bn, b] of Object.entries(base)) if (b && b !== k) k.ratios[bn] = k.medianMs / b.medianMs;
+  }
+  if (c) {
+    scenario.entries = c.entries;
+    scenario.addressBytes = c.addressBytes;
+  }
+  return scenario;
+}
+
+async function standardCases(pids, { lag = false } = {}) {
+  return [
+    await measure('pagewalk processMemory', 'processMemory', pids, {}, { lag }),
+    await measure('pagewalk walk() (readAsync)', 'walkAsync', pids),
+    await measure('pagewalk walkSync()', 'walkSync', pids),
+    await measure('C pread loop', 'pread', pids),
+    await measure('JS fs.readSync walker', 'jsReadSync', pids),
+    await measure('smaps_rollup read', 'smapsRollup', pids),
+  ];
+}
+
+// ---------------------------------------------------------------- main run
+
+async function mainRun(exe) {
+  const want = (n) => !opts.only || opts.only.includes(n);
+  const results = [];
+  log(`starting scenarios (scale ${opts.scale})`);
+  const started = {};
+  if (want('dense') || want('system')) started.dense = await startScenario(exe, ['dense', String(S.denseMiB)], `dense ${S.denseMiB} MiB`);
+  if (want('sparse') || want('system')) {
+    started.sparse = await startScenario(exe, ['sparse', String(S.sparseReserveGiB), String(S.sparseResidentMiB)], `sparse ${S.sparseReserveGiB} GiB / ${S.sparseResidentMiB} MiB`);
+    started.denseRef = await startScenario(exe, ['dense', String(S.sparseResidentMiB)], `dense ${S.sparseResidentMiB} MiB (sparse reference)`);
+  }
+  if (want('maps') || want('system')) started.maps = await startScenario(exe, ['maps', String(S.maps)], `${S.maps} mappings`);
+  if (want('shared') || want('system')) {
+    started.shared = await startScenario(exe, ['shared', String(S.sharedProcs), String(S.sharedMiB), String(S.privateMiB)], `${S.sharedProcs} x shared ${S.sharedMiB} MiB + ${S.privateMiB} MiB private`);
+  }
+
+  if (want('dense')) {
+    log(`dense: ${S.denseMiB} MiB, every page touched`);
+    results.push(finish({ id: 'dense', title: `dense ${gib(S.denseMiB)} anonymous`, pids: started.dense.pids, cases: await standardCases(started.dense.pids, { lag: true }) }));
+  }
+  if (want('sparse')) {
+    log(`sparse: ${S.sparseReserveGiB} GiB reserved, ${S.sparseResidentMiB} MiB resident`);
+    const cases = await standardCases(started.sparse.pids);
+    cases.push(await measure(`processMemory, dense ${S.sparseResidentMiB} MiB ref`, 'processMemory', started.denseRef.pids));
+    cases.push(await measure(`C pread, dense ${S.sparseResidentMiB} MiB ref`, 'pread', started.denseRef.pids));
+    results.push(finish({ id: 'sparse', title: `sparse ${S.sparseReserveGiB} GiB reserved / ${S.sparseResidentMiB} MiB resident`, pids: started.sparse.pids, cases }));
+  }
+  if (want('maps')) {
+    log(`maps: ${S.maps} mappings`);
+    results.push(finish({ id: 'maps', title: `${S.maps.toLocaleString('en')} mappings`, pids: started.maps.pids, cases: await standardCases(started.maps.pids) }));
+  }
+  if (want('shared')) {
+    log(`shared: ${S.sharedProcs} processes`);
+    const pids = started.shared.pids;
+    const cases = await standardCases(pids);
+    cases.unshift(await measure('pagewalk snapshot({pids})', 'snapshot', [...pids]));
+    cases.splice(1, 0, await measure('snapshot({pids}) concurrency 1', 'snapshot', [...pids], { concurrency: 1 }));
+    results.push(finish({ id: 'shared', title: `${S.sharedProcs} processes sharing ${gib(S.sharedMiB)} + ${S.privateMiB} MiB private each`, pids, cases }));
+  }
+  if (want('system')) {
+    log('system: every process');
+    const all = fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+    const cases = [
+      await measure('pagewalk snapshot()', 'snapshot', []),
+      await measure('snapshot() concurrency 1', 'snapshot', [], { concurrency: 1 }),
+      await measure('C pread loop', 'pread', all),
+      await measure('smaps_rollup read', 'smapsRollup', []),
+      await measure('smem', 'exec', [], { argv: ['smem'] }),
+    ];
+    if (fs.existsSync(CLI)) cases.push(await measure('pagewalk smem (node dist/cli.js)', 'exec', [], { argv: [process.execPath, CLI, 'smem'] }));
+    else log('    pagewalk smem: pending (dist/cli.js does not exist yet)');
+    const s = finish({ id: 'system', title: `system snapshot (${all.length} pids)`, pids: [], cases });
+    s.cliPending = !fs.existsSync(CLI);
+    results.push(s);
+  }
+  for (const sc of Object.values(started)) stopScenario(sc);
+  return results;
+}
+
+const gib = (mib) => (mib >= 1024 ? `${mib / 1024} GiB` : `${mib} MiB`);
+
+// ---------------------------------------------------------------- targets
+
+function targets(results) {
+  const sc = (id) => results.find((r) => r.id === id);
+  const cs = (id, name) => sc(id)?.cases.find((c) => c.name === name);
+  const t = [];
+  const add = (name, goal, value, ok, note) => t.push({ name, goal, value, met: value == null ? null : ok, note });
+  const dense = sc('dense');
+  if (dense) {
+    const c = cs('dense', 'C pread loop');
+    for (const n of ['pagewalk processMemory', 'pagewalk walk() (readAsync)']) {
+      const k = cs('dense', n);
+      const v = c.medianMs / k.medianMs;
+      add(`walk throughput vs C pread (dense, ${n.replace('pagewalk ', '')})`, '>= 0.97x', v, v >= 0.97);
+    }
+    const pm = cs('dense', 'pagewalk processMemory');
+    const v = pm.medianMs / cs('dense', 'smaps_rollup read').medianMs;
+    add('exact PSS of dense vs smaps_rollup (time ratio)', '<= 0.8', v, v <= 0.8);
+    add('event-loop lag, processMemory of dense (ms)', '<= 20', pm.maxLagMs, pm.maxLagMs <= 20);
+  }
+  const sparse = sc('sparse');
+  if (sparse) {
+    const v = cs('sparse', 'pagewalk processMemory').medianMs / sparse.cases.find((c) => c.name.startsWith('processMemory, dense')).medianMs;
+    add('sparse vs dense of its resident size (time ratio)', '<= 1.5', v, v <= 1.5);
+  }
+  for (const id of ['dense', 'sparse', 'maps', 'shared']) {
+    const k = cs(id, 'pagewalk processMemory');
+    if (k) add(`RSS added by processMemory, ${id} (MiB)`, '< 64', k.rssAddedMiB, k.rssAddedMiB < 64);
+  }
+  const sys = sc('system');
+  if (sys) {
+    const v = cs('system', 'pagewalk snapshot()').medianMs / cs('system', 'smaps_rollup read').medianMs;
+    add('system snapshot() vs every smaps_rollup (time ratio)', '<= 0.6', v, v <= 0.6);
+    const cli = cs('system', 'pagewalk smem (node dist/cli.js)');
+    if (cli) {
+      const w = cli.medianMs / cs('system', 'smem').medianMs;
+      add('pagewalk smem vs smem, end to end (time ratio)', '<= 1.0', w, w <= 1);
+    } else add('pagewalk smem vs smem, end to end (time ratio)', '<= 1.0', null, null, 'pending: dist/cli.js not built yet');
+    const one = cs('system', 'snapshot() concurrency 1');
+    add('snapshot() speed-up from concurrent walks (x)', '> 1 on 2 cores', one.medianMs / cs('system', 'pagewalk snapshot()').medianMs, one.medianMs > cs('system', 'pagewalk snapshot()').medianMs);
+  }
+  return t;
+}
+
+// ---------------------------------------------------------------- output
+
+function fmtRate(x) {
+  if (x == null || !Number.isFinite(x)) return '';
+  if (x >= 1e9) return `${(x / 1e9).toFixed(2)} G`;
+  if (x >= 1e6) return `${(x / 1e6).toFixed(1)} M`;
+  if (x >= 1e3) return `${(x / 1e3).toFixed(1)} k`;
+  return x.toFixed(0);
+}
+const fmtRatio = (x) => (x == null ? '' : `${x.toFixed(2)}x`);
+const fmtNum = (x, d = 1) => (x == null ? '' : Number(x).toFixed(d));
+
+function tableRows(results) {
+  const head = ['scenario', 'case', 'median', 'min–max', 'entries/s', 'GB/s (VA)', 'vs C pread', 'vs JS readSync', 'vs smaps_rollup', 'vs smem', 'RSS added MiB'];
+  const rows = [];
+  for (const r of results) {
+    for (const c of r.cases) {
+      rows.push([
+        r.id,
+        c.name,
+        fmtMs(c.medianMs),
+        `${fmtMs(c.minMs)}–${fmtMs(c.maxMs)}`,
+        fmtRate(c.entriesPerSec),
+        c.gbPerSec == null ? '' : c.gbPerSec.toFixed(c.gbPerSec >= 100 ? 0 : 2),
+        fmtRatio(c.ratios.pread),
+        fmtRatio(c.ratios.jsReadSync),
+        fmtRatio(c.ratios.smapsRollup),
+        fmtRatio(c.ratios.smem),
+        fmtNum(c.rssAddedMiB),
+      ]);
+    }
+  }
+  return { head, rows };
+}
+
+function textTable({ head, rows }) {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r) => r.map((x, i) => (i < 2 ? x.padEnd(w[i]) : x.padStart(w[i]))).join('  ');
+  return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function mdTable({ head, rows }) {
+  return [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? ' --- ' : ' ---: ')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+function targetRows(t) {
+  return {
+    head: ['target', 'goal', 'measured', 'met'],
+    rows: t.map((x) => [x.name, x.goal, x.value == null ? x.note : x.value.toFixed(x.value >= 10 ? 1 : 2), x.met == null ? 'pending' : x.met ? 'yes' : 'NO']),
+  };
+}
+
+function machine() {
+  let kernel = os.release();
+  let cpu = os.cpus()[0]?.model ?? '?';
+  return {
+    date: new Date().toISOString(),
+    nproc: os.availableParallelism ? os.availableParallelism() : os.cpus().length,
+    cpu,
+    ramGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
+    kernel,
+    node: process.version,
+    thp: safeRead('/sys/kernel/mm/transparent_hugepage/enabled'),
+    loadavg: os.loadavg().map((x) => +x.toFixed(2)),
+  };
+}
+function safeRead(p) {
+  try {
+    return fs.readFileSync(p, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------- sweep
+
+async function sweep(exe) {
+  const out = { dense: [], sharing: [] };
+  log('sweep: dense sizes');
+  for (const mib of S.sweepDenseMiB) {
+    const sc = await startScenario(exe, ['dense', String(mib)], `dense ${gib(mib)}`);
+    try {
+      const row = { mib };
+      for (const [k, kind] of [['processMemory', 'processMemory'], ['walkAsync', 'walkAsync'], ['pread', 'pread'], ['smapsRollup', 'smapsRollup']]) {
+        const m = await measure(`${gib(mib)} ${k}`, kind, sc.pids);
+        row[k] = m.medianMs;
+        if (k === 'processMemory') row.rssAddedMiB = m.rssAddedMiB;
+      }
+      out.dense.push(row);
+    } finally {
+      stopScenario(sc);
+    }
+  }
+  log('sweep: sharing processes');
+  for (const n of S.sweepProcs) {
+    const sc = await startScenario(exe, ['shared', String(n), String(S.sweepSharedMiB), String(S.sweepPrivateMiB)], `${n} sharing`);
+    try {
+      const row = { procs: n };
+      for (const [k, kind] of [['snapshot', 'snapshot'], ['processMemory', 'processMemory'], ['pread', 'pread'], ['smapsRollup', 'smapsRollup']]) {
+        row[k] = (await measure(`${n} procs ${k}`, kind, sc.pids)).medianMs;
+      }
+      out.sharing.push(row);
+    } finally {
+      stopScenario(sc);
+    }
+  }
+  return out;
+}
+
+const COLORS = { processMemory: '#d62728', walkAsync: '#ff7f0e', snapshot: '#9467bd', pread: '#1f77b4', smapsRollup: '#2ca02c' };
+const LABELS = {
+  processMemory: 'pagewalk processMemory (each)',
+  walkAsync: 'pagewalk walk()',
+  snapshot: 'pagewalk snapshot({pids})',
+  pread: 'C pread loop',
+  smapsRollup: 'smaps_rollup read',
+};
+
+/** A small dependency-free line plot: x on a log2 axis, y linear from 0. */
+function svgPlot({ title, xLabel, xs, xTick, series }) {
+  const W = 560;
+  const H = 340;
+  const L = 64;
+  const R = 200;
+  const T = 36;
+  const B = 48;
+  const pw = W - L - R;
+  const ph = H - T - B;
+  const lx = xs.map((x) => Math.log2(x));
+  const x0 = Math.min(...lx);
+  const x1 = Math.max(...lx) === x0 ? x0 + 1 : Math.max(...lx);
+  const ymaxRaw = Math.max(...series.flatMap((s) => s.ys));
+  const step = niceStep(ymaxRaw / 5);
+  const ymax = Math.ceil(ymaxRaw / step) * step || 1;
+  const X = (x) => L + ((Math.log2(x) - x0) / (x1 - x0)) * pw;
+  const Y = (y) => T + ph - (y / ymax) * ph;
+  const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${L}" y="20" font-size="13" font-weight="bold">${esc(title)}</text>`,
+  ];
+  for (let y = 0; y <= ymax + 1e-9; y += step) {
+    parts.push(`<line x1="${L}" x2="${L + pw}" y1="${Y(y).toFixed(1)}" y2="${Y(y).toFixed(1)}" stroke="#ddd"/>`);
+    parts.push(`<text x="${L - 6}" y="${(Y(y) + 4).toFixed(1)}" text-anchor="end">${+y.toFixed(3)}</text>`);
+  }
+  for (const x of xs) {
+    parts.push(`<line x1="${X(x).toFixed(1)}" x2="${X(x).toFixed(1)}" y1="${T}" y2="${T + ph}" stroke="#eee"/>`);
+    parts.push(`<text x="${X(x).toFixed(1)}" y="${T + ph + 16}" text-anchor="middle">${esc(xTick(x))}</text>`);
+  }
+  parts.push(`<line x1="${L}" x2="${L + pw}" y1="${T + ph}" y2="${T + ph}" stroke="#333"/>`);
+  parts.push(`<line x1="${L}" x2="${L}" y1="${T}" y2="${T + ph}" stroke="#333"/>`);
+  parts.push(`<text x="${L + pw / 2}" y="${H - 10}" text-anchor="middle">${esc(xLabel)}</text>`);
+  parts.push(`<text transform="translate(16 ${T + ph / 2}) rotate(-90)" text-anchor="middle">median time (ms)</text>`);
+  series.forEach((s, i) => {
+    const pts = s.ys.map((y, j) => `${X(xs[j]).toFixed(1)},${Y(y).toFixed(1)}`).join(' ');
+    parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts}"/>`);
+    for (let j = 0; j < xs.length; j++) parts.push(`<circle cx="${X(xs[j]).toFixed(1)}" cy="${Y(s.ys[j]).toFixed(1)}" r="3" fill="${s.color}"/>`);
+    const ly = T + 10 + i * 18;
+    parts.push(`<line x1="${L + pw + 12}" x2="${L + pw + 32}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"/>`);
+    parts.push(`<text x="${L + pw + 36}" y="${ly + 4}">${esc(s.name)}</text>`);
+  });
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
+
+function niceStep(raw) {
+  if (!(raw > 0)) return 1;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= raw) return m * p;
+  return 10 * p;
+}
+
+function drawSweep(sw) {
+  const docs = path.join(ROOT, 'docs');
+  fs.mkdirSync(docs, { recursive: true });
+  const dense = sw.dense;
+  const files = [];
+  if (dense.length) {
+    const f = path.join(docs, 'bench-dense.svg');
+    fs.writeFileSync(
+      f,
+      svgPlot({
+        title: 'Dense anonymous process: time vs size',
+        xLabel: 'resident size',
+        xs: dense.map((r) => r.mib),
+        xTick: (x) => gib(x),
+        series: ['processMemory', 'walkAsync', 'pread', 'smapsRollup'].map((k) => ({ name: LABELS[k], color: COLORS[k], ys: dense.map((r) => r[k]) })),
+      }),
+    );
+    files.push(f);
+  }
+  const sh = sw.sharing;
+  if (sh.length) {
+    const f = path.join(docs, 'bench-sharing.svg');
+    fs.writeFileSync(
+      f,
+      svgPlot({
+        title: `Processes sharing ${gib(S.sweepSharedMiB)}: time vs count`,
+        xLabel: 'processes',
+        xs: sh.map((r) => r.procs),
+        xTick: (x) => String(x),
+        series: ['snapshot', 'processMemory', 'pread', 'smapsRollup'].map((k) => ({ name: LABELS[k], color: COLORS[k], ys: sh.map((r) => r[k]) })),
+      }),
+    );
+    files.push(f);
+  }
+  return files;
+}
+
+// ---------------------------------------------------------------- entry
+
+async function main() {
+  if (!fs.existsSync(path.join(DIST, 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  if (process.getuid && process.getuid() !== 0) log('bench: not root: pagewalk falls back to smaps_rollup and the figures mean little');
+  const began = Date.now();
+  const exe = compile('scenario');
+  preadExe = compile('pread_walk');
+  const report = { machine: machine(), scale: opts.scale, runs: opts.runs, warmup: opts.warmup, sizes: S, scenarios: [], targets: [] };
+  if (!opts.sweepOnly) {
+    report.scenarios = await mainRun(exe);
+    report.targets = targets(report.scenarios);
+  }
+  if (opts.sweep) {
+    report.sweep = await sweep(exe);
+    report.sweepSvgs = drawSweep(report.sweep).map((f) => path.relative(ROOT, f));
+  }
+  report.elapsedS = (Date.now() - began) / 1000;
+
+  const m = report.machine;
+  const header = `pagewalk benchmarks, ${m.date}: ${m.nproc} CPUs (${m.cpu}), ${m.ramGiB} GiB RAM, Linux ${m.kernel}, Node ${m.node}; scale ${opts.scale}, ${opts.runs} runs after ${opts.warmup} warm-up`;
+  out(`\n${header}\n`);
+  if (report.scenarios.length) {
+    out(textTable(tableRows(report.scenarios)));
+    out('\nratios are time / baseline time (below 1: pagewalk faster); GB/s is address space covered per second\n');
+    out(textTable(targetRows(report.targets)));
+  }
+  if (report.sweep) {
+    out(`\nsweep: dense ${JSON.stringify(report.sweep.dense)}\nsweep: sharing ${JSON.stringify(report.sweep.sharing)}`);
+    out(`drawn: ${report.sweepSvgs.join(', ')}`);
+  }
+  out(`\n(${report.elapsedS.toFixed(0)} s)`);
+  if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  if (opts.save) fs.writeFileSync(opts.save, `${JSON.stringify(report, null, 2)}\n`);
+  if (opts.markdown) {
+    const parts = [`_${header}_`, ''];
+    if (report.scenarios.length) parts.push(mdTable(tableRows(report.scenarios)), '', mdTable(targetRows(report.targets)), '');
+    if (report.sweep) {
+      parts.push(mdTable({ head: ['dense size', 'processMemory', 'walk()', 'C pread', 'smaps_rollup', 'RSS added MiB'], rows: report.sweep.dense.map((r) => [gib(r.mib), fmtMs(r.processMemory), fmtMs(r.walkAsync), fmtMs(r.pread), fmtMs(r.smapsRollup), fmtNum(r.rssAddedMiB)]) }), '');
+      parts.push(mdTable({ head: ['sharing processes', 'snapshot({pids})', 'processMemory each', 'C pread', 'smaps_rollup'], rows: report.sweep.sharing.map((r) => [String(r.procs), fmtMs(r.snapshot), fmtMs(r.processMemory), fmtMs(r.pread), fmtMs(r.smapsRollup)]) }), '');
+    }
+    fs.writeFileSync(opts.markdown, parts.join('\n'));
+  }
+}
+
+main()
+  .catch((err) => {
+    killAll();
+    log(`bench: ${err.stack || err}`);
+    process.exitCode = 1;
+  })
+  .finally(killAll);

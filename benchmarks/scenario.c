@@ -1,0 +1,130 @@
+// Memory shapes for the pagewalk benchmarks. Compiled at run time by
+// benchmarks/run.js with `cc -O2`.
+//
+//   scenario dense MIB                      every page of MIB MiB written
+//   scenario sparse RESERVE_GIB RESIDENT_MIB  MAP_NORESERVE reservation with
+//                                           RESIDENT_MIB spread across it
+//   scenario maps COUNT                     COUNT one-page mappings (alternate
+//                                           protections so they cannot merge)
+//   scenario shared PROCS SHARED_MIB PRIVATE_MIB
+//                                           PROCS processes (fork) mapping one
+//                                           MAP_SHARED region, each with its
+//                                           own private memory
+//
+// Prints "READY pid [pid...]" once every page is in place, then sleeps until
+// killed. Forked children die with the parent (PR_SET_PDEATHSIG).
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define PAGE 4096UL
+#define MIB (1024UL * 1024UL)
+
+static void die(const char *what) {
+  perror(what);
+  exit(1);
+}
+
+static unsigned char *map(size_t bytes, int prot, int flags) {
+  void *p = mmap(NULL, bytes, prot, flags, -1, 0);
+  if (p == MAP_FAILED) die("mmap");
+  // 4 KiB pages throughout, whatever the THP setting.
+  madvise(p, bytes, MADV_NOHUGEPAGE);
+  return p;
+}
+
+static void touch(volatile unsigned char *p, size_t bytes) {
+  for (size_t off = 0; off < bytes; off += PAGE) p[off] = (unsigned char)(off / PAGE) | 1;
+}
+
+static unsigned long sink;
+static void readAll(volatile unsigned char *p, size_t bytes) {
+  for (size_t off = 0; off < bytes; off += PAGE) sink += p[off];
+}
+
+static void waitForever(void) {
+  for (;;) pause();
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: scenario dense|sparse|maps|shared ARGS\n");
+    return 2;
+  }
+  setvbuf(stdout, NULL, _IONBF, 0);
+  const char *mode = argv[1];
+  if (!strcmp(mode, "dense")) {
+    size_t bytes = strtoul(argv[2], NULL, 10) * MIB;
+    touch(map(bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS), bytes);
+    printf("READY %d\n", getpid());
+    waitForever();
+  }
+  if (!strcmp(mode, "sparse") && argc >= 4) {
+    size_t reserve = strtoul(argv[2], NULL, 10) * 1024UL * MIB;
+    size_t resident = strtoul(argv[3], NULL, 10) * MIB;
+    unsigned char *p = map(reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+    // 64 islands of resident memory, evenly spread over the reservation.
+    const size_t islands = 64;
+    size_t island = resident / islands;
+    size_t stride = reserve / islands;
+    for (size_t i = 0; i < islands; i++) touch(p + i * stride, island);
+    printf("READY %d\n", getpid());
+    waitForever();
+  }
+  if (!strcmp(mode, "maps")) {
+    size_t count = strtoul(argv[2], NULL, 10);
+    unsigned char *p = map(count * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    touch(p, count * PAGE);
+    for (size_t i = 1; i < count; i += 2)
+      if (mprotect(p + i * PAGE, PAGE, PROT_READ)) die("mprotect (raise vm.max_map_count?)");
+    printf("READY %d\n", getpid());
+    waitForever();
+  }
+  if (!strcmp(mode, "shared") && argc >= 5) {
+    int procs = atoi(argv[2]);
+    size_t shared = strtoul(argv[3], NULL, 10) * MIB;
+    size_t priv = strtoul(argv[4], NULL, 10) * MIB;
+    unsigned char *s = map(shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+    touch(s, shared);
+    int fds[2];
+    if (pipe(fds)) die("pipe");
+    pid_t parent = getpid();
+    pid_t *pids = calloc((size_t)procs, sizeof(pid_t));
+    pids[0] = parent;
+    for (int i = 1; i < procs; i++) {
+      pid_t c = fork();
+      if (c < 0) die("fork");
+      if (c == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(0);
+        close(fds[0]);
+        // fork copies no page tables of shared mappings: fault them in.
+        readAll(s, shared);
+        touch(map(priv, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS), priv);
+        char ok = 1;
+        if (write(fds[1], &ok, 1) != 1) _exit(1);
+        waitForever();
+      }
+      pids[i] = c;
+    }
+    close(fds[1]);
+    touch(map(priv, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS), priv);
+    for (int i = 1; i < procs; i++) {
+      char ok;
+      if (read(fds[0], &ok, 1) != 1) die("child setup");
+    }
+    printf("READY");
+    for (int i = 0; i < procs; i++) printf(" %d", pids[i]);
+    printf("\n");
+    waitForever();
+  }
+  fprintf(stderr, "scenario: bad arguments\n");
+  return 2;
+}
