@@ -5,9 +5,17 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { systemError, validatePid } from './errors';
-import { kpagePaths, kpageReadable, pageFeatures, type PageFeatures } from './kpage';
+import { kpagePaths, kpageReadable, type PageFeatures, pageFeatures } from './kpage';
 import { type Mapping, readMapsAsync, readSmapsRollupAsync, type SmapsFields } from './maps';
-import { Field, native, type NativeTally, type NativeWalk, WALK_COLLECT_SWAP, WALK_LOOKUP_EXCLUSIVE_ANON, WALK_NO_SCAN } from './native';
+import {
+  Field,
+  type NativeTally,
+  type NativeWalk,
+  native,
+  WALK_COLLECT_SWAP,
+  WALK_LOOKUP_EXCLUSIVE_ANON,
+  WALK_NO_SCAN,
+} from './native';
 import { openPagemap, ScanCategory, scanDisabled } from './pagemap';
 
 const PAGE = 4096;
@@ -101,8 +109,21 @@ function emptyPages(): PageCounts {
 
 export function emptyFigures(): MemoryFigures {
   return {
-    vss: 0, rss: 0, pss: 0, uss: 0, shared: 0, swap: 0, swapPss: 0, pssAnon: 0, pssFile: 0, pssShmem: 0,
-    anonymous: 0, ksm: 0, anonHugePages: 0, pssFixed: 0n, pages: emptyPages(),
+    vss: 0,
+    rss: 0,
+    pss: 0,
+    uss: 0,
+    shared: 0,
+    swap: 0,
+    swapPss: 0,
+    pssAnon: 0,
+    pssFile: 0,
+    pssShmem: 0,
+    anonymous: 0,
+    ksm: 0,
+    anonHugePages: 0,
+    pssFixed: 0n,
+    pages: emptyPages(),
   };
 }
 
@@ -113,7 +134,8 @@ export function pssBytes(fixed: bigint): number {
 
 /** Adds b into a (in place); PSS stays in fixed point until the end. */
 export function addFigures(a: MemoryFigures, b: MemoryFigures): MemoryFigures {
-  for (const k of ['vss', 'rss', 'uss', 'shared', 'swap', 'swapPss', 'anonymous', 'ksm', 'anonHugePages'] as const) a[k] += b[k];
+  for (const k of ['vss', 'rss', 'uss', 'shared', 'swap', 'swapPss', 'anonymous', 'ksm', 'anonHugePages'] as const)
+    a[k] += b[k];
   a.pssFixed += b.pssFixed;
   a.pss = pssBytes(a.pssFixed);
   for (const k of Object.keys(a.pages) as (keyof PageCounts)[]) a.pages[k] += b.pages[k];
@@ -169,7 +191,8 @@ export async function prepareTarget(pid: number, flags: number): Promise<Target>
   const identity = processIdentity(pid);
   const maps = await readMapsAsync(pid);
   const walked: number[] = [];
-  for (let i = 0; i < maps.length; i++) if (maps[i].start < USER_SPACE_END && maps[i].end > maps[i].start) walked.push(i);
+  for (let i = 0; i < maps.length; i++)
+    if (maps[i].start < USER_SPACE_END && maps[i].end > maps[i].start) walked.push(i);
   const ranges = new Float64Array(walked.length * 2);
   walked.forEach((mi, k) => {
     ranges[2 * k] = Number(maps[mi].start >> 12n);
@@ -239,7 +262,13 @@ export function measureAnonHuge(t: Target, features: PageFeatures): void {
 
 const mappingFields = native.mappingFields;
 
-function figuresOf(data: BigUint64Array, k: number, m: Mapping, shmemSwapPages: number, anonHuge: number): [MemoryFigures, FixedSums] {
+function figuresOf(
+  data: BigUint64Array,
+  k: number,
+  m: Mapping,
+  shmemSwapPages: number,
+  anonHuge: number,
+): [MemoryFigures, FixedSums] {
   const o = k * mappingFields;
   const n = (f: Field) => Number(data[o + f]);
   const sums: FixedSums = {
@@ -295,7 +324,8 @@ export function shapeProcess(t: Target, options: AccountingOptions, pfnsVisible:
     sums.file += s.file;
     sums.shmem += s.shmem;
     sums.swapPss += s.swapPss;
-    for (const key of ['rss', 'uss', 'shared', 'swap', 'anonymous', 'ksm', 'anonHugePages'] as const) total[key] += fig[key];
+    for (const key of ['rss', 'uss', 'shared', 'swap', 'anonymous', 'ksm', 'anonHugePages'] as const)
+      total[key] += fig[key];
     for (const key of Object.keys(total.pages) as (keyof PageCounts)[]) total.pages[key] += fig.pages[key];
     if (options.mappings) perMapping.push({ mapping: t.maps[mi], ...fig });
   });

@@ -70,7 +70,13 @@ export function describe(v: unknown): string {
 }
 
 /** A Node-style system error for conditions found in JavaScript. */
-export function systemError(code: string, errno: number, syscall: string, path: string, reason: string): NodeJS.ErrnoException {
+export function systemError(
+  code: string,
+  errno: number,
+  syscall: string,
+  path: string,
+  reason: string,
+): NodeJS.ErrnoException {
   const err = new Error(`${code}: ${reason}, ${syscall} '${path}'`) as NodeJS.ErrnoException;
   err.code = code;
   err.errno = errno;

@@ -1,17 +1,25 @@
 // pagewalk: exact Linux memory introspection from /proc/PID/pagemap.
 export {
-  addFigures,
   type AccountingOptions,
+  addFigures,
   type FigureSource,
   type MappingMemory,
   type MemoryFigures,
   type PageCounts,
-  PSS_SHIFT,
   type ProcessMemory,
+  PSS_SHIFT,
   processMemory,
   pssBytes,
 } from './accounting';
-export { decodeKpageFlags, hasSysAdmin, KPF, type KpageFlagName, kpageReadable, pageFeatures, type PageFeatures } from './kpage';
+export {
+  decodeKpageFlags,
+  hasSysAdmin,
+  KPF,
+  type KpageFlagName,
+  kpageReadable,
+  type PageFeatures,
+  pageFeatures,
+} from './kpage';
 export {
   type Mapping,
   parseMaps,
@@ -59,11 +67,11 @@ export {
   type GroupReport,
   listPids,
   type ProcessInfo,
-  processInfo,
   type ProcessReport,
+  processInfo,
   type SharingMatrix,
   type Snapshot,
   type SnapshotOptions,
   snapshot,
 } from './snapshot';
-export { walk, type WalkChunk, type WalkOptions, walkSync } from './walk';
+export { type WalkChunk, type WalkOptions, walk, walkSync } from './walk';

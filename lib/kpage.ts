@@ -111,8 +111,7 @@ export function pageFeatures(): PageFeatures {
     return { ksmActive: true, hugetlbInUse: true, thpInUse: true };
   }
   return {
-    ksmActive:
-      readNumber('/sys/kernel/mm/ksm/pages_shared') > 0 || readNumber('/sys/kernel/mm/ksm/pages_sharing') > 0,
+    ksmActive: readNumber('/sys/kernel/mm/ksm/pages_shared') > 0 || readNumber('/sys/kernel/mm/ksm/pages_sharing') > 0,
     hugetlbInUse: meminfoKb(meminfo, 'HugePages_Total') > 0 || meminfoKb(meminfo, 'Hugetlb') > 0,
     thpInUse:
       meminfoKb(meminfo, 'AnonHugePages') > 0 ||

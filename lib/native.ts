@@ -2,6 +2,7 @@
 // here already validated and normalised to plain numbers, bigints and typed
 // arrays (see native/binding.cc for the other side).
 import * as path from 'node:path';
+
 import nodeGypBuild = require('node-gyp-build');
 
 export interface NativePagemapHandle {
@@ -58,7 +59,7 @@ export const WALK_COLLECT_SWAP = 2;
 export const WALK_NO_SCAN = 4;
 
 // Per-mapping figure slots, mirrored from native/process_walk.h.
-export const enum Field {
+export enum Field {
   RssPages = 0,
   PssFixed,
   PrivatePages,
@@ -77,7 +78,7 @@ export const enum Field {
 }
 
 // Per-group slots, mirrored from native/tally.h.
-export const enum GroupSlot {
+export enum GroupSlot {
   OnlyPages = 0,
   SharedOutsidePages,
   DistinctPages,

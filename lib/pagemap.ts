@@ -153,7 +153,8 @@ export function runLengths(entries: BigUint64Array, mask: bigint = PM_FLAG_MASK)
 }
 
 function checkSlice(entries: BigUint64Array, start: number, end: number): void {
-  if (!(entries instanceof BigUint64Array)) throw new TypeError(`entries must be a BigUint64Array, got ${describe(entries)}`);
+  if (!(entries instanceof BigUint64Array))
+    throw new TypeError(`entries must be a BigUint64Array, got ${describe(entries)}`);
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end < start || end > entries.length) {
     throw new RangeError(`invalid range ${start}..${end} of ${entries.length} entries`);
   }
@@ -217,7 +218,8 @@ export function scanDisabled(): boolean {
 
 function checkCategories(v: number | undefined, name: string, fallback: number): number {
   if (v === undefined) return fallback;
-  if (!Number.isInteger(v) || v < 0 || v > ALL_CATEGORIES) throw new RangeError(`${name} must be a mask of ScanCategory bits`);
+  if (!Number.isInteger(v) || v < 0 || v > ALL_CATEGORIES)
+    throw new RangeError(`${name} must be a mask of ScanCategory bits`);
   return v;
 }
 

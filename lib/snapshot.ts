@@ -3,13 +3,29 @@
 // all of them, and the figures only a whole group can give are computed:
 // the memory a group maps alone (what killing it frees) and what it shares.
 import * as fs from 'node:fs';
-import { validatePid } from './errors';
 import {
-  type AccountingOptions, checkAccountingOptions, cpuCount, degradeToRollup, emptyFigures, addFigures,
-  figuresFromRollup, measureAnonHuge, measureShmemSwap, type MemoryFigures, newTally, prepareTarget,
-  privilegeGap, processIdentity, type ProcessMemory, shapeProcess, type Target, unprivilegedError,
-  walkFlags, walkStats,
+  type AccountingOptions,
+  addFigures,
+  checkAccountingOptions,
+  cpuCount,
+  degradeToRollup,
+  emptyFigures,
+  figuresFromRollup,
+  type MemoryFigures,
+  measureAnonHuge,
+  measureShmemSwap,
+  newTally,
+  type ProcessMemory,
+  prepareTarget,
+  privilegeGap,
+  processIdentity,
+  shapeProcess,
+  type Target,
+  unprivilegedError,
+  walkFlags,
+  walkStats,
 } from './accounting';
+import { validatePid } from './errors';
 import { kpageReadable, pageFeatures } from './kpage';
 import { readSmapsRollupAsync } from './maps';
 import { GroupSlot, native } from './native';
@@ -142,7 +158,12 @@ export function listPids(): number[] {
 
 function goneFrom(pid: number, err: unknown, name?: string): GoneProcess {
   const e = err as NodeJS.ErrnoException;
-  const reason = e.code === 'ENOENT' || e.code === 'ESRCH' ? 'exited' : e.code === 'EACCES' || e.code === 'EPERM' ? 'denied' : 'error';
+  const reason =
+    e.code === 'ENOENT' || e.code === 'ESRCH'
+      ? 'exited'
+      : e.code === 'EACCES' || e.code === 'EPERM'
+        ? 'denied'
+        : 'error';
   return { pid, name, reason, message: e.message };
 }
 
@@ -158,14 +179,16 @@ function checkSnapshotOptions(o: SnapshotOptions): void {
   checkAccountingOptions(o);
   if (o.pids !== undefined) {
     if (!Array.isArray(o.pids)) throw new TypeError('options.pids must be an array of pids');
-    o.pids.forEach((p, i) => validatePid(p, `options.pids[${i}]`));
+    for (const [i, p] of o.pids.entries()) validatePid(p, `options.pids[${i}]`);
   }
-  if (o.filter !== undefined && typeof o.filter !== 'function') throw new TypeError('options.filter must be a function');
+  if (o.filter !== undefined && typeof o.filter !== 'function')
+    throw new TypeError('options.filter must be a function');
   if (o.groups !== undefined) {
     if (!Array.isArray(o.groups)) throw new TypeError('options.groups must be an array');
     for (const g of o.groups) {
       if (!g || typeof g.name !== 'string') throw new TypeError('each group needs a name');
-      if (typeof g.match !== 'function' && !Array.isArray(g.match)) throw new TypeError(`group ${g.name}: match must be a function or a pid array`);
+      if (typeof g.match !== 'function' && !Array.isArray(g.match))
+        throw new TypeError(`group ${g.name}: match must be a function or a pid array`);
     }
   }
   if (o.concurrency !== undefined && (!Number.isInteger(o.concurrency) || o.concurrency < 1 || o.concurrency > 64)) {
@@ -183,7 +206,9 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   const features = pageFeatures();
   const flags = walkFlags(features);
   const gone: GoneProcess[] = [];
-  const candidates = options.pids ? [...new Set(options.pids)] : listPids().filter((p) => p !== process.pid || !options.filter);
+  const candidates = options.pids
+    ? [...new Set(options.pids)]
+    : listPids().filter((p) => p !== process.pid || !options.filter);
   const infos: ProcessInfo[] = [];
   for (const pid of candidates) {
     try {
@@ -226,7 +251,12 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   const live: boolean[] = targets.map(({ info, t }) => {
     try {
       if (processIdentity(info.pid) === t.identity) return true;
-      gone.push({ pid: info.pid, name: info.name, reason: 'reused', message: 'process changed (exec or pid reuse) during the walk' });
+      gone.push({
+        pid: info.pid,
+        name: info.name,
+        reason: 'reused',
+        message: 'process changed (exec or pid reuse) during the walk',
+      });
     } catch (err) {
       gone.push(goneFrom(info.pid, err, info.name));
     }
@@ -240,7 +270,8 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     const report: ProcessReport = { ...shapeProcess(t, options, !gap), info };
     try {
       if (gap) await degradeToRollup(report);
-      else if (t.shmemSwap.includes(null)) report.swap = figuresFromRollup((await readSmapsRollupAsync(t.pid)).fields).swap;
+      else if (t.shmemSwap.includes(null))
+        report.swap = figuresFromRollup((await readSmapsRollupAsync(t.pid)).fields).swap;
     } catch (err) {
       gone.push(goneFrom(info.pid, err, info.name));
       live[i] = false;
@@ -251,17 +282,15 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
 
   // Groups are computed over every walk the tally holds; dead ones are in no group.
   const liveReports = new Map(processes.map((p) => [p.pid, p]));
-  const definitions: GroupDefinition[] = [
-    { name: 'scope', match: () => true },
-    ...(options.groups ?? []),
-  ];
+  const definitions: GroupDefinition[] = [{ name: 'scope', match: () => true }, ...(options.groups ?? [])];
   const groupOf = new Int32Array(targets.length);
   const groupReports: GroupReport[] = [];
   const groupData = new BigUint64Array(native.groupFields);
   definitions.forEach((def) => {
     const members = new Set<number>();
     targets.forEach(({ info }, w) => {
-      const inGroup = liveReports.has(info.pid) && (Array.isArray(def.match) ? def.match.includes(info.pid) : def.match(info));
+      const inGroup =
+        liveReports.has(info.pid) && (Array.isArray(def.match) ? def.match.includes(info.pid) : def.match(info));
       groupOf[w] = inGroup ? 0 : -1;
       if (inGroup) members.add(info.pid);
     });
@@ -285,7 +314,9 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     tally.sharingMatrix(raw);
     const keep = targets.map((_, i) => i).filter((i) => live[i]);
     const bytes = new Float64Array(keep.length * keep.length);
-    keep.forEach((i, a) => keep.forEach((j, b) => (bytes[a * keep.length + b] = Number(raw[i * n + j]) * PAGE)));
+    for (const [a, i] of keep.entries()) {
+      for (const [b, j] of keep.entries()) bytes[a * keep.length + b] = Number(raw[i * n + j]) * PAGE;
+    }
     matrix = { pids: keep.map((i) => targets[i].info.pid), bytes };
   }
 

@@ -2,9 +2,10 @@
 // that a process of any size is walked in constant memory. Empty stretches
 // of large mappings are skipped with PAGEMAP_SCAN and reported as one chunk
 // without entries, so a sparse 128 TiB space costs what its pages cost.
-import { readMaps, readMapsAsync, type Mapping } from './maps';
-import { countStates, openPagemap, type PagemapHandle } from './pagemap';
+
 import { validatePageCount, validatePid } from './errors';
+import { type Mapping, readMaps, readMapsAsync } from './maps';
+import { countStates, openPagemap, type PagemapHandle } from './pagemap';
 
 export interface WalkChunk {
   mapping: Mapping;
@@ -43,7 +44,8 @@ function plan(pid: number, options: WalkOptions): Plan {
   validatePid(pid);
   const chunk = validatePageCount(options.chunkPages ?? DEFAULT_CHUNK, 'chunkPages', 1 << 24);
   if (chunk < 1) throw new RangeError('chunkPages must be at least 1');
-  if (options.filter !== undefined && typeof options.filter !== 'function') throw new TypeError('filter must be a function');
+  if (options.filter !== undefined && typeof options.filter !== 'function')
+    throw new TypeError('filter must be a function');
   return { pid, chunk, copy: options.copy ?? false, filter: options.filter ?? (() => true) };
 }
 

@@ -4,8 +4,8 @@
 #include <napi.h>
 #include <uv.h>
 
-#include <functional>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -83,8 +83,8 @@ struct PendingError {
 // whose native state the job touches until it has settled.
 class PromiseWorker : public Napi::AsyncWorker {
  public:
-  PromiseWorker(Napi::Env env, std::function<void()> work,
-                std::function<Napi::Value(Napi::Env)> result, std::vector<Napi::Value> keepAlive)
+  PromiseWorker(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> result,
+                std::vector<Napi::Value> keepAlive)
       : Napi::AsyncWorker(env, "pagewalk"),
         deferred_(Napi::Promise::Deferred::New(env)),
         work_(std::move(work)),
@@ -140,12 +140,11 @@ uint64_t bigToU64(const Napi::Value& v) {
 class PagemapHandle : public Napi::ObjectWrap<PagemapHandle> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "PagemapHandle",
-                       {InstanceMethod("read", &PagemapHandle::Read),
-                        InstanceMethod("readAsync", &PagemapHandle::ReadAsync),
-                        InstanceMethod("scan", &PagemapHandle::Scan),
-                        InstanceMethod("close", &PagemapHandle::Close),
-                        InstanceMethod("isOpen", &PagemapHandle::IsOpen)});
+    return DefineClass(
+        env, "PagemapHandle",
+        {InstanceMethod("read", &PagemapHandle::Read), InstanceMethod("readAsync", &PagemapHandle::ReadAsync),
+         InstanceMethod("scan", &PagemapHandle::Scan), InstanceMethod("close", &PagemapHandle::Close),
+         InstanceMethod("isOpen", &PagemapHandle::IsOpen)});
   }
 
   PagemapHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PagemapHandle>(info) {
@@ -155,7 +154,8 @@ class PagemapHandle : public Napi::ObjectWrap<PagemapHandle> {
 
  private:
   pagewalk::PagemapFile& open(Napi::Env env) {
-    if (!file_ || closeRequested_) throw toJsError(env, SystemError(EBADF, "read", path_(), "pagemap handle is closed"));
+    if (!file_ || closeRequested_)
+      throw toJsError(env, SystemError(EBADF, "read", path_(), "pagemap handle is closed"));
     return *file_;
   }
   std::string path_() const { return file_ ? file_->path() : std::string(); }
@@ -265,8 +265,8 @@ Napi::Value CountStates(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(info.Env(), "buffer too small");
   pagewalk::StateCounts c;
   pagewalk::countStates(entries.Data() + offset, count, &c);
-  const uint64_t values[] = {c.pages, c.present, c.swapped, c.notPresent, c.file,
-                             c.exclusive, c.softDirty, c.uffdWp, c.guard, c.presentWithPfn};
+  const uint64_t values[] = {c.pages,     c.present,   c.swapped, c.notPresent, c.file,
+                             c.exclusive, c.softDirty, c.uffdWp,  c.guard,      c.presentWithPfn};
   for (size_t i = 0; i < pagewalk::StateCounts::kFields; i++) out[i] = static_cast<double>(values[i]);
   return info.Env().Undefined();
 }
@@ -290,7 +290,8 @@ Napi::Value RunLengths(const Napi::CallbackInfo& info) {
   const uint64_t mask = bigToU64(info[3]);
   auto out = info[4].As<Napi::BigUint64Array>();
   if (offset + count > entries.ElementLength()) throw Napi::RangeError::New(info.Env(), "buffer too small");
-  const size_t n = pagewalk::runLengths(entries.Data() + offset, count, mask, out.Data(), out.ElementLength() / 3);
+  const size_t n =
+      pagewalk::runLengths(entries.Data() + offset, count, mask, out.Data(), out.ElementLength() / 3);
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
@@ -393,13 +394,14 @@ class Walk : public Napi::ObjectWrap<Walk> {
 class TallyHandle : public Napi::ObjectWrap<TallyHandle> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Tally",
-                       {InstanceMethod("add", &TallyHandle::Add), InstanceMethod("resolve", &TallyHandle::Resolve),
-                        InstanceMethod("resolveAsync", &TallyHandle::ResolveAsync),
-                        InstanceMethod("groups", &TallyHandle::Groups),
-                        InstanceMethod("sharingMatrix", &TallyHandle::SharingMatrix),
-                        InstanceMethod("approximateSwapPss", &TallyHandle::ApproximateSwapPss),
-                        InstanceMethod("stats", &TallyHandle::Stats)});
+    return DefineClass(
+        env, "Tally",
+        {InstanceMethod("add", &TallyHandle::Add), InstanceMethod("resolve", &TallyHandle::Resolve),
+         InstanceMethod("resolveAsync", &TallyHandle::ResolveAsync),
+         InstanceMethod("groups", &TallyHandle::Groups),
+         InstanceMethod("sharingMatrix", &TallyHandle::SharingMatrix),
+         InstanceMethod("approximateSwapPss", &TallyHandle::ApproximateSwapPss),
+         InstanceMethod("stats", &TallyHandle::Stats)});
   }
 
   // new Tally(kpagecountPath, kpageflagsPath)
@@ -495,8 +497,8 @@ Napi::Value ShmemSwap(const Napi::CallbackInfo& info) {
   const bool holesOnly = info[4].As<Napi::Boolean>().Value();
   return guarded(info.Env(), [&]() -> Napi::Value {
     if (holesOnly)
-      return Napi::Number::New(info.Env(),
-                               static_cast<double>(pagewalk::shmemSwappedBehindHoles(pid, start, end, offset)));
+      return Napi::Number::New(
+          info.Env(), static_cast<double>(pagewalk::shmemSwappedBehindHoles(pid, start, end, offset)));
     const auto r = pagewalk::shmemSwappedPages(pid, start, end, offset);
     if (!r.isShmem) return Napi::Number::New(info.Env(), -1);
     if (r.unsupported) return Napi::Number::New(info.Env(), -2);

@@ -66,7 +66,7 @@ KpageTable::KpageTable(KpagePaths paths) : paths_(std::move(paths)) {
 uint64_t KpageTable::findPfnLimit() {
   Fd flags(paths_.flags);
   uint64_t entry;
-  uint64_t lo = 0;                   // known readable (or 0)
+  uint64_t lo = 0;                  // known readable (or 0)
   uint64_t hi = uint64_t{1} << 40;  // 4 PiB of RAM: beyond any machine
   if (preadEntries(flags, 0, 1, &entry) == 0) return 0;
   while (hi - lo > 1) {
@@ -156,8 +156,7 @@ void KpageTable::readRun(int countFd, int flagsFd, uint64_t first, uint64_t last
 uint64_t KpageTable::pfnAt(size_t index) const {
   // Binary search on the rank array, then within the word.
   const size_t w = static_cast<size_t>(
-      std::upper_bound(rank_.begin(), rank_.end() - 1, static_cast<uint32_t>(index)) -
-      rank_.begin() - 1);
+      std::upper_bound(rank_.begin(), rank_.end() - 1, static_cast<uint32_t>(index)) - rank_.begin() - 1);
   uint64_t word = bits_[w];
   size_t skip = index - rank_[w];
   while (skip--) word &= word - 1;

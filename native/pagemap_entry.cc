@@ -33,8 +33,7 @@ size_t extractPfns(const uint64_t* entries, size_t count, uint64_t* out, size_t 
   return found;
 }
 
-size_t runLengths(const uint64_t* entries, size_t count, uint64_t mask, uint64_t* triples,
-                  size_t capacity) {
+size_t runLengths(const uint64_t* entries, size_t count, uint64_t mask, uint64_t* triples, size_t capacity) {
   size_t runs = 0;
   size_t i = 0;
   while (i < count) {

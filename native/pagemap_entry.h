@@ -51,7 +51,6 @@ size_t extractPfns(const uint64_t* entries, size_t count, uint64_t* out, size_t 
 // Writes runs of entries whose (entry & mask) agree as (firstIndex, length,
 // maskedBits) triples; returns the number of runs, which may exceed capacity
 // (only the first capacity runs are written).
-size_t runLengths(const uint64_t* entries, size_t count, uint64_t mask, uint64_t* triples,
-                  size_t capacity);
+size_t runLengths(const uint64_t* entries, size_t count, uint64_t mask, uint64_t* triples, size_t capacity);
 
 }  // namespace pagewalk

@@ -51,9 +51,7 @@ void PagemapFile::close() {
   }
 }
 
-void PagemapFile::throwExited() const {
-  throw SystemError(ESRCH, "read", path_, "process exited");
-}
+void PagemapFile::throwExited() const { throw SystemError(ESRCH, "read", path_, "process exited"); }
 
 // Page 0 lies below the end of every user address space, so a read there
 // returns an entry for as long as the target's mm is alive.

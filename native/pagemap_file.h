@@ -31,9 +31,9 @@ struct ScanRequest {
 };
 
 struct ScanResult {
-  size_t regions = 0;       // regions written, 3 u64 each (start, end, categories)
-  uint64_t walkEnd = 0;     // where the kernel stopped; resume here if < end
-  bool unsupported = false; // kernel has no PAGEMAP_SCAN (ENOTTY / EINVAL)
+  size_t regions = 0;        // regions written, 3 u64 each (start, end, categories)
+  uint64_t walkEnd = 0;      // where the kernel stopped; resume here if < end
+  bool unsupported = false;  // kernel has no PAGEMAP_SCAN (ENOTTY / EINVAL)
 };
 
 class PagemapFile {

@@ -31,9 +31,7 @@ inline bool bit(uint32_t flags, unsigned b) { return (flags >> b) & 1u; }
 // any configuration). With PFNs hidden the type reads 0 and only the guard
 // bit can tell.
 constexpr uint64_t kFirstNonSwapType = 24;
-inline bool isSwapSlot(uint64_t e) {
-  return !(e & kGuard) && (e & kSwapTypeMask) < kFirstNonSwapType;
-}
+inline bool isSwapSlot(uint64_t e) { return !(e & kGuard) && (e & kSwapTypeMask) < kFirstNonSwapType; }
 
 }  // namespace
 

@@ -17,21 +17,21 @@ namespace pagewalk {
 // Per-mapping figures. Field order is the layout of the BigUint64Array the
 // binding fills (kFields per mapping); keep lib/accounting.ts in step.
 enum MappingField : size_t {
-  kRssPages = 0,       // pages with a normal struct page (smaps Rss)
-  kPssFixed,           // sum of (PAGE_SIZE << 12) / mapcount (smaps PSS_SHIFT)
-  kPrivatePages,       // mapcount < 2 (Private_*; smem USS)
-  kSharedPages,        // mapcount >= 2 (Shared_*)
+  kRssPages = 0,  // pages with a normal struct page (smaps Rss)
+  kPssFixed,      // sum of (PAGE_SIZE << 12) / mapcount (smaps PSS_SHIFT)
+  kPrivatePages,  // mapcount < 2 (Private_*; smem USS)
+  kSharedPages,   // mapcount >= 2 (Shared_*)
   kPssAnonFixed,
   kPssFileFixed,
   kPssShmemFixed,
-  kAnonymousPages,     // KPF_ANON (smaps Anonymous)
+  kAnonymousPages,  // KPF_ANON (smaps Anonymous)
   kKsmPages,
-  kSwapPages,          // swap PTEs (shmem swap is added by the caller)
-  kSwapPssFixed,       // approximate: swap slot shared among scanned processes
-  kPresentPages,       // every present PTE, zero page and PFNMAP included
-  kZeroPages,          // shared zero page or huge zero page
-  kHugetlbPages,       // present but hugetlb: smaps puts them elsewhere
-  kUnresolvedPages,    // present, but its PFN could not be looked up (hidden)
+  kSwapPages,        // swap PTEs (shmem swap is added by the caller)
+  kSwapPssFixed,     // approximate: swap slot shared among scanned processes
+  kPresentPages,     // every present PTE, zero page and PFNMAP included
+  kZeroPages,        // shared zero page or huge zero page
+  kHugetlbPages,     // present but hugetlb: smaps puts them elsewhere
+  kUnresolvedPages,  // present, but its PFN could not be looked up (hidden)
   kFields
 };
 
@@ -49,7 +49,7 @@ struct WalkStats {
   uint64_t scanCalls = 0;
   uint64_t pagesSkippedByScan = 0;
   bool scanUnsupported = false;
-  bool pfnsVisible = false;  // at least one present entry carried a PFN
+  bool pfnsVisible = false;   // at least one present entry carried a PFN
   bool sawHiddenPfn = false;  // a present entry with PFN 0
 };
 

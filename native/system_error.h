@@ -10,12 +10,8 @@ namespace pagewalk {
 
 class SystemError : public std::exception {
  public:
-  SystemError(int errnum, std::string syscall, std::string path,
-              std::string detail = std::string())
-      : errnum_(errnum),
-        syscall_(std::move(syscall)),
-        path_(std::move(path)),
-        detail_(std::move(detail)) {}
+  SystemError(int errnum, std::string syscall, std::string path, std::string detail = std::string())
+      : errnum_(errnum), syscall_(std::move(syscall)), path_(std::move(path)), detail_(std::move(detail)) {}
 
   int errnum() const noexcept { return errnum_; }
   const std::string& syscall() const noexcept { return syscall_; }

@@ -9,8 +9,8 @@ namespace {
 
 bool isNormalPage(const KpageTable& t, size_t idx) {
   const uint32_t f = t.flags(idx);
-  return t.mapcount(idx) > 0 &&
-         !((f >> kKpfZeroPage) & 1u) && !((f >> kKpfNoPage) & 1u) && !((f >> kKpfHuge) & 1u);
+  return t.mapcount(idx) > 0 && !((f >> kKpfZeroPage) & 1u) && !((f >> kKpfNoPage) & 1u) &&
+         !((f >> kKpfHuge) & 1u);
 }
 
 }  // namespace

@@ -17,9 +17,9 @@ namespace pagewalk {
 // Per-group figures (in pages). Field order is the layout of the
 // BigUint64Array the binding fills; keep lib/snapshot.ts in step.
 enum GroupField : size_t {
-  kGroupOnlyPages = 0,     // mapped by the group's processes and nobody else
-  kGroupSharedOutside,     // mapped by the group and by someone outside it
-  kGroupDistinctPages,     // distinct normal pages the group maps (its "RSS")
+  kGroupOnlyPages = 0,  // mapped by the group's processes and nobody else
+  kGroupSharedOutside,  // mapped by the group and by someone outside it
+  kGroupDistinctPages,  // distinct normal pages the group maps (its "RSS")
   kGroupFields
 };
 

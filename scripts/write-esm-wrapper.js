@@ -1,7 +1,7 @@
 // Writes dist/index.mjs: an ES module facade over the CommonJS build, so
 // `import { processMemory } from 'pagewalk'` and `require('pagewalk')` load
 // the same single copy of the addon.
-'use strict';
+
 const fs = require('node:fs');
 const path = require('node:path');
 

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listPids, processMemory, type ProcessMemory, readSmaps, snapshot } from '../lib/index';
+import { listPids, type ProcessMemory, processMemory, readSmaps, snapshot } from '../lib/index';
 import { type Fixture, killAllFixtures, startFixture, waitFor } from './helpers/fixture';
 import { groupTruth } from './helpers/group-oracle';
 import { rollup, swapOn } from './helpers/oracle';
@@ -64,7 +64,9 @@ describe('processMemory() equals smaps_rollup to the kB', () => {
       const sw = r.mappings?.find((m) => m.mapping.start === fx.regions.swapped.start);
       expect(sw?.pages.swapped).toBe(64);
     }
-    const zero = r.mappings?.find((m) => m.mapping.start <= fx.regions.zero.start && m.mapping.end > fx.regions.zero.start);
+    const zero = r.mappings?.find(
+      (m) => m.mapping.start <= fx.regions.zero.start && m.mapping.end > fx.regions.zero.start,
+    );
     expect(zero?.pages.zero).toBeGreaterThanOrEqual(32);
   });
 
@@ -130,7 +132,14 @@ describe('processMemory() equals smaps_rollup to the kB', () => {
 
 describe('snapshot()', () => {
   it('agrees with per-process calls and finds the group figures of the fixture family', async () => {
-    const s = await snapshot({ pids: fx.pids, groups: [{ name: 'family', match: fx.pids }, { name: 'parent', match: [fx.pid] }], matrix: true });
+    const s = await snapshot({
+      pids: fx.pids,
+      groups: [
+        { name: 'family', match: fx.pids },
+        { name: 'parent', match: [fx.pid] },
+      ],
+      matrix: true,
+    });
     expect(s.gone).toEqual([]);
     expect(s.source).toBe('pagemap');
     for (const p of s.processes) {
@@ -180,7 +189,8 @@ describe('KSM', () => {
   let saved: Record<string, string> = {};
   let kf: Fixture | undefined;
   beforeAll(() => {
-    for (const k of ['run', 'pages_to_scan', 'sleep_millisecs']) saved[k] = fs.readFileSync(`${ksm}/${k}`, 'utf8').trim();
+    for (const k of ['run', 'pages_to_scan', 'sleep_millisecs'])
+      saved[k] = fs.readFileSync(`${ksm}/${k}`, 'utf8').trim();
   });
   afterAll(async () => {
     await kf?.kill();

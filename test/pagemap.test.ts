@@ -133,7 +133,9 @@ describe('bulk decoders agree with a plain reader', () => {
       const a = h.read(m.start, pages);
       const b = readPagemapPlain(fx.pid, m.start, pages);
       expect(a.length).toBe(b.length);
-      expect(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))).toBe(true);
+      expect(
+        Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength)),
+      ).toBe(true);
     }
     h.close();
   });
@@ -154,7 +156,11 @@ describe('bulk decoders agree with a plain reader', () => {
       const runs = runLengths(e);
       let covered = 0;
       for (let i = 0; i < runs.count; i++) {
-        const [first, len, state] = [Number(runs.triples[3 * i]), Number(runs.triples[3 * i + 1]), runs.triples[3 * i + 2]];
+        const [first, len, state] = [
+          Number(runs.triples[3 * i]),
+          Number(runs.triples[3 * i + 1]),
+          runs.triples[3 * i + 2],
+        ];
         expect(first).toBe(covered);
         for (let j = first; j < first + len; j++) expect(e[j] & PM_FLAG_MASK).toBe(state);
         if (i > 0) expect(runs.triples[3 * i - 1]).not.toBe(state);
@@ -202,7 +208,11 @@ describe('walk()', () => {
     const r = region('reservation');
     for await (const c of walk(fx.pid)) {
       covered.set(c.mappingIndex, (covered.get(c.mappingIndex) ?? 0) + c.pages);
-      if (c.entries === null && c.address <= r.start && c.address + BigInt(c.pages * 4096) >= r.start + (1n << 30n) - (256n << 20n)) {
+      if (
+        c.entries === null &&
+        c.address <= r.start &&
+        c.address + BigInt(c.pages * 4096) >= r.start + (1n << 30n) - (256n << 20n)
+      ) {
         emptyReservationChunk = true;
       }
     }
@@ -212,9 +222,11 @@ describe('walk()', () => {
 
   it('walkSync() yields the same chunks as walk()', async () => {
     const a: string[] = [];
-    for await (const c of walk(fx.pid, { copy: true })) a.push(`${c.address}:${c.pages}:${c.entries ? countStates(c.entries).present : 'x'}`);
+    for await (const c of walk(fx.pid, { copy: true }))
+      a.push(`${c.address}:${c.pages}:${c.entries ? countStates(c.entries).present : 'x'}`);
     const b: string[] = [];
-    for (const c of walkSync(fx.pid)) b.push(`${c.address}:${c.pages}:${c.entries ? countStates(c.entries).present : 'x'}`);
+    for (const c of walkSync(fx.pid))
+      b.push(`${c.address}:${c.pages}:${c.entries ? countStates(c.entries).present : 'x'}`);
     expect(b).toEqual(a);
   });
 
@@ -223,7 +235,9 @@ describe('walk()', () => {
     try {
       let pages = 0;
       for (const c of walkSync(fx.pid)) pages += c.pages;
-      const total = readMaps(fx.pid).filter((m) => m.start < 1n << 63n).reduce((s, m) => s + m.size / 4096, 0);
+      const total = readMaps(fx.pid)
+        .filter((m) => m.start < 1n << 63n)
+        .reduce((s, m) => s + m.size / 4096, 0);
       expect(pages).toBe(total);
       const h = openPagemap(fx.pid);
       expect(h.scan(region('anon').start, region('anon').start + 4096n).supported).toBe(false);

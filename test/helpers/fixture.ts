@@ -36,7 +36,11 @@ export async function startFixture(regions: string[], env: Record<string, string
     child.once('exit', (code) => reject(new Error(`fixture exited with ${code}`)));
   });
   rl.close();
-  const parsed = JSON.parse(line) as { pid: number; children: number[]; regions: Record<string, Record<string, unknown>> };
+  const parsed = JSON.parse(line) as {
+    pid: number;
+    children: number[];
+    regions: Record<string, Record<string, unknown>>;
+  };
   const regionMap: Record<string, Region> = {};
   for (const [name, r] of Object.entries(parsed.regions)) {
     regionMap[name] = { ...r, start: BigInt(r.start as string), pages: r.pages as number };
