@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { parseMaps, parseMapsLine, parseSmaps, parseSmapsRollup, readMaps, readSmaps, readSmapsRollup } from '../lib/index';
+
+describe('maps lines', () => {
+  it('parses every field of an ordinary file mapping', () => {
+    const m = parseMapsLine('7f3c1a200000-7f3c1a228000 r--p 00001000 fd:01 1835044                    /usr/lib/x86_64-linux-gnu/libc.so.6');
+    expect(m).toMatchObject({
+      start: 0x7f3c1a200000n,
+      end: 0x7f3c1a228000n,
+      size: 0x28000,
+      perms: 'r--p',
+      read: true,
+      write: false,
+      execute: false,
+      shared: false,
+      offset: 0x1000n,
+      deviceMajor: 0xfd,
+      deviceMinor: 1,
+      inode: 1835044n,
+      path: '/usr/lib/x86_64-linux-gnu/libc.so.6',
+      deleted: false,
+    });
+  });
+
+  it('keeps [vsyscall] above 2^53 exact', () => {
+    const m = parseMapsLine('ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]');
+    expect(m.start).toBe(0xffffffffff600000n);
+    expect(m.end - m.start).toBe(4096n);
+    expect(m.size).toBe(4096);
+    expect(m.path).toBe('[vsyscall]');
+  });
+
+  it('takes anonymous mappings without a path', () => {
+    const m = parseMapsLine('7ffd5e9f2000-7ffd5ea13000 rw-p 00000000 00:00 0 ');
+    expect(m.path).toBe('');
+    const bare = parseMapsLine('55d0c0a00000-55d0c0a21000 rw-p 00000000 00:00 0');
+    expect(bare.path).toBe('');
+  });
+
+  it('keeps spaces inside paths and marks deleted files', () => {
+    const m = parseMapsLine('7f0000000000-7f0000001000 rw-s 00000000 00:05 42                         /dev/shm/my file  (deleted)');
+    expect(m.path).toBe('/dev/shm/my file  (deleted)');
+    expect(m.deleted).toBe(true);
+    expect(m.shared).toBe(true);
+    const z = parseMapsLine('7f0000000000-7f0000001000 rw-s 00000000 00:01 1025                       /dev/zero (deleted)');
+    expect(z.deleted).toBe(true);
+    expect(z.deviceMajor).toBe(0);
+  });
+
+  it('parses the pseudo paths', () => {
+    for (const p of ['[heap]', '[stack]', '[vdso]', '[vvar]', '[vvar_vclock]', '[anon:name]', '[anon_shmem:x]']) {
+      expect(parseMapsLine(`5600000000-5600001000 rw-p 00000000 00:00 0 ${p}`).path).toBe(p);
+    }
+  });
+
+  it('rejects malformed lines with SyntaxError', () => {
+    expect(() => parseMapsLine('not a maps line')).toThrow(SyntaxError);
+    expect(() => parseMapsLine('1000-2000 rwzp 00000000 00:00 0')).toThrow(SyntaxError);
+  });
+
+  it('reads this process', () => {
+    const maps = readMaps(process.pid);
+    expect(maps.some((m) => m.path === '[stack]')).toBe(true);
+    expect(parseMaps('')).toEqual([]);
+  });
+});
+
+const SMAPS = `7f0000000000-7f0000003000 rw-p 00000000 00:00 0 
+Size:                 12 kB
+KernelPageSize:        4 kB
+MMUPageSize:           4 kB
+Rss:                   8 kB
+Pss:                   6 kB
+Pss_Dirty:             6 kB
+Shared_Clean:          0 kB
+Shared_Dirty:          4 kB
+Private_Clean:         0 kB
+Private_Dirty:         4 kB
+Referenced:            8 kB
+Anonymous:             8 kB
+KSM:                   0 kB
+LazyFree:              0 kB
+AnonHugePages:         0 kB
+ShmemPmdMapped:        0 kB
+FilePmdMapped:         0 kB
+Shared_Hugetlb:        0 kB
+Private_Hugetlb:       0 kB
+Swap:                  4 kB
+SwapPss:               4 kB
+Locked:                0 kB
+THPeligible:           0
+ProtectionKey:         0
+VmFlags: rd wr mr mw me ac sd
+ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]
+Size:                  4 kB
+Rss:                   0 kB
+VmFlags: ex
+`;
+
+describe('smaps', () => {
+  it('parses every field and VmFlags', () => {
+    const [a, v] = parseSmaps(SMAPS);
+    expect(a.fields).toMatchObject({ Size: 12, Rss: 8, Pss: 6, Pss_Dirty: 6, Swap: 4, SwapPss: 4, THPeligible: 0 });
+    expect(a.vmFlags).toEqual(['rd', 'wr', 'mr', 'mw', 'me', 'ac', 'sd']);
+    expect(v.start).toBe(0xffffffffff600000n);
+    expect(v.vmFlags).toEqual(['ex']);
+  });
+
+  it('parses smaps_rollup', () => {
+    const r = parseSmapsRollup(`55d0c0a00000-7ffd5ea13000 ---p 00000000 00:00 0                          [rollup]
+Rss:                4700 kB
+Pss:                3236 kB
+Pss_Anon:           2991 kB
+Swap:                512 kB
+`);
+    expect(r).toEqual({
+      start: 0x55d0c0a00000n,
+      end: 0x7ffd5ea13000n,
+      fields: { Rss: 4700, Pss: 3236, Pss_Anon: 2991, Swap: 512 },
+    });
+  });
+
+  it('reads this process: smaps and rollup agree on Rss', () => {
+    const entries = readSmaps(process.pid);
+    const sum = entries.reduce((s, e) => s + (e.fields.Rss ?? 0), 0);
+    const rollup = readSmapsRollup(process.pid);
+    // A running process moves; the totals stay within a few MiB.
+    expect(Math.abs(sum - rollup.fields.Rss)).toBeLessThan(16 * 1024);
+  });
+
+  it('throws SyntaxError on garbage', () => {
+    expect(() => parseSmaps('garbage line')).toThrow(SyntaxError);
+    expect(() => parseSmapsRollup('')).toThrow(SyntaxError);
+  });
+});

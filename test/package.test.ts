@@ -1,0 +1,46 @@
+// The published package: `npm pack`, install the tarball into an empty
+// project, then load it there with both require and import.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+
+const root = path.resolve(__dirname, '..');
+let dir: string;
+
+beforeAll(() => {
+  execFileSync('npm', ['run', 'build:ts'], { cwd: root, stdio: 'ignore' });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewalk-pack-'));
+  const out = execFileSync('npm', ['pack', '--pack-destination', dir, '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
+  const tarball = path.join(dir, out.trim().split('\n').pop() as string);
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
+  // --offline would miss node-addon-api on a cold cache; the registry is reachable here.
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', tarball], { cwd: dir, stdio: 'ignore' });
+}, 300_000);
+
+afterAll(() => {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+it('ships types, native sources and the build, and loads with require()', () => {
+  const pkg = path.join(dir, 'node_modules', 'pagewalk');
+  for (const f of ['dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'binding.gyp', 'native/binding.cc']) {
+    expect(fs.existsSync(path.join(pkg, f))).toBe(true);
+  }
+  const out = execFileSync(
+    process.execPath,
+    ['-e', "const p=require('pagewalk');p.processMemory(process.pid).then(r=>console.log(JSON.stringify({rss:r.rss>0,src:r.source})))"],
+    { cwd: dir, encoding: 'utf8' },
+  );
+  expect(JSON.parse(out)).toEqual({ rss: true, src: 'pagemap' });
+});
+
+it('loads with import', () => {
+  fs.writeFileSync(
+    path.join(dir, 'use.mjs'),
+    "import { decodeEntry, processMemory } from 'pagewalk';\nimport pw from 'pagewalk';\nconst r = await processMemory(process.pid);\nconsole.log(JSON.stringify({ same: pw.processMemory === processMemory, present: decodeEntry(1n << 63n).present, pss: r.pss > 0 }));\n",
+  );
+  const out = execFileSync(process.execPath, ['use.mjs'], { cwd: dir, encoding: 'utf8' });
+  expect(JSON.parse(out)).toEqual({ same: true, present: true, pss: true });
+});
