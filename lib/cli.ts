@@ -5,13 +5,29 @@
 import * as fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { addFigures, emptyFigures, type MemoryFigures, processMemory } from './accounting';
-import { decodeEntry, openPagemap, PM_FLAG_MASK, type PagemapHandle, runLengths, ScanCategory } from './pagemap';
+import { decodeEntry, openPagemap, type PagemapHandle, PM_FLAG_MASK, runLengths, ScanCategory } from './pagemap';
+import {
+  addEntries,
+  addPages,
+  barChartSvg,
+  type Column,
+  formatSize,
+  hex,
+  iec,
+  movePages,
+  newBand,
+  PageState,
+  type PictureBand,
+  pictureSvg,
+  pieChartSvg,
+  renderCsv,
+  renderTable,
+  terminalBars,
+  terminalPie,
+  type UnitStyle,
+} from './render';
 import { type ProcessInfo, type ProcessReport, type Snapshot, type SnapshotOptions, snapshot } from './snapshot';
 import { walk } from './walk';
-import {
-  addEntries, addPages, barChartSvg, type Column, formatSize, hex, iec, movePages, newBand, PageState,
-  type PictureBand, pictureSvg, pieChartSvg, renderCsv, renderTable, terminalBars, terminalPie, type UnitStyle,
-} from './render';
 
 // ------------------------------------------------------------------ errors
 
@@ -53,7 +69,8 @@ function parseRegex(text: string | undefined): RegExp | undefined {
 function explain(err: unknown, pid?: number): CliError {
   if (err instanceof CliError) return err;
   const e = err as NodeJS.ErrnoException;
-  if ((e.code === 'ENOENT' || e.code === 'ESRCH') && pid !== undefined) return new CliError(`no such process: ${pid}`, EXIT_NOT_FOUND);
+  if ((e.code === 'ENOENT' || e.code === 'ESRCH') && pid !== undefined)
+    return new CliError(`no such process: ${pid}`, EXIT_NOT_FOUND);
   if (e.code === 'EPERM' || e.code === 'EACCES') {
     const what = e.path ?? (pid !== undefined ? `/proc/${pid}` : 'this');
     return new CliError(`permission denied reading ${what}: ${PRIVILEGE}`, EXIT_RUNTIME);
@@ -141,7 +158,12 @@ interface Report {
   rows: Row[];
 }
 
-const SIZE = (header: string, extra: Partial<FieldDef> = {}): FieldDef => ({ header, kind: 'size', total: 'sum', ...extra });
+const SIZE = (header: string, extra: Partial<FieldDef> = {}): FieldDef => ({
+  header,
+  kind: 'size',
+  total: 'sum',
+  ...extra,
+});
 
 const PROCESS_FIELDS: Record<string, FieldDef> = {
   pid: { header: 'PID', kind: 'int', total: 'count' },
@@ -250,12 +272,26 @@ async function smemReport(o: SmemOptions): Promise<Report> {
     const kernelCache = (m.Buffers ?? 0) + (m.SReclaimable ?? 0) + Math.max(0, (m.Cached ?? 0) - (m.Mapped ?? 0));
     const pss = snap.processes.reduce((a, p) => a + p.pss, 0);
     const rows: Row[] = [
-      { area: 'kernel dynamic memory', used: total - free - user, cache: kernelCache, noncache: total - free - user - kernelCache, measured: '' },
+      {
+        area: 'kernel dynamic memory',
+        used: total - free - user,
+        cache: kernelCache,
+        noncache: total - free - user - kernelCache,
+        measured: '',
+      },
       { area: 'userspace memory', used: user, cache: m.Mapped ?? 0, noncache: m.AnonPages ?? 0, measured: pss },
       { area: 'free memory', used: free, cache: free, noncache: 0, measured: '' },
     ];
-    rows.forEach((r, i) => (r.order = i));
-    return { name: 'system', fields: SYSTEM_FIELDS, defaultColumns: 'area used cache noncache measured', defaultSort: 'order', rows };
+    rows.forEach((r, i) => {
+      r.order = i;
+    });
+    return {
+      name: 'system',
+      fields: SYSTEM_FIELDS,
+      defaultColumns: 'area used cache noncache measured',
+      defaultSort: 'order',
+      rows,
+    };
   }
   const needMappings = Boolean(mapRe || o.mappings);
   const snap = await measure({ filter, mappings: needMappings || (o.columns ?? '').split(/\s+/).includes('maps') });
@@ -280,7 +316,13 @@ async function smemReport(o: SmemOptions): Promise<Report> {
       ...figuresRow(t.f),
       avgpss: Math.floor(t.f.pss / t.pids.size),
     }));
-    return { name: 'mappings', fields: MAP_FIELDS, defaultColumns: 'map pids swap uss pss rss vss', defaultSort: 'pss', rows };
+    return {
+      name: 'mappings',
+      fields: MAP_FIELDS,
+      defaultColumns: 'map pids swap uss pss rss vss',
+      defaultSort: 'pss',
+      rows,
+    };
   }
   const rows: Row[] = [];
   for (const p of snap.processes) {
@@ -310,9 +352,21 @@ async function smemReport(o: SmemOptions): Promise<Report> {
       (t.count as number)++;
       byUser.set(r.user, t);
     }
-    return { name: 'users', fields: USER_FIELDS, defaultColumns: 'user count swap uss pss rss', defaultSort: 'pss', rows: [...byUser.values()] };
+    return {
+      name: 'users',
+      fields: USER_FIELDS,
+      defaultColumns: 'user count swap uss pss rss',
+      defaultSort: 'pss',
+      rows: [...byUser.values()],
+    };
   }
-  return { name: 'processes', fields: PROCESS_FIELDS, defaultColumns: 'pid user command swap uss pss rss', defaultSort: 'pss', rows };
+  return {
+    name: 'processes',
+    fields: PROCESS_FIELDS,
+    defaultColumns: 'pid user command swap uss pss rss',
+    defaultSort: 'pss',
+    rows,
+  };
 }
 
 function checkColumns(report: Report, columns: string[]): void {
@@ -322,7 +376,8 @@ function checkColumns(report: Report, columns: string[]): void {
 }
 
 function sortRows(report: Report, key: string, reverse: boolean): Row[] {
-  if (!(key in report.fields) && key !== 'order') throw usage(`unknown sort field "${key}" (known: ${Object.keys(report.fields).join(' ')})`);
+  if (!(key in report.fields) && key !== 'order')
+    throw usage(`unknown sort field "${key}" (known: ${Object.keys(report.fields).join(' ')})`);
   // Ascending like smem: the largest ends up last, next to the prompt.
   const rows = [...report.rows].sort((a, b) => {
     const x = a[key];
@@ -366,13 +421,17 @@ async function smemCommand(o: SmemOptions): Promise<void> {
   const m = meminfo();
   const style: UnitStyle = o.abbreviate ? 'human' : o.percent ? 'percent' : 'kb';
   const cell = (c: string, v: Value) =>
-    report.fields[c].kind === 'size' && typeof v === 'number' ? formatSize(v, style, report.fields[c].ofSwap ? (m.SwapTotal ?? 0) : (m.MemTotal ?? 0)) : String(v);
+    report.fields[c].kind === 'size' && typeof v === 'number'
+      ? formatSize(v, style, report.fields[c].ofSwap ? (m.SwapTotal ?? 0) : (m.MemTotal ?? 0))
+      : String(v);
 
   if (o.bar || o.pie) return chart(report, rows, columns, sort, o);
 
   const out = new Output();
   if (o.json) {
-    const body: Record<string, unknown> = { [report.name]: rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'order'))) };
+    const body: Record<string, unknown> = {
+      [report.name]: rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'order'))),
+    };
     if (o.totals) body.totals = totalsOf(report, columns, rows);
     body.units = 'bytes';
     await out.write(`${JSON.stringify(body, null, 2)}\n`);
@@ -406,7 +465,7 @@ const CHART_LIMIT = 24;
 async function chart(report: Report, sorted: Row[], columns: string[], sort: string, o: SmemOptions): Promise<void> {
   // Charts keep the largest rows by the sort field: dozens of bars are unreadable.
   let rows = sorted;
-  if (rows.length > CHART_LIMIT) {
+  if (o.bar && rows.length > CHART_LIMIT) {
     const keep = new Set([...rows].sort((a, b) => Number(b[sort]) - Number(a[sort])).slice(0, CHART_LIMIT));
     rows = rows.filter((r) => keep.has(r));
   }
@@ -427,10 +486,13 @@ async function chart(report: Report, sorted: Row[], columns: string[], sort: str
   } else {
     const pie = o.pie as string;
     if (report.fields[sort].kind !== 'size') throw usage(`--pie needs a size sort field (-s), not "${sort}"`);
+    // Rows with the same label (processes of one name) make one slice.
+    const byLabel = new Map<string, number>();
+    for (const r of rows) byLabel.set(label(r, pie), (byLabel.get(label(r, pie)) ?? 0) + Number(r[sort]));
     const c = {
-      title: `${report.fields[sort].header} by ${pie}${more}`,
-      labels: rows.map((r) => label(r, pie)),
-      values: rows.map((r) => Number(r[sort])),
+      title: `${report.fields[sort].header} by ${pie}`,
+      labels: [...byLabel.keys()],
+      values: [...byLabel.values()],
     };
     svg = pieChartSvg(c);
     text = terminalPie(c, process.stdout.columns ?? 80);
@@ -477,7 +539,13 @@ async function showCommand(pidText: string, o: ShowOptions): Promise<void> {
       source: pm.source,
       partial: pm.partial,
       totals: shape(pm),
-      mappings: maps.map((m) => ({ start: hex(m.mapping.start), end: hex(m.mapping.end), perms: m.mapping.perms, path: m.mapping.path, ...shape(m) })),
+      mappings: maps.map((m) => ({
+        start: hex(m.mapping.start),
+        end: hex(m.mapping.end),
+        perms: m.mapping.perms,
+        path: m.mapping.path,
+        ...shape(m),
+      })),
       units: 'bytes',
     };
     await out.write(`${JSON.stringify(body, null, 2)}\n`);
@@ -545,7 +613,9 @@ async function libsCommand(o: LibsOptions): Promise<void> {
       libraries: sorted.map((l) => ({
         path: l.path,
         ...fig(l.f),
-        processes: [...l.procs].sort((a, b) => b[1].f.pss - a[1].f.pss).map(([pid, pr]) => ({ pid, name: pr.name, ...fig(pr.f) })),
+        processes: [...l.procs]
+          .sort((a, b) => b[1].f.pss - a[1].f.pss)
+          .map(([pid, pr]) => ({ pid, name: pr.name, ...fig(pr.f) })),
       })),
       units: 'bytes',
     };
@@ -560,7 +630,8 @@ async function libsCommand(o: LibsOptions): Promise<void> {
     const sizes = (f: MemoryFigures) => [f.rss, f.pss, f.uss, f.swap].map((v) => formatSize(v, style));
     for (const l of sorted) {
       rows.push([...sizes(l.f), l.path]);
-      for (const [pid, pr] of [...l.procs].sort((a, b) => b[1].f.pss - a[1].f.pss)) rows.push([...sizes(pr.f), `  ${pr.name} [${pid}]`]);
+      for (const [pid, pr] of [...l.procs].sort((a, b) => b[1].f.pss - a[1].f.pss))
+        rows.push([...sizes(pr.f), `  ${pr.name} [${pid}]`]);
     }
     await out.write(renderTable(cols, rows, { header: o.header }));
   }
@@ -596,7 +667,7 @@ async function* rangeStretches(handle: PagemapHandle, start: bigint, end: bigint
   const buffer = new BigUint64Array(chunk);
   let address = start;
   while (address < end) {
-    const pages = Number((end - address) >> 12n) < chunk ? Number((end - address) >> 12n) : chunk;
+    const pages = Math.min(chunk, Number((end - address) >> 12n));
     const entries = await handle.readAsync(address, pages, buffer);
     if (entries.length === 0) return;
     const after = address + (BigInt(entries.length) << 12n);
@@ -658,7 +729,9 @@ async function pagesCommand(pidText: string, rangeText: string | undefined, o: P
         await sep();
         await out.write(JSON.stringify({ start: hex(run.start), end: hex(end), pages: run.pages, flags }));
       } else {
-        await out.write(`${hex(run.start).padEnd(18)} ${hex(end).padEnd(18)} ${String(run.pages).padStart(10)}  ${flags.join(',') || 'none'}\n`);
+        await out.write(
+          `${hex(run.start).padEnd(18)} ${hex(end).padEnd(18)} ${String(run.pages).padStart(10)}  ${flags.join(',') || 'none'}\n`,
+        );
       }
       run = null;
     };
@@ -670,7 +743,8 @@ async function pagesCommand(pidText: string, rangeText: string | undefined, o: P
       await emitRun();
       run = { start, pages, state };
     };
-    if (o.runs && !o.json) await out.write(`${'START'.padEnd(18)} ${'END'.padEnd(18)} ${'PAGES'.padStart(10)}  STATE\n`);
+    if (o.runs && !o.json)
+      await out.write(`${'START'.padEnd(18)} ${'END'.padEnd(18)} ${'PAGES'.padStart(10)}  STATE\n`);
     if (!o.runs && !o.json) await out.write(`${'ADDRESS'.padEnd(18)} ${'FLAGS'.padEnd(42)} PFN/SWAP\n`);
     for await (const s of source) {
       if (s.entries === null) {
@@ -705,7 +779,11 @@ async function pagesCommand(pidText: string, rangeText: string | undefined, o: P
           if (d.pfn) sawPfn = true;
         }
         const flags = flagList(s.entries[i]);
-        const where = d.present ? `pfn=${hex(d.pfn ?? 0n)}` : d.swapped ? `swap=${d.swapType}:${hex(d.swapOffset ?? 0n)}` : '';
+        const where = d.present
+          ? `pfn=${hex(d.pfn ?? 0n)}`
+          : d.swapped
+            ? `swap=${d.swapType}:${hex(d.swapOffset ?? 0n)}`
+            : '';
         if (o.json) {
           await sep();
           await out.write(
@@ -749,7 +827,11 @@ async function groupCommand(o: GroupOptions): Promise<void> {
   let snap: Snapshot;
   try {
     // Every process is measured: "shared with outside" needs the outside.
-    snap = await measure({ filter: (p) => !p.kernelThread, groups: [{ name: o.processfilter, match: member }], unprivileged: 'error' });
+    snap = await measure({
+      filter: (p) => !p.kernelThread,
+      groups: [{ name: o.processfilter, match: member }],
+      unprivileged: 'error',
+    });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EPERM') throw new CliError(`group accounting ${PRIVILEGE}`, EXIT_RUNTIME);
@@ -763,7 +845,14 @@ async function groupCommand(o: GroupOptions): Promise<void> {
     const body = {
       group: g.name,
       pids: g.pids,
-      processes: members.map((p) => ({ pid: p.pid, command: p.info.command, uss: p.uss, pss: p.pss, rss: p.rss, swap: p.swap })),
+      processes: members.map((p) => ({
+        pid: p.pid,
+        command: p.info.command,
+        uss: p.uss,
+        pss: p.pss,
+        rss: p.rss,
+        swap: p.swap,
+      })),
       only: g.only,
       sharedOutside: g.sharedOutside,
       distinct: g.distinct,
@@ -788,7 +877,17 @@ async function groupCommand(o: GroupOptions): Promise<void> {
       ['Sum of USS', sz(g.totals.uss), 'what each alone holds, summed (misses pages shared within the group)'],
       ['Sum of RSS', sz(g.totals.rss), 'counts shared pages once per process'],
     ];
-    await out.write(renderTable([{ header: '', align: 'left' }, { header: '', align: 'right' }, { header: '', align: 'left' }], rows, { header: false }));
+    await out.write(
+      renderTable(
+        [
+          { header: '', align: 'left' },
+          { header: '', align: 'right' },
+          { header: '', align: 'left' },
+        ],
+        rows,
+        { header: false },
+      ),
+    );
   }
   await out.flush();
 }
@@ -825,7 +924,13 @@ async function pictureCommand(pidText: string, o: { output?: string }): Promise<
       if (s >= 1n << 63n) return;
       const r = (handle as PagemapHandle).scan(s, e, { require: ScanCategory.PFNZERO, report: ScanCategory.PFNZERO });
       for (const reg of r.regions) {
-        movePages(bands[i], Number((reg.start - s) >> 12n), Number((reg.end - reg.start) >> 12n), PageState.Shared, PageState.Zero);
+        movePages(
+          bands[i],
+          Number((reg.start - s) >> 12n),
+          Number((reg.end - reg.start) >> 12n),
+          PageState.Shared,
+          PageState.Zero,
+        );
       }
     });
   } catch (err) {
@@ -840,7 +945,10 @@ async function pictureCommand(pidText: string, o: { output?: string }): Promise<
     vss += b.pages * 4096;
     for (let k = 0; k < b.buckets; k++) rss += (b.counts[k * 5] + b.counts[k * 5 + 1]) * 4096;
   }
-  const svg = pictureSvg({ title: `pid ${pid}: ${command.slice(0, 80)} (VSS ${iec(vss)}, resident ${iec(rss)})`, bands: present });
+  const svg = pictureSvg({
+    title: `pid ${pid}: ${command.slice(0, 80)} (VSS ${iec(vss)}, resident ${iec(rss)})`,
+    bands: present,
+  });
   if (o.output) fs.writeFileSync(o.output, svg);
   else process.stdout.write(svg);
 }
@@ -858,7 +966,7 @@ export function buildProgram(): Command {
 
   program
     .command('smem', { isDefault: true })
-    .description('per-process memory report with smem\'s options (sizes in kB)')
+    .description("per-process memory report with smem's options (sizes in kB)")
     .option('-c, --columns <cols>', 'columns to show (processes: pid user command name maps swap uss pss rss vss)')
     .option('-P, --processfilter <regex>', 'only processes whose name or command matches')
     .option('-U, --userfilter <regex>', 'only processes whose user matches')
@@ -882,7 +990,7 @@ export function buildProgram(): Command {
 
   program
     .command('show')
-    .description('per-mapping figures of one process, like Android\'s showmap (sizes in kB)')
+    .description("per-mapping figures of one process, like Android's showmap (sizes in kB)")
     .argument('<pid>', 'process id')
     .option('-k, --abbreviate', 'human units')
     .option('-s, --sort <field>', 'sort by vss rss pss uss shared swap (default: address order)')

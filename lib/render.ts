@@ -68,7 +68,7 @@ export interface TableOptions {
   totals?: string[];
 }
 
-function fit(cell: string, c: Column): string {
+function clip(cell: string, c: Column): string {
   return c.maxWidth !== undefined && cell.length > c.maxWidth ? cell.slice(0, c.maxWidth) : cell;
 }
 
@@ -76,11 +76,11 @@ function fit(cell: string, c: Column): string {
 export function renderTable(columns: Column[], rows: string[][], options: TableOptions = {}): string {
   const header = options.header ?? true;
   const all = [...(header ? [columns.map((c) => c.header)] : []), ...rows, ...(options.totals ? [options.totals] : [])];
-  const widths = columns.map((c, i) => Math.max(0, ...all.map((r) => fit(r[i] ?? '', c).length)));
+  const widths = columns.map((c, i) => Math.max(0, ...all.map((r) => clip(r[i] ?? '', c).length)));
   const line = (r: string[]) =>
     columns
       .map((c, i) => {
-        const cell = fit(r[i] ?? '', c);
+        const cell = clip(r[i] ?? '', c);
         return c.align === 'right' ? cell.padStart(widths[i]) : cell.padEnd(widths[i]);
       })
       .join(' ')
@@ -110,11 +110,27 @@ export function renderCsv(headers: string[] | null, rows: (string | number)[][])
 // ------------------------------------------------------------------ SVG basics
 
 export function escapeXml(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string);
+  return s.replace(
+    /[<>&"']/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string,
+  );
 }
 
 /** Colours that stay apart for viewers with common colour-vision deficiencies (Okabe-Ito). */
-export const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#F0E442', '#999999', '#332288', '#117733', '#882255', '#44AA99'];
+export const PALETTE = [
+  '#0072B2',
+  '#E69F00',
+  '#009E73',
+  '#CC79A7',
+  '#56B4E9',
+  '#D55E00',
+  '#F0E442',
+  '#999999',
+  '#332288',
+  '#117733',
+  '#882255',
+  '#44AA99',
+];
 
 const FONT = 'font-family="DejaVu Sans, Helvetica, Arial, sans-serif"';
 
@@ -247,7 +263,7 @@ export function pieChartSvg(input: PieChart, width = 800, height = 600): string 
     const ly = 80 + i * 22;
     s += `<rect x="540" y="${ly - 11}" width="14" height="14" fill="${colour}"/>`;
     const label = chart.labels[i].length > 26 ? `${chart.labels[i].slice(0, 25)}…` : chart.labels[i];
-    s += `<text x="560" y="${ly}" font-size="12" ${FONT}>${escapeXml(`${label} ${percent(v, total)}`)}</text>\n`;
+    s += `<text x="560" y="${ly}" font-size="12" ${FONT}>${escapeXml(`${label} ${iec(v)} (${percent(v, total)})`)}</text>\n`;
   });
   if (total === 0) s += `<text x="${cx}" y="${cy}" text-anchor="middle" font-size="14" ${FONT}>no data</text>\n`;
   return `${s}</svg>\n`;
@@ -296,7 +312,9 @@ export function terminalPie(input: PieChart, columns = 80): string {
     used = upto;
   });
   const lines = [chart.title, bar];
-  chart.values.forEach((v, i) => lines.push(`${SHADES[i % SHADES.length]} ${chart.labels[i]} ${human(v)} ${percent(v, total)}`));
+  chart.values.forEach((v, i) => {
+    lines.push(`${SHADES[i % SHADES.length]} ${chart.labels[i]} ${human(v)} ${percent(v, total)}`);
+  });
   return `${lines.join('\n')}\n`;
 }
 
@@ -322,7 +340,13 @@ export interface PictureBand {
 
 export const BAND_BUCKETS = 512;
 
-export function newBand(start: bigint, end: bigint, perms: string, path: string, maxBuckets = BAND_BUCKETS): PictureBand {
+export function newBand(
+  start: bigint,
+  end: bigint,
+  perms: string,
+  path: string,
+  maxBuckets = BAND_BUCKETS,
+): PictureBand {
   const pages = Number((end - start) >> 12n);
   const buckets = Math.max(1, Math.min(maxBuckets, pages));
   return { start, end, perms, path, pages, buckets, counts: new Float64Array(buckets * STATE_COUNT) };
