@@ -16,7 +16,10 @@ export {
   hasSysAdmin,
   KPF,
   type KpageFlagName,
+  type KpageInfo,
   kpageReadable,
+  lookupKpages,
+  lookupKpagesAsync,
   type PageFeatures,
   pageFeatures,
 } from './kpage';

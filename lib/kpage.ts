@@ -1,6 +1,8 @@
 // /proc/kpagecount and /proc/kpageflags: the kernel's per-page-frame facts,
 // and the system-wide switches that decide how much of them a walk needs.
 import * as fs from 'node:fs';
+import { describe as describeValue } from './errors';
+import { native } from './native';
 
 /** kpageflags bits (include/uapi/linux/kernel-page-flags.h). */
 export const KPF = {
@@ -118,4 +120,36 @@ export function pageFeatures(): PageFeatures {
       meminfoKb(meminfo, 'ShmemPmdMapped') > 0 ||
       meminfoKb(meminfo, 'FilePmdMapped') > 0,
   };
+}
+
+export interface KpageInfo {
+  /** Mapcount of each PFN (kpagecount); 0 for frames without a page. */
+  mapcount: Uint32Array;
+  /** kpageflags of each PFN (bits 0-31; see KPF). NOPAGE for frames beyond RAM. */
+  flags: Uint32Array;
+}
+
+function lookupBuffers(pfns: BigUint64Array): KpageInfo {
+  if (!(pfns instanceof BigUint64Array))
+    throw new TypeError(`pfns must be a BigUint64Array, got ${describeValue(pfns)}`);
+  return { mapcount: new Uint32Array(pfns.length), flags: new Uint32Array(pfns.length) };
+}
+
+/**
+ * kpagecount and kpageflags of each PFN, deduplicated and read in coalesced
+ * runs (never one read per PFN). Needs root or CAP_SYS_ADMIN.
+ */
+export function lookupKpages(pfns: BigUint64Array): KpageInfo {
+  const out = lookupBuffers(pfns);
+  const p = kpagePaths();
+  native.kpageLookup(p.kpagecount, p.kpageflags, pfns, out.mapcount, out.flags, false);
+  return out;
+}
+
+/** lookupKpages() on the thread pool. */
+export async function lookupKpagesAsync(pfns: BigUint64Array): Promise<KpageInfo> {
+  const out = lookupBuffers(pfns);
+  const p = kpagePaths();
+  await native.kpageLookup(p.kpagecount, p.kpageflags, pfns.slice(), out.mapcount, out.flags, true);
+  return out;
 }

@@ -49,6 +49,14 @@ export interface NativeBinding {
   extractPfns(entries: BigUint64Array, offset: number, count: number, out: BigUint64Array): number;
   runLengths(entries: BigUint64Array, offset: number, count: number, mask: bigint, out: BigUint64Array): number;
   shmemSwap(pid: number, startPage: number, endPage: number, fileOffsetPages: number, holesOnly: boolean): number;
+  kpageLookup(
+    kpagecountPath: string,
+    kpageflagsPath: string,
+    pfns: BigUint64Array,
+    counts: Uint32Array,
+    flags: Uint32Array,
+    async: boolean,
+  ): undefined | Promise<void>;
   mappingFields: number;
   groupFields: number;
 }
