@@ -16,7 +16,7 @@ import {
   WALK_LOOKUP_EXCLUSIVE_ANON,
   WALK_NO_SCAN,
 } from './native';
-import { openPagemap, ScanCategory, scanDisabled } from './pagemap';
+import { openPagemap, type PagemapHandle, ScanCategory, scanDisabled } from './pagemap';
 
 const PAGE = 4096;
 /** The kernel's PSS fixed point: PSS is summed as bytes << 12. */
@@ -55,7 +55,7 @@ export interface MemoryFigures {
   shared: number;
   /** Swapped out, including swapped shared memory (smaps Swap). */
   swap: number;
-  /** Approximate swap PSS (see README); only from snapshot(), else equal to swap's private share. */
+  /** Swap PTEs divided among the scanned processes that share each slot: approximate (see README). */
   swapPss: number;
   pssAnon: number;
   pssFile: number;
@@ -164,6 +164,14 @@ export interface Target {
   anonHuge: number[];
   identity: string;
   partial: boolean;
+  /**
+   * /proc/PID/pagemap opened before the maps were read: the descriptor pins
+   * the address space (mm) the maps describe. Once the process execs or
+   * exits, reads through it come back empty, which no start-time or exe
+   * comparison can see when a program execs itself. Null for processes
+   * without an mm (kernel threads, zombies). Closed by mmSurvived().
+   */
+  sentinel: PagemapHandle | null;
 }
 
 /** Start time and exe of a pid: changes when the pid is reused or execs. */
@@ -188,6 +196,23 @@ export function walkFlags(features: PageFeatures): number {
 }
 
 export async function prepareTarget(pid: number, flags: number): Promise<Target> {
+  let sentinel: PagemapHandle | null = null;
+  try {
+    sentinel = openPagemap(pid);
+  } catch (err) {
+    // ESRCH: no mm (kernel thread, zombie); its maps read empty below, or
+    // the process is gone and the reads below say so.
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+  try {
+    return await prepareWithSentinel(pid, flags, sentinel);
+  } catch (err) {
+    sentinel?.close();
+    throw err;
+  }
+}
+
+async function prepareWithSentinel(pid: number, flags: number, sentinel: PagemapHandle | null): Promise<Target> {
   const identity = processIdentity(pid);
   const maps = await readMapsAsync(pid);
   const walked: number[] = [];
@@ -199,7 +224,46 @@ export async function prepareTarget(pid: number, flags: number): Promise<Target>
     ranges[2 * k + 1] = Number(maps[mi].end >> 12n);
   });
   const walk = new native.Walk(pid, ranges, flags);
-  return { pid, maps, walked, walk, shmemSwap: [], anonHuge: [], identity, partial: false };
+  return { pid, maps, walked, walk, shmemSwap: [], anonHuge: [], identity, partial: false, sentinel };
+}
+
+/**
+ * Whether the address space walked is still the one whose maps were read
+ * (no exec, no exit since prepareTarget). Closes the sentinel.
+ */
+export function mmSurvived(t: Target): boolean {
+  const s = t.sentinel;
+  if (!s) return true;
+  t.sentinel = null;
+  try {
+    s.read(0, 1);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  } finally {
+    s.close();
+  }
+}
+
+/** Releases what a target holds besides memory (its sentinel descriptor). */
+export function releaseTarget(t: Target): void {
+  t.sentinel?.close();
+  t.sentinel = null;
+}
+
+/**
+ * Whether a pid names a live (not zombie) process, so that an ESRCH from its
+ * pagemap means it exec'd rather than exited.
+ */
+export function stillRunning(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat[stat.lastIndexOf(')') + 2];
+    return state !== 'Z' && state !== 'X' && state !== 'x';
+  } catch {
+    return false;
+  }
 }
 
 const SHMEM_NOT = -1;
@@ -408,19 +472,36 @@ export async function processMemory(pid: number, options: AccountingOptions = {}
   validatePid(pid);
   checkAccountingOptions(options);
   const features = pageFeatures();
-  const t = await prepareTarget(pid, walkFlags(features));
-  await t.walk.runAsync();
-  measureShmemSwap(t);
-  measureAnonHuge(t, features);
+  // A process that execs while it is walked makes the walk fail (ESRCH) or
+  // read an address space its maps do not describe: measure it again.
+  let t: Target;
+  for (let attempt = 1; ; attempt++) {
+    t = await prepareTarget(pid, walkFlags(features));
+    try {
+      await t.walk.runAsync();
+      measureShmemSwap(t);
+      measureAnonHuge(t, features);
+    } catch (err) {
+      releaseTarget(t);
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH' && attempt < 3 && stillRunning(pid)) continue;
+      throw err;
+    }
+    if (mmSurvived(t)) break;
+    // Exec'd (or exited) after its maps were read: the figures may mix two
+    // address spaces. Try again while it keeps running, else say so.
+    if (attempt >= 3 || !stillRunning(pid)) {
+      t.partial = true;
+      break;
+    }
+  }
   const stats = walkStats(t.walk);
   const kpageOk = stats[7] === 0 || kpageReadable();
   const gap = privilegeGap([stats], kpageOk);
   if (gap && options.unprivileged === 'error') throw unprivilegedError(pid, gap);
-  if (!gap) {
-    const tally = newTally();
-    tally.add(t.walk);
-    await tally.resolveAsync();
-  }
+  const tally = newTally();
+  tally.add(t.walk);
+  if (!gap) await tally.resolveAsync();
+  tally.approximateSwapPss();
   if (processIdentity(pid) !== t.identity) t.partial = true;
   const report = shapeProcess(t, options, !gap);
   if (gap || t.shmemSwap.includes(null)) {
