@@ -14,12 +14,15 @@ import {
   type MemoryFigures,
   measureAnonHuge,
   measureShmemSwap,
+  mmSurvived,
   newTally,
-  type ProcessMemory,
   prepareTarget,
   privilegeGap,
   processIdentity,
+  type ProcessMemory,
+  releaseTarget,
   shapeProcess,
+  stillRunning,
   type Target,
   unprivilegedError,
   walkFlags,
@@ -156,8 +159,20 @@ export function listPids(): number[] {
     .sort((a, b) => a - b);
 }
 
+function execedDuringWalk(info: ProcessInfo): GoneProcess {
+  return {
+    pid: info.pid,
+    name: info.name,
+    reason: 'reused',
+    message: 'process changed (exec or pid reuse) during the walk',
+  };
+}
+
 function goneFrom(pid: number, err: unknown, name?: string): GoneProcess {
   const e = err as NodeJS.ErrnoException;
+  // The pagemap of a process that execs reads as ESRCH although the pid
+  // lives on: that is a change of program, not an exit.
+  if (e.code === 'ESRCH' && stillRunning(pid)) return execedDuringWalk({ pid, name: name ?? '' } as ProcessInfo);
   const reason =
     e.code === 'ENOENT' || e.code === 'ESRCH'
       ? 'exited'
@@ -222,13 +237,20 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   const targets: { info: ProcessInfo; t: Target }[] = [];
   let done = 0;
   await pool(infos, options.concurrency ?? cpuCount(), async (info) => {
+    let t: Target | undefined;
     try {
-      const t = await prepareTarget(info.pid, flags);
+      t = await prepareTarget(info.pid, flags);
       await t.walk.runAsync();
       measureShmemSwap(t);
       measureAnonHuge(t, features);
-      targets.push({ info, t });
+      // The address space walked must still be the one whose maps were
+      // read: a process that exec'd (even into the same program) is left
+      // out rather than reported with figures mixing two images.
+      if (mmSurvived(t)) targets.push({ info, t });
+      else if (stillRunning(info.pid)) gone.push(execedDuringWalk(info));
+      else gone.push({ pid: info.pid, name: info.name, reason: 'exited', message: 'process exited during the walk' });
     } catch (err) {
+      if (t) releaseTarget(t);
       gone.push(goneFrom(info.pid, err, info.name));
     }
     options.onProgress?.(++done, infos.length);
