@@ -625,6 +625,33 @@ describe('pagewalk picture', () => {
   });
 });
 
+describe('zero page', () => {
+  it('colours pages that map the shared zero page apart from shared memory', async () => {
+    // Reading untouched private anonymous memory maps the zero page.
+    const script = [
+      'import mmap, sys',
+      'm = mmap.mmap(-1, 4 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, prot=mmap.PROT_READ | mmap.PROT_WRITE)',
+      'sum(m[i] for i in range(0, 2 << 20, 4096))',
+      'print("ready", flush=True)',
+      'sys.stdin.read()',
+    ].join('\n');
+    const c = spawn('/usr/bin/python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+    children.push(c);
+    await new Promise<void>((resolve) => c.stdout?.once('data', () => resolve()));
+    const pid = c.pid as number;
+    stop(pid);
+    const file = path.join(os.tmpdir(), `pagewalk-zero-${TAG}.svg`);
+    try {
+      expect(ok(['picture', String(pid), '-o', file])).toBe('');
+      const svg = fs.readFileSync(file, 'utf8');
+      // The legend swatch and at least one band segment.
+      expect((svg.match(/fill="#F0E442"/g) ?? []).length).toBeGreaterThan(1);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  });
+});
+
 describe('errors and help', () => {
   it('exits 3 for a missing process with a one-line message', () => {
     for (const args of [
