@@ -68,7 +68,9 @@ export interface TableOptions {
   totals?: string[];
 }
 
-function clip(cell: string, c: Column): string {
+function clip(raw: string, c: Column): string {
+  // Command lines may hold newlines and tabs: they would break the rows.
+  const cell = raw.replace(/\p{Cc}/gu, ' ');
   return c.maxWidth !== undefined && cell.length > c.maxWidth ? cell.slice(0, c.maxWidth) : cell;
 }
 

@@ -115,6 +115,10 @@ describe('tables', () => {
     expect(t).toBe(' 1  2\n-----\n10 20\n');
   });
 
+  it('keeps control characters out of rows', () => {
+    expect(renderTable([{ header: 'C', align: 'left' }], [['a\nb\tc']])).toBe('C\na b c\n');
+  });
+
   it('cuts cells to maxWidth', () => {
     const t = renderTable([{ header: 'C', align: 'left', maxWidth: 4 }], [['abcdefgh']]);
     expect(t).toBe('C\nabcd\n');
