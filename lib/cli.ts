@@ -294,7 +294,9 @@ async function smemReport(o: SmemOptions): Promise<Report> {
     };
   }
   const needMappings = Boolean(mapRe || o.mappings);
-  const snap = await measure({ filter, mappings: needMappings || (o.columns ?? '').split(/\s+/).includes('maps') });
+  // Per-mapping figures cost little; the mapping count needs them, so JSON always has it.
+  const wantMaps = Boolean(o.json) || (o.columns ?? '').split(/\s+/).includes('maps');
+  const snap = await measure({ filter, mappings: needMappings || wantMaps });
   checkExact(snap, needMappings);
   if (o.mappings) {
     const byPath = new Map<string, { f: MemoryFigures; count: number; pids: Set<number> }>();
@@ -325,6 +327,8 @@ async function smemReport(o: SmemOptions): Promise<Report> {
     };
   }
   const rows: Row[] = [];
+  // Without privilege the per-mapping figures are dropped: no count to give.
+  const mapsKnown = snap.source === 'pagemap' && (needMappings || wantMaps);
   for (const p of snap.processes) {
     let f: MemoryFigures = p;
     let maps = p.mappings?.length ?? 0;
@@ -340,7 +344,7 @@ async function smemReport(o: SmemOptions): Promise<Report> {
       uid: p.info.uid,
       command: p.info.command,
       name: p.info.name,
-      maps,
+      ...(mapsKnown ? { maps } : {}),
       ...figuresRow(f),
     });
   }
@@ -420,10 +424,12 @@ async function smemCommand(o: SmemOptions): Promise<void> {
   const rows = sortRows(report, sort, Boolean(o.reverse));
   const m = meminfo();
   const style: UnitStyle = o.abbreviate ? 'human' : o.percent ? 'percent' : 'kb';
-  const cell = (c: string, v: Value) =>
-    report.fields[c].kind === 'size' && typeof v === 'number'
-      ? formatSize(v, style, report.fields[c].ofSwap ? (m.SwapTotal ?? 0) : (m.MemTotal ?? 0))
-      : String(v);
+  const cell = (c: string, v: Value | undefined): string =>
+    v === undefined
+      ? ''
+      : report.fields[c].kind === 'size' && typeof v === 'number'
+        ? formatSize(v, style, report.fields[c].ofSwap ? (m.SwapTotal ?? 0) : (m.MemTotal ?? 0))
+        : String(v);
 
   if (o.bar || o.pie) return chart(report, rows, columns, sort, o);
 
@@ -436,7 +442,7 @@ async function smemCommand(o: SmemOptions): Promise<void> {
     body.units = 'bytes';
     await out.write(`${JSON.stringify(body, null, 2)}\n`);
   } else if (o.csv) {
-    const table = rows.map((r) => columns.map((c) => (style === 'kb' ? cell(c, r[c]) : cell(c, r[c]))));
+    const table = rows.map((r) => columns.map((c) => cell(c, r[c])));
     if (o.totals) {
       const t = totalsOf(report, columns, rows);
       table.push(columns.map((c) => cell(c, t[c])));
