@@ -4,7 +4,7 @@
 // plus swapped-out shared memory, which pagemap cannot see.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { systemError, validatePid } from './errors';
+import { systemError, validatePid, withPath } from './errors';
 import { kpagePaths, kpageReadable, type PageFeatures, pageFeatures } from './kpage';
 import { type Mapping, readMapsAsync, readSmapsRollupAsync, type SmapsFields } from './maps';
 import {
@@ -176,7 +176,7 @@ export interface Target {
 
 /** Start time and exe of a pid: changes when the pid is reused or execs. */
 export function processIdentity(pid: number): string {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const stat = withPath(`/proc/${pid}/stat`, () => fs.readFileSync(`/proc/${pid}/stat`, 'latin1'));
   // comm may hold spaces and parentheses: fields start after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   let exe = '';

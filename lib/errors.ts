@@ -84,3 +84,32 @@ export function systemError(
   err.path = path;
   return err;
 }
+
+/**
+ * Node's fs attaches `path` to errors of open() but not always of read():
+ * a process that exits between the two gives an ESRCH without it. Fills it in.
+ */
+export function withPath<T>(path: string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    throw addPath(err, path);
+  }
+}
+
+export async function withPathAsync<T>(path: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    throw addPath(err, path);
+  }
+}
+
+function addPath(err: unknown, path: string): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (e && typeof e === 'object' && typeof e.code === 'string' && e.path === undefined) {
+    e.path = path;
+    if (typeof e.message === 'string' && !e.message.includes(path)) e.message += ` '${path}'`;
+  }
+  return err;
+}

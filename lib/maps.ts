@@ -2,7 +2,7 @@
 // Addresses, offsets and inodes are bigints: [vsyscall] sits at
 // 0xffffffffff600000, above 2^53, where a number would lose bits.
 import * as fs from 'node:fs';
-import { validatePid } from './errors';
+import { validatePid, withPath, withPathAsync } from './errors';
 
 export interface Mapping {
   start: bigint;
@@ -129,24 +129,122 @@ function procPath(pid: number, file: string): string {
   return `/proc/${validatePid(pid)}/${file}`;
 }
 
+function readProc(pid: number, file: string): string {
+  const path = procPath(pid, file);
+  return withPath(path, () => fs.readFileSync(path, 'utf8'));
+}
+
+function readProcAsync(pid: number, file: string): Promise<string> {
+  const path = procPath(pid, file);
+  return withPathAsync(path, () => fs.promises.readFile(path, 'utf8'));
+}
+
 export function readMaps(pid: number): Mapping[] {
-  return parseMaps(fs.readFileSync(procPath(pid, 'maps'), 'utf8'));
+  return parseMaps(readProc(pid, 'maps'));
 }
 
 export async function readMapsAsync(pid: number): Promise<Mapping[]> {
-  return parseMaps(await fs.promises.readFile(procPath(pid, 'maps'), 'utf8'));
+  return parseMaps(await readProcAsync(pid, 'maps'));
 }
 
 export function readSmaps(pid: number): SmapsEntry[] {
-  return parseSmaps(fs.readFileSync(procPath(pid, 'smaps'), 'utf8'));
+  return parseSmaps(readProc(pid, 'smaps'));
+}
+
+export async function readSmapsAsync(pid: number): Promise<SmapsEntry[]> {
+  return parseSmaps(await readProcAsync(pid, 'smaps'));
+}
+
+/**
+ * smaps_rollup appeared in Linux 4.14. PAGEWALK_NO_SMAPS_ROLLUP=1 pretends
+ * it is missing, which is how tests force the fallback: summing smaps.
+ */
+export function smapsRollupDisabled(): boolean {
+  return process.env.PAGEWALK_NO_SMAPS_ROLLUP === '1';
+}
+
+/** Fields summed into a rollup; the rest (Size, KernelPageSize, THPeligible ...) are per mapping. */
+const ROLLUP_SUMMED = [
+  'Rss',
+  'Pss',
+  'Pss_Dirty',
+  'Shared_Clean',
+  'Shared_Dirty',
+  'Private_Clean',
+  'Private_Dirty',
+  'Referenced',
+  'Anonymous',
+  'KSM',
+  'LazyFree',
+  'AnonHugePages',
+  'ShmemPmdMapped',
+  'FilePmdMapped',
+  'Shared_Hugetlb',
+  'Private_Hugetlb',
+  'Swap',
+  'SwapPss',
+  'Locked',
+];
+
+/** Mappings whose pages are shmem (tmpfs, /dev/zero MAP_SHARED, SysV shm, memfd): device major 0 with an inode. */
+function onShmem(e: Mapping): boolean {
+  return e.deviceMajor === 0 && e.inode !== 0n;
+}
+
+/**
+ * A rollup summed from smaps entries, for kernels without smaps_rollup.
+ * Page counts (Rss, Private_*, Shared_*, Anonymous, Swap ...) are exact;
+ * Pss and SwapPss can fall short of the kernel's rollup by less than 1 kB
+ * per mapping, because the kernel sums them in fixed point before
+ * truncating to kB and smaps truncates each mapping. smaps has no
+ * Pss_Anon/Pss_File/Pss_Shmem per mapping: they are estimated from each
+ * mapping's Pss in proportion to its anonymous share of Rss.
+ */
+export function rollupFromSmaps(entries: SmapsEntry[]): SmapsRollup {
+  const fields: SmapsFields = {};
+  for (const k of ROLLUP_SUMMED) fields[k] = 0;
+  fields.Pss_Anon = 0;
+  fields.Pss_File = 0;
+  fields.Pss_Shmem = 0;
+  // The gate area ([vsyscall]) is not a vma: the kernel's rollup leaves it out.
+  const user = entries.filter((e) => e.start < 1n << 63n);
+  for (const e of user) {
+    for (const k of ROLLUP_SUMMED) fields[k] += e.fields[k] ?? 0;
+    const pss = e.fields.Pss ?? 0;
+    const rss = e.fields.Rss ?? 0;
+    const anon = rss > 0 ? Math.min(pss, Math.round((pss * (e.fields.Anonymous ?? 0)) / rss)) : 0;
+    fields.Pss_Anon += anon;
+    if (onShmem(e)) fields.Pss_Shmem += pss - anon;
+    else fields.Pss_File += pss - anon;
+  }
+  return { start: user[0]?.start ?? 0n, end: user[user.length - 1]?.end ?? 0n, fields };
+}
+
+function missing(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === 'ENOENT';
 }
 
 export function readSmapsRollup(pid: number): SmapsRollup {
-  const text = fs.readFileSync(procPath(pid, 'smaps_rollup'), 'utf8');
+  if (smapsRollupDisabled()) return rollupFromSmaps(readSmaps(pid));
+  let text: string;
+  try {
+    text = readProc(pid, 'smaps_rollup');
+  } catch (err) {
+    // No smaps_rollup (before 4.14), or no process: smaps tells which.
+    if (missing(err)) return rollupFromSmaps(readSmaps(pid));
+    throw err;
+  }
   return text === '' ? emptyRollup() : parseSmapsRollup(text);
 }
 
 export async function readSmapsRollupAsync(pid: number): Promise<SmapsRollup> {
-  const text = await fs.promises.readFile(procPath(pid, 'smaps_rollup'), 'utf8');
+  if (smapsRollupDisabled()) return rollupFromSmaps(await readSmapsAsync(pid));
+  let text: string;
+  try {
+    text = await readProcAsync(pid, 'smaps_rollup');
+  } catch (err) {
+    if (missing(err)) return rollupFromSmaps(await readSmapsAsync(pid));
+    throw err;
+  }
   return text === '' ? emptyRollup() : parseSmapsRollup(text);
 }

@@ -30,6 +30,13 @@ export interface DecodedEntry {
   pfn: bigint | null;
   swapType: number | null;
   swapOffset: bigint | null;
+  /**
+   * Bits 0-54 verbatim, whatever the state (the PFN or swap fields above
+   * are views of them). Lets encodeEntry() restore every bit.
+   */
+  low?: bigint;
+  /** Bits 59-60, zero on every kernel to date; kept so that nothing is lost. */
+  reserved?: number;
 }
 
 /** Decodes one raw 64-bit pagemap entry. For bulk work use the helpers below. */
@@ -50,6 +57,8 @@ export function decodeEntry(entry: bigint): DecodedEntry {
     pfn: present ? low : null,
     swapType: swapped ? Number(low & 0x1fn) : null,
     swapOffset: swapped ? low >> 5n : null,
+    low,
+    reserved: Number((entry >> 59n) & 3n),
   };
 }
 
@@ -67,6 +76,8 @@ export function encodeEntry(d: DecodedEntry): bigint {
   if (d.swapped && d.swapType !== null && d.swapOffset !== null) {
     e |= (BigInt(d.swapType) & 0x1fn) | ((d.swapOffset << 5n) & PM_PFN_MASK);
   }
+  if (!d.present && !d.swapped && d.low !== undefined) e |= d.low & PM_PFN_MASK;
+  if (d.reserved !== undefined) e |= (BigInt(d.reserved) & 3n) << 59n;
   return e;
 }
 
@@ -142,7 +153,8 @@ export interface RunLengths {
  */
 export function runLengths(entries: BigUint64Array, mask: bigint = PM_FLAG_MASK): RunLengths {
   checkSlice(entries, 0, entries.length);
-  if (typeof mask !== 'bigint') throw new TypeError('mask must be a bigint');
+  if (typeof mask !== 'bigint') throw new TypeError(`mask must be a bigint, got ${describe(mask)}`);
+  if (mask < 0n || mask >= 1n << 64n) throw new RangeError('mask must be an unsigned 64-bit value');
   let triples = new BigUint64Array(Math.min(entries.length, 1024) * 3);
   let count = native.runLengths(entries, 0, entries.length, mask, triples);
   if (count * 3 > triples.length) {
@@ -260,6 +272,14 @@ export class PagemapHandle {
   async readAsync(address: bigint | number, pageCount: number, out?: BigUint64Array): Promise<BigUint64Array> {
     const [first, count, target] = this.#prepare(address, pageCount, out);
     const got = await this.#native.readAsync(first, count, target, 0);
+    // The addon reads into its own memory and copies on completion only
+    // when `out` still holds the entries: a buffer detached or shrunk
+    // meanwhile was left alone, and the entries are lost.
+    if (target.length < got) {
+      throw new TypeError(
+        `${out === undefined ? 'the buffer' : 'out'} was detached or shrunk while the read was in flight`,
+      );
+    }
     return target.subarray(0, got);
   }
 

@@ -16,10 +16,10 @@ import {
   measureShmemSwap,
   mmSurvived,
   newTally,
+  type ProcessMemory,
   prepareTarget,
   privilegeGap,
   processIdentity,
-  type ProcessMemory,
   releaseTarget,
   shapeProcess,
   stillRunning,
@@ -28,7 +28,7 @@ import {
   walkFlags,
   walkStats,
 } from './accounting';
-import { validatePid } from './errors';
+import { validatePid, withPath } from './errors';
 import { kpageReadable, pageFeatures } from './kpage';
 import { readSmapsRollupAsync } from './maps';
 import { GroupSlot, native } from './native';
@@ -134,10 +134,10 @@ function userName(uid: number): string {
 /** Facts about a process from /proc/PID/{stat,status,cmdline}. */
 export function processInfo(pid: number): ProcessInfo {
   validatePid(pid);
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const stat = withPath(`/proc/${pid}/stat`, () => fs.readFileSync(`/proc/${pid}/stat`, 'latin1'));
   const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
+  const status = withPath(`/proc/${pid}/status`, () => fs.readFileSync(`/proc/${pid}/status`, 'latin1'));
   const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
   const flags = Number(rest[6]);
   const kernelThread = (flags & 0x00200000) !== 0; // PF_KTHREAD
