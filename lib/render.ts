@@ -458,6 +458,10 @@ function splitHeights(counts: Float64Array, o: number, height: number): number[]
   return h;
 }
 
+function bandLabel(band: PictureBand): string {
+  return `${hex(band.start)}-${hex(band.end)} ${band.perms} ${iec(band.pages * 4096)} ${band.path || '[anon]'}`;
+}
+
 /** Where the picture's rows go; exposed so tests can check the gap compression. */
 export function pictureLayout(model: PictureModel): PictureLayout {
   const gaps: { afterBand: number; bytes: number }[] = [];
@@ -466,7 +470,9 @@ export function pictureLayout(model: PictureModel): PictureLayout {
     if (gap > 0n) gaps.push({ afterBand: i, bytes: Number(gap) });
   }
   const height = PIC_TOP + model.bands.length * ROW_H + gaps.length * GAP_H + 20;
-  return { width: BAR_X + BAR_W + 560, height, gaps };
+  // Wide enough for the longest label at 11 px (about 6.6 px a character).
+  const longest = Math.max(0, ...model.bands.map((b) => bandLabel(b).length));
+  return { width: Math.max(800, Math.ceil(BAR_X + BAR_W + 8 + longest * 6.6 + 12)), height, gaps };
 }
 
 /**
@@ -509,7 +515,7 @@ export function pictureSvg(model: PictureModel): string {
       }
     }
     flush(band.buckets);
-    const label = `${hex(band.start)}-${hex(band.end)} ${band.perms} ${iec(band.pages * 4096)} ${band.path || '[anon]'}`;
+    const label = bandLabel(band);
     s += `\n<text x="${BAR_X + BAR_W + 8}" y="${y + barH - 2}" font-size="11" ${FONT}>${escapeXml(label)}</text>\n`;
     y += ROW_H;
     const gap = gapAfter.get(bi);
