@@ -42,7 +42,10 @@ export interface SmapsRollup {
   fields: SmapsFields;
 }
 
-const MAPS_LINE = /^([0-9a-f]+)-([0-9a-f]+) ([r-][w-][x-][ps]) ([0-9a-f]+) ([0-9a-f]+):([0-9a-f]+) (\d+)(?: +(.*))?$/;
+// The path may hold any byte but a newline (which the kernel escapes as
+// \012): the s flag lets `.` match \r, U+2028 and U+2029 too, so that no
+// file name can make a process unmeasurable.
+const MAPS_LINE = /^([0-9a-f]+)-([0-9a-f]+) ([r-][w-][x-][ps]) ([0-9a-f]+) ([0-9a-f]+):([0-9a-f]+) (\d+)(?: +(.*))?$/s;
 
 /** Parses one line of /proc/PID/maps; throws SyntaxError on a malformed line. */
 export function parseMapsLine(line: string): Mapping {
