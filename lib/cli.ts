@@ -253,10 +253,22 @@ function processFilter(o: { processfilter?: string; userfilter?: string }): (p: 
   return (p) => !p.kernelThread && (!pre || pre.test(p.name) || pre.test(p.command)) && (!ure || ure.test(p.user));
 }
 
+function deniedCount(snap: Snapshot): number {
+  return snap.gone.filter((g) => g.reason === 'denied').length;
+}
+
 function checkExact(snap: Snapshot, needMappings: boolean): void {
-  if (snap.source === 'pagemap') return;
-  if (needMappings) throw new CliError(`per-mapping figures ${PRIVILEGE}`, EXIT_RUNTIME);
-  warn(`not running as root (no CAP_SYS_ADMIN): RSS/PSS/USS come from smaps_rollup, exact figures ${PRIVILEGE}`);
+  if (snap.source !== 'pagemap') {
+    if (needMappings) throw new CliError(`per-mapping figures ${PRIVILEGE}`, EXIT_RUNTIME);
+    warn(`not running as root (no CAP_SYS_ADMIN): RSS/PSS/USS come from smaps_rollup, exact figures ${PRIVILEGE}`);
+  }
+  const denied = deniedCount(snap);
+  if (denied) warn(`${denied} processes could not be read (permission denied) and are left out: run as root`);
+}
+
+function terminalWidth(): number {
+  // Under script(1) or a fresh pty the size may read as 0.
+  return process.stdout.columns || Number(process.env.COLUMNS) || 80;
 }
 
 async function smemReport(o: SmemOptions): Promise<Report> {
@@ -488,7 +500,7 @@ async function chart(report: Report, sorted: Row[], columns: string[], sort: str
       series: series.map((s) => ({ name: report.fields[s].header, values: rows.map((r) => Number(r[s])) })),
     };
     svg = barChartSvg(c);
-    text = terminalBars(c, process.stdout.columns ?? 80);
+    text = terminalBars(c, terminalWidth());
   } else {
     const pie = o.pie as string;
     if (report.fields[sort].kind !== 'size') throw usage(`--pie needs a size sort field (-s), not "${sort}"`);
@@ -501,7 +513,7 @@ async function chart(report: Report, sorted: Row[], columns: string[], sort: str
       values: [...byLabel.values()],
     };
     svg = pieChartSvg(c);
-    text = terminalPie(c, process.stdout.columns ?? 80);
+    text = terminalPie(c, terminalWidth());
   }
   if (o.output) fs.writeFileSync(o.output, svg);
   else process.stdout.write(process.stdout.isTTY ? text : svg);
@@ -844,7 +856,13 @@ async function groupCommand(o: GroupOptions): Promise<void> {
     throw explain(err);
   }
   const g = snap.groups[0];
-  if (g.pids.length === 0) throw new CliError(`no process matches /${o.processfilter}/`, EXIT_NOT_FOUND);
+  if (g.pids.length === 0) {
+    // Unreadable processes may be the ones asked for: say what is missing rather than "no match".
+    const denied = deniedCount(snap);
+    if (denied)
+      throw new CliError(`group accounting ${PRIVILEGE}: ${denied} processes could not be read`, EXIT_RUNTIME);
+    throw new CliError(`no process matches /${o.processfilter}/`, EXIT_NOT_FOUND);
+  }
   const members = snap.processes.filter((p) => g.pids.includes(p.pid));
   const out = new Output();
   if (o.json) {
