@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { systemError, validatePid, withPath } from './errors';
 import { kpagePaths, kpageReadable, type PageFeatures, pageFeatures } from './kpage';
-import { type Mapping, readMapsAsync, readSmapsRollupAsync, type SmapsFields } from './maps';
+import { type Mapping, readMapsAsync, readSmaps, readSmapsRollupAsync, type SmapsFields } from './maps';
 import {
   Field,
   type NativeTally,
@@ -303,23 +303,47 @@ export function measureShmemSwap(t: Target): void {
 /** PMD-mapped anonymous THP per mapping (smaps AnonHugePages), via PAGEMAP_SCAN. */
 export function measureAnonHuge(t: Target, features: PageFeatures): void {
   t.anonHuge = t.walked.map(() => 0);
-  if (!features.thpInUse || scanDisabled() || t.walked.length === 0) return;
+  if (!features.thpInUse || t.walked.length === 0) return;
+  if (scanDisabled()) {
+    anonHugeFromSmaps(t);
+    return;
+  }
   const handle = openPagemap(t.pid);
+  let supported = true;
   try {
     t.walked.forEach((mi, k) => {
       const m = t.maps[mi];
-      if (m.size < 2 * 1024 * 1024) return;
+      if (!supported || m.size < 2 * 1024 * 1024) return;
       const r = handle.scan(m.start, m.end, {
         require: ScanCategory.HUGE | ScanCategory.PRESENT | ScanCategory.FILE | ScanCategory.PFNZERO,
         inverted: ScanCategory.FILE | ScanCategory.PFNZERO,
         anyOf: 0,
         report: ScanCategory.HUGE,
       });
+      supported = r.supported;
       for (const reg of r.regions) t.anonHuge[k] += Number(reg.end - reg.start);
     });
   } finally {
     handle.close();
   }
+  if (!supported) anonHugeFromSmaps(t);
+}
+
+/**
+ * Without PAGEMAP_SCAN (before 6.7) pagemap cannot tell a PMD-mapped THP
+ * from 512 small pages: take AnonHugePages per mapping from smaps, the
+ * kernel's own figure. A mapping gone meanwhile marks the report partial.
+ */
+function anonHugeFromSmaps(t: Target): void {
+  const byStart = new Map<bigint, number>();
+  for (const e of readSmaps(t.pid)) byStart.set(e.start, (e.fields.AnonHugePages ?? 0) * 1024);
+  t.walked.forEach((mi, k) => {
+    const m = t.maps[mi];
+    if (m.size < 2 * 1024 * 1024) return;
+    const v = byStart.get(m.start);
+    if (v === undefined) t.partial = true;
+    else t.anonHuge[k] = v;
+  });
 }
 
 // ------------------------------------------------------------------ shaping

@@ -226,7 +226,10 @@ describe('output buffers', () => {
 
   it('resizable ArrayBuffers are accepted: reads write within the current length only', async () => {
     const h = openPagemap(idle.pid);
-    const ab = new ArrayBuffer(64 * 8, { maxByteLength: 128 * 8 });
+    // ES2024 API, absent from the ES2022 lib this project compiles against.
+    type Resizable = ArrayBuffer & { resize(n: number): void };
+    const Ctor = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable;
+    const ab = new Ctor(64 * 8, { maxByteLength: 128 * 8 });
     const fixed = new BigUint64Array(ab, 0, 64);
     const tracking = new BigUint64Array(ab);
     expect(countStates(h.read(anon, 64, fixed)).present).toBe(64);

@@ -1,0 +1,172 @@
+// Missing kernel features, each forced through an environment switch, and
+// the fallback each one takes:
+//   PAGEWALK_DISABLE_SCAN=1      no PAGEMAP_SCAN (before 6.7): plain reads
+//   PAGEWALK_KPAGE_DIR=/nonexistent  kpagecount unreadable: smaps_rollup figures
+//   PAGEWALK_NO_SMAPS_ROLLUP=1   no smaps_rollup (before 4.14): smaps summed
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ProcessMemory,
+  processMemory,
+  readSmaps,
+  readSmapsRollup,
+  readSmapsRollupAsync,
+  snapshot,
+} from '../lib/index';
+import { rollupFromSmaps } from '../lib/maps';
+import { type Fixture, killAllFixtures, startFixture } from './helpers/fixture';
+import { rollup } from './helpers/oracle';
+
+const KEYS: [keyof ProcessMemory, string][] = [
+  ['rss', 'Rss'],
+  ['pss', 'Pss'],
+  ['pssAnon', 'Pss_Anon'],
+  ['pssFile', 'Pss_File'],
+  ['pssShmem', 'Pss_Shmem'],
+  ['swap', 'Swap'],
+  ['anonymous', 'Anonymous'],
+  ['ksm', 'KSM'],
+  ['anonHugePages', 'AnonHugePages'],
+];
+
+function inKb(r: ProcessMemory): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [ours, theirs] of KEYS) out[theirs] = Math.floor((r[ours] as number) / 1024);
+  out.Private = Math.floor(r.uss / 1024);
+  return out;
+}
+
+function kernelKb(pid: number): Record<string, number> {
+  const k = rollup(pid);
+  const out: Record<string, number> = {};
+  for (const [, theirs] of KEYS) out[theirs] = k[theirs] ?? 0;
+  out.Private = (k.Private_Clean ?? 0) + (k.Private_Dirty ?? 0);
+  return out;
+}
+
+/** Compares with smaps_rollup, retrying while shared pages of other processes move. */
+async function expectEqualsRollup(pid: number, measure: () => Promise<ProcessMemory>): Promise<ProcessMemory> {
+  let r = await measure();
+  for (let i = 0; i < 10 && JSON.stringify(inKb(r)) !== JSON.stringify(kernelKb(pid)); i++) r = await measure();
+  expect({ pid, ...inKb(r) }).toEqual({ pid, ...kernelKb(pid) });
+  return r;
+}
+
+const SWITCHES = ['PAGEWALK_DISABLE_SCAN', 'PAGEWALK_KPAGE_DIR', 'PAGEWALK_NO_SMAPS_ROLLUP'];
+
+let fx: Fixture;
+beforeAll(async () => {
+  fx = await startFixture(['all']);
+  fx.stop();
+});
+afterAll(killAllFixtures);
+afterEach(() => {
+  for (const k of SWITCHES) delete process.env[k];
+});
+
+describe('PAGEMAP_SCAN absent (PAGEWALK_DISABLE_SCAN=1)', () => {
+  it('processMemory still equals smaps_rollup for every process of the family', async () => {
+    process.env.PAGEWALK_DISABLE_SCAN = '1';
+    for (const pid of fx.pids) {
+      const r = await expectEqualsRollup(pid, () => processMemory(pid));
+      expect(r.source).toBe('pagemap');
+    }
+  });
+
+  it('snapshot gives the same figures with and without PAGEMAP_SCAN', async () => {
+    const withScan = await snapshot({ pids: fx.pids });
+    process.env.PAGEWALK_DISABLE_SCAN = '1';
+    const without = await snapshot({ pids: fx.pids });
+    expect(without.gone).toEqual([]);
+    expect(without.processes.map((p) => [p.pid, p.pssFixed, p.rss, p.uss, p.swap])).toEqual(
+      withScan.processes.map((p) => [p.pid, p.pssFixed, p.rss, p.uss, p.swap]),
+    );
+    expect(without.scope.only).toBe(withScan.scope.only);
+    for (const p of without.processes) expect(inKb(p)).toEqual(kernelKb(p.pid));
+  });
+});
+
+describe('kpagecount unreadable (PAGEWALK_KPAGE_DIR=/nonexistent)', () => {
+  it('processMemory degrades to smaps_rollup and says so', async () => {
+    process.env.PAGEWALK_KPAGE_DIR = '/nonexistent';
+    const r = await expectEqualsRollup(fx.pid, () => processMemory(fx.pid, { mappings: true }));
+    expect(r.source).toBe('smaps_rollup');
+    expect(r.pfnsVisible).toBe(false);
+    expect(r.mappings).toBeUndefined();
+  });
+
+  it("unprivileged: 'error' throws EPERM naming CAP_SYS_ADMIN", async () => {
+    process.env.PAGEWALK_KPAGE_DIR = '/nonexistent';
+    const err = await processMemory(fx.pid, { unprivileged: 'error' }).catch((e) => e);
+    expect(err).toMatchObject({ code: 'EPERM', syscall: expect.any(String), path: `/proc/${fx.pid}/pagemap` });
+    expect(err.message).toMatch(/CAP_SYS_ADMIN/);
+    await expect(snapshot({ pids: fx.pids, unprivileged: 'error' })).rejects.toMatchObject({ code: 'EPERM' });
+  });
+
+  it('snapshot degrades as a whole, every process equal to its smaps_rollup', async () => {
+    process.env.PAGEWALK_KPAGE_DIR = '/nonexistent';
+    const s = await snapshot({ pids: fx.pids });
+    expect(s.source).toBe('smaps_rollup');
+    expect(s.gone).toEqual([]);
+    for (const p of s.processes) {
+      expect(p.source).toBe('smaps_rollup');
+      expect(inKb(p)).toEqual(kernelKb(p.pid));
+    }
+  });
+});
+
+describe('smaps_rollup missing (PAGEWALK_NO_SMAPS_ROLLUP=1)', () => {
+  it('the rollup summed from smaps equals the real one, Pss within 1 kB per mapping', async () => {
+    for (const pid of fx.pids) {
+      const real = readSmapsRollup(pid);
+      process.env.PAGEWALK_NO_SMAPS_ROLLUP = '1';
+      const summed = readSmapsRollup(pid);
+      const summedAsync = await readSmapsRollupAsync(pid);
+      delete process.env.PAGEWALK_NO_SMAPS_ROLLUP;
+      expect(summedAsync).toEqual(summed);
+      const mappings = readSmaps(pid).length;
+      expect([summed.start, summed.end]).toEqual([real.start, real.end]);
+      for (const k of [
+        'Rss',
+        'Shared_Clean',
+        'Shared_Dirty',
+        'Private_Clean',
+        'Private_Dirty',
+        'Anonymous',
+        'Swap',
+        'KSM',
+        'Locked',
+        'AnonHugePages',
+      ]) {
+        expect([k, summed.fields[k]]).toEqual([k, real.fields[k]]);
+      }
+      for (const k of ['Pss', 'Pss_Dirty', 'SwapPss']) {
+        expect(summed.fields[k]).toBeLessThanOrEqual(real.fields[k]);
+        expect(summed.fields[k]).toBeGreaterThanOrEqual(real.fields[k] - mappings);
+      }
+      // The split is estimated per mapping; its sum is the summed Pss.
+      expect(summed.fields.Pss_Anon + summed.fields.Pss_File + summed.fields.Pss_Shmem).toBe(summed.fields.Pss);
+      expect(Math.abs(summed.fields.Pss_Anon - real.fields.Pss_Anon)).toBeLessThanOrEqual(mappings);
+    }
+  });
+
+  it('degraded processMemory uses the summed rollup when both are missing', async () => {
+    process.env.PAGEWALK_KPAGE_DIR = '/nonexistent';
+    process.env.PAGEWALK_NO_SMAPS_ROLLUP = '1';
+    const r = await processMemory(fx.pid);
+    expect(r.source).toBe('smaps_rollup');
+    const k = kernelKb(fx.pid);
+    expect(Math.floor(r.rss / 1024)).toBe(k.Rss);
+    expect(Math.floor(r.uss / 1024)).toBe(k.Private);
+    expect(Math.floor(r.swap / 1024)).toBe(k.Swap);
+    expect(k.Pss - Math.floor(r.pss / 1024)).toBeGreaterThanOrEqual(0);
+    expect(k.Pss - Math.floor(r.pss / 1024)).toBeLessThanOrEqual(readSmaps(fx.pid).length);
+  });
+
+  it('an empty smaps (kernel thread) sums to an empty rollup', () => {
+    expect(rollupFromSmaps([])).toMatchObject({
+      start: 0n,
+      end: 0n,
+      fields: expect.objectContaining({ Rss: 0, Pss: 0 }),
+    });
+  });
+});
