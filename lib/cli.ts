@@ -102,13 +102,17 @@ function warn(message: string): void {
 function progress(): { onProgress: (done: number, total: number) => void; end: () => void } {
   const began = performance.now();
   let shown = false;
+  let drawn = -1;
   const tty = process.stderr.isTTY === true;
   return {
     onProgress(done, total) {
       if (!tty || performance.now() - began < 300) return;
       const width = 30;
-      const filled = total ? Math.round((done / total) * width) : width;
-      process.stderr.write(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total} processes`);
+      // Redraw only when the bar moves: thousands of processes, thirty steps.
+      const step = total ? Math.floor((done / total) * width) : width;
+      if (step === drawn && done !== total) return;
+      drawn = step;
+      process.stderr.write(`\r[${'#'.repeat(step)}${' '.repeat(width - step)}] ${done}/${total} processes`);
       shown = true;
     },
     end() {
