@@ -1,0 +1,49 @@
+// The built package (dist/ and the addon) for tests that load it outside
+// vitest: worker threads, child processes, other users.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export const repoRoot = path.resolve(__dirname, '..', '..');
+
+let built = false;
+/** Compiles lib/ to dist/ once per test file (npm run build:ts). */
+export function buildDist(): void {
+  if (built) return;
+  execFileSync('npm', ['run', 'build:ts', '--silent'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+  built = true;
+}
+
+/**
+ * A copy of the built package (dist, build/Release, node-gyp-build) in a
+ * fresh directory everybody may read, for runs as another user. Returns its
+ * path; remove it with fs.rmSync(dir, { recursive: true }).
+ */
+export function copyBuiltPackage(extra: string[] = []): string {
+  buildDist();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewalk-pkg-'));
+  fs.cpSync(path.join(repoRoot, 'dist'), path.join(dir, 'dist'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
+  fs.copyFileSync(
+    path.join(repoRoot, 'build', 'Release', 'pagewalk.node'),
+    path.join(dir, 'build', 'Release', 'pagewalk.node'),
+  );
+  fs.cpSync(path.join(repoRoot, 'node_modules', 'node-gyp-build'), path.join(dir, 'node_modules', 'node-gyp-build'), {
+    recursive: true,
+  });
+  fs.copyFileSync(path.join(repoRoot, 'package.json'), path.join(dir, 'package.json'));
+  for (const f of extra) fs.copyFileSync(f, path.join(dir, path.basename(f)));
+  execFileSync('chmod', ['-R', 'a+rX', dir]);
+  return dir;
+}
+
+/** Whether an executable is on PATH. */
+export function haveTool(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
