@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { snapshot } from '../lib/index';
 
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli.js');
@@ -120,6 +121,16 @@ async function eventually(check: () => void | Promise<void>, tries = 6): Promise
 }
 
 const children: ChildProcess[] = [];
+/** Process groups started here (leaders' pids). */
+const groups: number[] = [];
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
 const stopped = new Set<number>();
 let sleeps: number[] = [];
 let holder = 0;
@@ -169,6 +180,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const g of groups) killGroup(g);
   for (const p of stopped) {
     try {
       process.kill(p, 'SIGCONT');
@@ -410,6 +422,36 @@ describe('pagewalk smem', () => {
     const tty = execFileSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8' });
     expect(tty).toContain('█');
     expect(tty).not.toContain('<svg');
+  });
+
+  it('draws a progress bar on a terminal when the scan lasts', async (ctx) => {
+    // A thousand small processes make a scan of about a second on two cores.
+    const tag3 = String(Number(TAG) + 2);
+    // Its own process group, so that one kill ends the shell and every sleep.
+    const family = spawn('bash', ['-c', `for i in $(seq 1 1000); do sleep ${tag3} & done; wait`], {
+      detached: true,
+      stdio: 'ignore',
+    });
+    groups.push(family.pid as number);
+    try {
+      const re = new RegExp(`^sleep ${tag3}$`);
+      for (let i = 0; i < 500; i++) {
+        const n = spawnSync('pgrep', ['-c', '-P', String(family.pid)], { encoding: 'utf8' }).stdout.trim();
+        if (Number(n) >= 1000) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      let last = 0;
+      const began = performance.now();
+      await snapshot({ filter: (p) => re.test(p.command), onProgress: () => (last = performance.now() - began) });
+      if (last < 400) ctx.skip(); // too fast a machine for the bar to show
+      const cmd = `${process.execPath} ${cli} smem -P '^sleep ${tag3}$' -c pid -H > /dev/null`;
+      const tty = execFileSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'latin1' });
+      expect(tty).toMatch(/\r\[#+ *\] \d+\/1000 processes/);
+      // Cleared at the end, so the next prompt starts on a clean line.
+      expect(tty.endsWith('\r\x1b[K')).toBe(true);
+    } finally {
+      killGroup(family.pid as number);
+    }
   });
 
   it('shows no progress bar when stderr is not a terminal', () => {
