@@ -1089,7 +1089,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
+// Imported (tests, ESM loaders) it only exports; run as a script it runs.
+if (typeof require !== 'undefined' && require.main === module) {
   main(process.argv).then((code) => {
     process.exitCode = code;
   });
