@@ -291,9 +291,8 @@ describe('pagewalk smem', () => {
       expect(theirs.map((r) => r[0]).sort()).toEqual(ours.map((r) => r[0]).sort());
       for (const [pid, pss, uss, rss] of ours) {
         const [, spss, suss, srss] = theirs.find((r) => r[0] === pid) as number[];
-        // smem sums per-mapping Pss lines, each truncated to the kB.
-        expect(pss - spss).toBeGreaterThanOrEqual(0);
-        expect(pss - spss).toBeLessThanOrEqual(mapsCount(pid));
+        // smem sums per-mapping Pss lines, each truncated to the kB (and it maps libc itself while it reads).
+        expect(Math.abs(pss - spss)).toBeLessThanOrEqual(mapsCount(pid));
         expect([uss, rss]).toEqual([suss, srss]);
       }
     });
