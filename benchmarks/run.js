@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-'use strict';
+
 // pagewalk benchmarks: `npm run bench [-- flags]`.
 //
 //   --scale full|tiny   scenario sizes (default full; tiny for CI smoke runs)
@@ -31,7 +31,17 @@ const CLI = path.join(DIST, 'cli.js');
 // ---------------------------------------------------------------- flags
 
 function parseArgs(argv) {
-  const o = { scale: 'full', runs: undefined, warmup: 1, json: false, sweep: false, sweepOnly: false, only: null, save: null, markdown: null };
+  const o = {
+    scale: 'full',
+    runs: undefined,
+    warmup: 1,
+    json: false,
+    sweep: false,
+    sweepOnly: false,
+    only: null,
+    save: null,
+    markdown: null,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -48,7 +58,14 @@ function parseArgs(argv) {
     else if (a === '--save') o.save = val();
     else if (a === '--markdown') o.markdown = val();
     else if (a === '-h' || a === '--help') {
-      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 13).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
+      process.stdout.write(
+        `${fs
+          .readFileSync(__filename, 'utf8')
+          .split('\n')
+          .slice(2, 13)
+          .join('\n')
+          .replace(/^\/\/ ?/gm, '')}\n`,
+      );
       process.exit(0);
     } else throw new Error(`unknown flag ${a}`);
   }
@@ -167,10 +184,13 @@ function runChild(cmd, args) {
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('exit', (code, sig) => {
-      if (code !== 0) return reject(new Error(`${path.basename(cmd)} ${args[0]?.slice(0, 80)} failed (${code ?? sig}): ${stderr.slice(0, 2000)}`));
+      if (code !== 0)
+        return reject(
+          new Error(`${path.basename(cmd)} ${args[0]?.slice(0, 80)} failed (${code ?? sig}): ${stderr.slice(0, 2000)}`),
+        );
       try {
         resolve(JSON.parse(stdout.trim().split('\n').pop()));
-      } catch (e) {
+      } catch {
         reject(new Error(`bad output from ${cmd}: ${stdout.slice(0, 500)} ${stderr.slice(0, 500)}`));
       }
     });
@@ -225,7 +245,12 @@ function fmtMs(ms) {
 function finish(scenario) {
   const by = (kind) => scenario.cases.find((c) => c.kind === kind && !c.name.includes('concurrency'));
   const c = by('pread');
-  const base = { pread: c, jsReadSync: by('jsReadSync'), smapsRollup: by('smapsRollup'), smem: scenario.cases.find((x) => x.name === 'smem') };
+  const base = {
+    pread: c,
+    jsReadSync: by('jsReadSync'),
+    smapsRollup: by('smapsRollup'),
+    smem: scenario.cases.find((x) => x.name === 'smem'),
+  };
   for (const k of scenario.cases) {
     if (c) {
       k.entriesPerSec = c.entries / (k.medianMs / 1e3);
@@ -259,30 +284,67 @@ async function mainRun(exe) {
   const results = [];
   log(`starting scenarios (scale ${opts.scale})`);
   const started = {};
-  if (want('dense') || want('system')) started.dense = await startScenario(exe, ['dense', String(S.denseMiB)], `dense ${S.denseMiB} MiB`);
+  if (want('dense') || want('system'))
+    started.dense = await startScenario(exe, ['dense', String(S.denseMiB)], `dense ${S.denseMiB} MiB`);
   if (want('sparse') || want('system')) {
-    started.sparse = await startScenario(exe, ['sparse', String(S.sparseReserveGiB), String(S.sparseResidentMiB)], `sparse ${S.sparseReserveGiB} GiB / ${S.sparseResidentMiB} MiB`);
-    started.denseRef = await startScenario(exe, ['dense', String(S.sparseResidentMiB)], `dense ${S.sparseResidentMiB} MiB (sparse reference)`);
+    started.sparse = await startScenario(
+      exe,
+      ['sparse', String(S.sparseReserveGiB), String(S.sparseResidentMiB)],
+      `sparse ${S.sparseReserveGiB} GiB / ${S.sparseResidentMiB} MiB`,
+    );
+    started.denseRef = await startScenario(
+      exe,
+      ['dense', String(S.sparseResidentMiB)],
+      `dense ${S.sparseResidentMiB} MiB (sparse reference)`,
+    );
   }
-  if (want('maps') || want('system')) started.maps = await startScenario(exe, ['maps', String(S.maps)], `${S.maps} mappings`);
+  if (want('maps') || want('system'))
+    started.maps = await startScenario(exe, ['maps', String(S.maps)], `${S.maps} mappings`);
   if (want('shared') || want('system')) {
-    started.shared = await startScenario(exe, ['shared', String(S.sharedProcs), String(S.sharedMiB), String(S.privateMiB)], `${S.sharedProcs} x shared ${S.sharedMiB} MiB + ${S.privateMiB} MiB private`);
+    started.shared = await startScenario(
+      exe,
+      ['shared', String(S.sharedProcs), String(S.sharedMiB), String(S.privateMiB)],
+      `${S.sharedProcs} x shared ${S.sharedMiB} MiB + ${S.privateMiB} MiB private`,
+    );
   }
 
   if (want('dense')) {
     log(`dense: ${S.denseMiB} MiB, every page touched`);
-    results.push(finish({ id: 'dense', title: `dense ${gib(S.denseMiB)} anonymous`, pids: started.dense.pids, cases: await standardCases(started.dense.pids, { lag: true }) }));
+    results.push(
+      finish({
+        id: 'dense',
+        title: `dense ${gib(S.denseMiB)} anonymous`,
+        pids: started.dense.pids,
+        cases: await standardCases(started.dense.pids, { lag: true }),
+      }),
+    );
   }
   if (want('sparse')) {
     log(`sparse: ${S.sparseReserveGiB} GiB reserved, ${S.sparseResidentMiB} MiB resident`);
     const cases = await standardCases(started.sparse.pids);
-    cases.push(await measure(`processMemory, dense ${S.sparseResidentMiB} MiB ref`, 'processMemory', started.denseRef.pids));
+    cases.push(
+      await measure(`processMemory, dense ${S.sparseResidentMiB} MiB ref`, 'processMemory', started.denseRef.pids),
+    );
     cases.push(await measure(`C pread, dense ${S.sparseResidentMiB} MiB ref`, 'pread', started.denseRef.pids));
-    results.push(finish({ id: 'sparse', title: `sparse ${S.sparseReserveGiB} GiB reserved / ${S.sparseResidentMiB} MiB resident`, pids: started.sparse.pids, cases }));
+    results.push(
+      finish({
+        id: 'sparse',
+        title: `sparse ${S.sparseReserveGiB} GiB reserved / ${S.sparseResidentMiB} MiB resident`,
+        pids: started.sparse.pids,
+        cases,
+      }),
+    );
   }
   if (want('maps')) {
     log(`maps: ${S.maps} mappings`);
-    results.push(finish({ id: 'maps', title: `${S.maps.toLocaleString('en')} mappings`, pids: started.maps.pids, cases: await standardCases(started.maps.pids) }));
+    results.push(
+      finish({
+        id: 'maps',
+        title: `${S.maps.toLocaleString('en')} mappings`,
+        pids: started.maps.pids,
+        cases: await standardCases(started.maps.pids),
+      }),
+    );
   }
   if (want('shared')) {
     log(`shared: ${S.sharedProcs} processes`);
@@ -290,11 +352,21 @@ async function mainRun(exe) {
     const cases = await standardCases(pids);
     cases.unshift(await measure('pagewalk snapshot({pids})', 'snapshot', [...pids]));
     cases.splice(1, 0, await measure('snapshot({pids}) concurrency 1', 'snapshot', [...pids], { concurrency: 1 }));
-    results.push(finish({ id: 'shared', title: `${S.sharedProcs} processes sharing ${gib(S.sharedMiB)} + ${S.privateMiB} MiB private each`, pids, cases }));
+    results.push(
+      finish({
+        id: 'shared',
+        title: `${S.sharedProcs} processes sharing ${gib(S.sharedMiB)} + ${S.privateMiB} MiB private each`,
+        pids,
+        cases,
+      }),
+    );
   }
   if (want('system')) {
     log('system: every process');
-    const all = fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+    const all = fs
+      .readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number);
     const cases = [
       await measure('pagewalk snapshot()', 'snapshot', []),
       await measure('snapshot() concurrency 1', 'snapshot', [], { concurrency: 1 }),
@@ -302,7 +374,10 @@ async function mainRun(exe) {
       await measure('smaps_rollup read', 'smapsRollup', []),
       await measure('smem', 'exec', [], { argv: ['smem'] }),
     ];
-    if (fs.existsSync(CLI)) cases.push(await measure('pagewalk smem (node dist/cli.js)', 'exec', [], { argv: [process.execPath, CLI, 'smem'] }));
+    if (fs.existsSync(CLI))
+      cases.push(
+        await measure('pagewalk smem (node dist/cli.js)', 'exec', [], { argv: [process.execPath, CLI, 'smem'] }),
+      );
     else log('    pagewalk smem: pending (dist/cli.js does not exist yet)');
     const s = finish({ id: 'system', title: `system snapshot (${all.length} pids)`, pids: [], cases });
     s.cliPending = !fs.existsSync(CLI);
@@ -336,7 +411,9 @@ function targets(results) {
   }
   const sparse = sc('sparse');
   if (sparse) {
-    const v = cs('sparse', 'pagewalk processMemory').medianMs / sparse.cases.find((c) => c.name.startsWith('processMemory, dense')).medianMs;
+    const v =
+      cs('sparse', 'pagewalk processMemory').medianMs /
+      sparse.cases.find((c) => c.name.startsWith('processMemory, dense')).medianMs;
     add('sparse vs dense of its resident size (time ratio)', '<= 1.5', v, v <= 1.5);
   }
   for (const id of ['dense', 'sparse', 'maps', 'shared']) {
@@ -351,9 +428,15 @@ function targets(results) {
     if (cli) {
       const w = cli.medianMs / cs('system', 'smem').medianMs;
       add('pagewalk smem vs smem, end to end (time ratio)', '<= 1.0', w, w <= 1);
-    } else add('pagewalk smem vs smem, end to end (time ratio)', '<= 1.0', null, null, 'pending: dist/cli.js not built yet');
+    } else
+      add('pagewalk smem vs smem, end to end (time ratio)', '<= 1.0', null, null, 'pending: dist/cli.js not built yet');
     const one = cs('system', 'snapshot() concurrency 1');
-    add('snapshot() speed-up from concurrent walks (x)', '> 1 on 2 cores', one.medianMs / cs('system', 'pagewalk snapshot()').medianMs, one.medianMs > cs('system', 'pagewalk snapshot()').medianMs);
+    add(
+      'snapshot() speed-up from concurrent walks (x)',
+      '> 1 on 2 cores',
+      one.medianMs / cs('system', 'pagewalk snapshot()').medianMs,
+      one.medianMs > cs('system', 'pagewalk snapshot()').medianMs,
+    );
   }
   return t;
 }
@@ -371,7 +454,19 @@ const fmtRatio = (x) => (x == null ? '' : `${x.toFixed(2)}x`);
 const fmtNum = (x, d = 1) => (x == null ? '' : Number(x).toFixed(d));
 
 function tableRows(results) {
-  const head = ['scenario', 'case', 'median', 'min–max', 'entries/s', 'GB/s (VA)', 'vs C pread', 'vs JS readSync', 'vs smaps_rollup', 'vs smem', 'RSS added MiB'];
+  const head = [
+    'scenario',
+    'case',
+    'median',
+    'min–max',
+    'entries/s',
+    'GB/s (VA)',
+    'vs C pread',
+    'vs JS readSync',
+    'vs smaps_rollup',
+    'vs smem',
+    'RSS added MiB',
+  ];
   const rows = [];
   for (const r of results) {
     for (const c of r.cases) {
@@ -400,19 +495,28 @@ function textTable({ head, rows }) {
 }
 
 function mdTable({ head, rows }) {
-  return [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? ' --- ' : ' ---: ')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map((_, i) => (i < 2 ? ' --- ' : ' ---: ')).join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 function targetRows(t) {
   return {
     head: ['target', 'goal', 'measured', 'met'],
-    rows: t.map((x) => [x.name, x.goal, x.value == null ? x.note : x.value.toFixed(x.value >= 10 ? 1 : 2), x.met == null ? 'pending' : x.met ? 'yes' : 'NO']),
+    rows: t.map((x) => [
+      x.name,
+      x.goal,
+      x.value == null ? x.note : x.value.toFixed(x.value >= 10 ? 1 : 2),
+      x.met == null ? 'pending' : x.met ? 'yes' : 'NO',
+    ]),
   };
 }
 
 function machine() {
-  let kernel = os.release();
-  let cpu = os.cpus()[0]?.model ?? '?';
+  const kernel = os.release();
+  const cpu = os.cpus()[0]?.model ?? '?';
   return {
     date: new Date().toISOString(),
     nproc: os.availableParallelism ? os.availableParallelism() : os.cpus().length,
@@ -441,7 +545,12 @@ async function sweep(exe) {
     const sc = await startScenario(exe, ['dense', String(mib)], `dense ${gib(mib)}`);
     try {
       const row = { mib };
-      for (const [k, kind] of [['processMemory', 'processMemory'], ['walkAsync', 'walkAsync'], ['pread', 'pread'], ['smapsRollup', 'smapsRollup']]) {
+      for (const [k, kind] of [
+        ['processMemory', 'processMemory'],
+        ['walkAsync', 'walkAsync'],
+        ['pread', 'pread'],
+        ['smapsRollup', 'smapsRollup'],
+      ]) {
         const m = await measure(`${gib(mib)} ${k}`, kind, sc.pids);
         row[k] = m.medianMs;
         if (k === 'processMemory') row.rssAddedMiB = m.rssAddedMiB;
@@ -453,10 +562,19 @@ async function sweep(exe) {
   }
   log('sweep: sharing processes');
   for (const n of S.sweepProcs) {
-    const sc = await startScenario(exe, ['shared', String(n), String(S.sweepSharedMiB), String(S.sweepPrivateMiB)], `${n} sharing`);
+    const sc = await startScenario(
+      exe,
+      ['shared', String(n), String(S.sweepSharedMiB), String(S.sweepPrivateMiB)],
+      `${n} sharing`,
+    );
     try {
       const row = { procs: n };
-      for (const [k, kind] of [['snapshot', 'snapshot'], ['processMemory', 'processMemory'], ['pread', 'pread'], ['smapsRollup', 'smapsRollup']]) {
+      for (const [k, kind] of [
+        ['snapshot', 'snapshot'],
+        ['processMemory', 'processMemory'],
+        ['pread', 'pread'],
+        ['smapsRollup', 'smapsRollup'],
+      ]) {
         row[k] = (await measure(`${n} procs ${k}`, kind, sc.pids)).medianMs;
       }
       out.sharing.push(row);
@@ -467,7 +585,13 @@ async function sweep(exe) {
   return out;
 }
 
-const COLORS = { processMemory: '#d62728', walkAsync: '#ff7f0e', snapshot: '#9467bd', pread: '#1f77b4', smapsRollup: '#2ca02c' };
+const COLORS = {
+  processMemory: '#d62728',
+  walkAsync: '#ff7f0e',
+  snapshot: '#9467bd',
+  pread: '#1f77b4',
+  smapsRollup: '#2ca02c',
+};
 const LABELS = {
   processMemory: 'pagewalk processMemory (each)',
   walkAsync: 'pagewalk walk()',
@@ -515,9 +639,12 @@ function svgPlot({ title, xLabel, xs, xTick, series }) {
   series.forEach((s, i) => {
     const pts = s.ys.map((y, j) => `${X(xs[j]).toFixed(1)},${Y(y).toFixed(1)}`).join(' ');
     parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts}"/>`);
-    for (let j = 0; j < xs.length; j++) parts.push(`<circle cx="${X(xs[j]).toFixed(1)}" cy="${Y(s.ys[j]).toFixed(1)}" r="3" fill="${s.color}"/>`);
+    for (let j = 0; j < xs.length; j++)
+      parts.push(`<circle cx="${X(xs[j]).toFixed(1)}" cy="${Y(s.ys[j]).toFixed(1)}" r="3" fill="${s.color}"/>`);
     const ly = T + 10 + i * 18;
-    parts.push(`<line x1="${L + pw + 12}" x2="${L + pw + 32}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"/>`);
+    parts.push(
+      `<line x1="${L + pw + 12}" x2="${L + pw + 32}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"/>`,
+    );
     parts.push(`<text x="${L + pw + 36}" y="${ly + 4}">${esc(s.name)}</text>`);
   });
   parts.push('</svg>');
@@ -545,7 +672,11 @@ function drawSweep(sw) {
         xLabel: 'resident size',
         xs: dense.map((r) => r.mib),
         xTick: (x) => gib(x),
-        series: ['processMemory', 'walkAsync', 'pread', 'smapsRollup'].map((k) => ({ name: LABELS[k], color: COLORS[k], ys: dense.map((r) => r[k]) })),
+        series: ['processMemory', 'walkAsync', 'pread', 'smapsRollup'].map((k) => ({
+          name: LABELS[k],
+          color: COLORS[k],
+          ys: dense.map((r) => r[k]),
+        })),
       }),
     );
     files.push(f);
@@ -560,7 +691,11 @@ function drawSweep(sw) {
         xLabel: 'processes',
         xs: sh.map((r) => r.procs),
         xTick: (x) => String(x),
-        series: ['snapshot', 'processMemory', 'pread', 'smapsRollup'].map((k) => ({ name: LABELS[k], color: COLORS[k], ys: sh.map((r) => r[k]) })),
+        series: ['snapshot', 'processMemory', 'pread', 'smapsRollup'].map((k) => ({
+          name: LABELS[k],
+          color: COLORS[k],
+          ys: sh.map((r) => r[k]),
+        })),
       }),
     );
     files.push(f);
@@ -572,11 +707,20 @@ function drawSweep(sw) {
 
 async function main() {
   if (!fs.existsSync(path.join(DIST, 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first');
-  if (process.getuid && process.getuid() !== 0) log('bench: not root: pagewalk falls back to smaps_rollup and the figures mean little');
+  if (process.getuid && process.getuid() !== 0)
+    log('bench: not root: pagewalk falls back to smaps_rollup and the figures mean little');
   const began = Date.now();
   const exe = compile('scenario');
   preadExe = compile('pread_walk');
-  const report = { machine: machine(), scale: opts.scale, runs: opts.runs, warmup: opts.warmup, sizes: S, scenarios: [], targets: [] };
+  const report = {
+    machine: machine(),
+    scale: opts.scale,
+    runs: opts.runs,
+    warmup: opts.warmup,
+    sizes: S,
+    scenarios: [],
+    targets: [],
+  };
   if (!opts.sweepOnly) {
     report.scenarios = await mainRun(exe);
     report.targets = targets(report.scenarios);
@@ -604,10 +748,36 @@ async function main() {
   if (opts.save) fs.writeFileSync(opts.save, `${JSON.stringify(report, null, 2)}\n`);
   if (opts.markdown) {
     const parts = [`_${header}_`, ''];
-    if (report.scenarios.length) parts.push(mdTable(tableRows(report.scenarios)), '', mdTable(targetRows(report.targets)), '');
+    if (report.scenarios.length)
+      parts.push(mdTable(tableRows(report.scenarios)), '', mdTable(targetRows(report.targets)), '');
     if (report.sweep) {
-      parts.push(mdTable({ head: ['dense size', 'processMemory', 'walk()', 'C pread', 'smaps_rollup', 'RSS added MiB'], rows: report.sweep.dense.map((r) => [gib(r.mib), fmtMs(r.processMemory), fmtMs(r.walkAsync), fmtMs(r.pread), fmtMs(r.smapsRollup), fmtNum(r.rssAddedMiB)]) }), '');
-      parts.push(mdTable({ head: ['sharing processes', 'snapshot({pids})', 'processMemory each', 'C pread', 'smaps_rollup'], rows: report.sweep.sharing.map((r) => [String(r.procs), fmtMs(r.snapshot), fmtMs(r.processMemory), fmtMs(r.pread), fmtMs(r.smapsRollup)]) }), '');
+      parts.push(
+        mdTable({
+          head: ['dense size', 'processMemory', 'walk()', 'C pread', 'smaps_rollup', 'RSS added MiB'],
+          rows: report.sweep.dense.map((r) => [
+            gib(r.mib),
+            fmtMs(r.processMemory),
+            fmtMs(r.walkAsync),
+            fmtMs(r.pread),
+            fmtMs(r.smapsRollup),
+            fmtNum(r.rssAddedMiB),
+          ]),
+        }),
+        '',
+      );
+      parts.push(
+        mdTable({
+          head: ['sharing processes', 'snapshot({pids})', 'processMemory each', 'C pread', 'smaps_rollup'],
+          rows: report.sweep.sharing.map((r) => [
+            String(r.procs),
+            fmtMs(r.snapshot),
+            fmtMs(r.processMemory),
+            fmtMs(r.pread),
+            fmtMs(r.smapsRollup),
+          ]),
+        }),
+        '',
+      );
     }
     fs.writeFileSync(opts.markdown, parts.join('\n'));
   }

@@ -308,6 +308,17 @@ export function measureAnonHuge(t: Target, features: PageFeatures): void {
     anonHugeFromSmaps(t);
     return;
   }
+  // The walk itself scanned, on the thread pool, the 2 MiB stretches whose
+  // PFNs could form a THP: exact whenever it saw PFNs and PAGEMAP_SCAN works.
+  const s = walkStats(t.walk);
+  if (s[4] === 0 && s[5] === 1 && s[6] === 0) {
+    const data = new BigUint64Array(t.walked.length * mappingFields);
+    t.walk.figures(data);
+    t.walked.forEach((_, k) => {
+      t.anonHuge[k] = Number(data[k * mappingFields + Field.AnonHugePages]) * PAGE;
+    });
+    return;
+  }
   const handle = openPagemap(t.pid);
   let supported = true;
   try {

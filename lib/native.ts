@@ -83,6 +83,7 @@ export enum Field {
   ZeroPages,
   HugetlbPages,
   UnresolvedPages,
+  AnonHugePages,
 }
 
 // Per-group slots, mirrored from native/tally.h.

@@ -32,6 +32,7 @@ enum MappingField : size_t {
   kZeroPages,        // shared zero page or huge zero page
   kHugetlbPages,     // present but hugetlb: smaps puts them elsewhere
   kUnresolvedPages,  // present, but its PFN could not be looked up (hidden)
+  kAnonHugePages,    // PMD-mapped anonymous THP (smaps AnonHugePages): scanAnonHuge()
   kFields
 };
 
@@ -84,6 +85,8 @@ class ProcessWalk {
  private:
   void walkMapping(size_t m);
   void consume(size_t m, const uint64_t* entries, size_t n);
+  void noteHugeCandidates(uint64_t firstPage, const uint64_t* entries, size_t n);
+  void scanAnonHuge(size_t m);
 
   int pid_;
   std::vector<uint64_t> ranges_;
@@ -96,6 +99,9 @@ class ProcessWalk {
   std::vector<size_t> swapBegin_;
   std::vector<uint64_t> buffer_;
   std::vector<uint64_t> regions_;
+  // First pages of the 2 MiB stretches of the current mapping whose entries
+  // could be one PMD-mapped THP (present, anonymous, PFNs aligned and in step).
+  std::vector<uint64_t> hugeCandidates_;
   WalkStats stats_;
   uint64_t exclusiveAnonPages_ = 0;
 };

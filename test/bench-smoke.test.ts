@@ -38,13 +38,17 @@ describe('benchmark harness (tiny smoke run)', () => {
   it('runs every scenario and reports JSON of the documented shape', { timeout: 60_000 }, () => {
     expect(fs.existsSync(path.join(ROOT, 'dist', 'index.js')), 'dist/ is built (npm run build)').toBe(true);
     const before = new Set(scenarioPids());
-    const stdout = execFileSync(process.execPath, [path.join(ROOT, 'benchmarks', 'run.js'), '--scale', 'tiny', '--json', '--runs', '1', '--warmup', '0'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 55_000,
-      maxBuffer: 16 << 20,
-    });
+    const stdout = execFileSync(
+      process.execPath,
+      [path.join(ROOT, 'benchmarks', 'run.js'), '--scale', 'tiny', '--json', '--runs', '1', '--warmup', '0'],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 55_000,
+        maxBuffer: 16 << 20,
+      },
+    );
     const report = JSON.parse(stdout) as Report;
     expect(report.scale).toBe('tiny');
     expect(report.runs).toBe(1);
