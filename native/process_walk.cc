@@ -1,6 +1,8 @@
 #include "process_walk.h"
 
 #include <algorithm>
+#include <exception>
+#include <thread>
 
 #include "pagemap_entry.h"
 
@@ -16,6 +18,8 @@ constexpr uint64_t kFullPss = kPageSize << kPssShift;
 // matters, small enough to stay in L2 while it is consumed.
 constexpr size_t kChunkEntries = 64 * 1024;
 constexpr size_t kScanRegions = 1024;
+// Address spaces of at least this many pages (1 GiB) are walked by two threads.
+constexpr uint64_t kParallelMinPages = uint64_t{1} << 18;
 // A chunk with fewer populated entries than 1/kSparseRatio of its length
 // switches the walk to PAGEMAP_SCAN; a scanned window denser than 1/2 switches
 // back to plain reads.
@@ -65,17 +69,105 @@ void ProcessWalk::run() {
   // Kernel threads have no mappings, and their pagemap cannot even be
   // opened (ESRCH): nothing to walk is a walk of zeros, not an error.
   if (mappings() == 0) return;
+  // A large address space is walked by two threads, each over half of it
+  // with its own pagemap descriptor: the kernel's pagemap_read() takes the
+  // mmap lock shared, so the halves proceed side by side on two cores.
+  uint64_t total = 0;
+  for (size_t m = 0; m < mappings(); m++) total += (ranges_[2 * m + 1] - ranges_[2 * m]) >> kPageShift;
+  if (total < kParallelMinPages || !options_.parallel || std::thread::hardware_concurrency() < 2) {
+    runSerial(mappings());
+    return;
+  }
+  // The split: a 2 MiB aligned page of mapping `ms` (so that no THP
+  // candidate stretch is cut), or the start of mapping `ms`.
+  uint64_t seen = 0;
+  size_t ms = 0;
+  uint64_t splitPage = 0;
+  for (; ms < mappings(); ms++) {
+    const uint64_t a = ranges_[2 * ms] >> kPageShift, b = ranges_[2 * ms + 1] >> kPageShift;
+    if (seen + (b - a) > total / 2) {
+      splitPage = (a + (total / 2 - seen) + 511) & ~uint64_t{511};
+      if (splitPage >= b) {
+        ms++;
+        splitPage = ms < mappings() ? ranges_[2 * ms] >> kPageShift : 0;
+      } else if (splitPage <= a) {
+        splitPage = a;
+      }
+      break;
+    }
+    seen += b - a;
+  }
+  if (ms >= mappings()) {
+    runSerial(mappings());
+    return;
+  }
+  const bool cut = splitPage > (ranges_[2 * ms] >> kPageShift);
+  std::vector<uint64_t> tailRanges(ranges_.begin() + 2 * ms, ranges_.end());
+  tailRanges[0] = splitPage << kPageShift;
+  WalkOptions tailOptions = options_;
+  tailOptions.parallel = false;
+  ProcessWalk tail(pid_, std::move(tailRanges), tailOptions);
+  std::exception_ptr tailError;
+  std::thread worker([&] {
+    try {
+      tail.runSerial(tail.mappings());
+    } catch (...) {
+      tailError = std::current_exception();
+    }
+  });
+  const uint64_t savedEnd = ranges_[2 * ms + 1];
+  const size_t headCount = cut ? ms + 1 : ms;
+  std::exception_ptr headError;
+  try {
+    if (cut) ranges_[2 * ms + 1] = splitPage << kPageShift;
+    runSerial(headCount);
+  } catch (...) {
+    headError = std::current_exception();
+  }
+  worker.join();
+  ranges_[2 * ms + 1] = savedEnd;
+  if (headError) std::rethrow_exception(headError);
+  if (tailError) std::rethrow_exception(tailError);
+  // Tail mapping j is mapping ms + j; when the split cut mapping ms, its
+  // pending PFNs continue straight after the head's.
+  const size_t pendingBase = pending_.size(), swapBase = swapEntries_.size();
+  for (size_t j = 0; j < tail.mappings(); j++) {
+    const size_t m = ms + j;
+    if (!(cut && j == 0)) {
+      pendingBegin_[m] = pendingBase + tail.pendingBegin_[j];
+      swapBegin_[m] = swapBase + tail.swapBegin_[j];
+    }
+    for (size_t f = 0; f < kFields; f++) figures_[m * kFields + f] += tail.figures_[j * kFields + f];
+  }
+  pending_.insert(pending_.end(), tail.pending_.begin(), tail.pending_.end());
+  swapEntries_.insert(swapEntries_.end(), tail.swapEntries_.begin(), tail.swapEntries_.end());
+  pendingBegin_[mappings()] = pending_.size();
+  swapBegin_[mappings()] = swapEntries_.size();
+  exclusiveAnonPages_ += tail.exclusiveAnonPages_;
+  stats_.entriesRead += tail.stats_.entriesRead;
+  stats_.readCalls += tail.stats_.readCalls;
+  stats_.scanCalls += tail.stats_.scanCalls;
+  stats_.pagesSkippedByScan += tail.stats_.pagesSkippedByScan;
+  stats_.scanUnsupported = stats_.scanUnsupported || tail.stats_.scanUnsupported;
+  stats_.pfnsVisible = stats_.pfnsVisible || tail.stats_.pfnsVisible;
+  stats_.sawHiddenPfn = stats_.sawHiddenPfn || tail.stats_.sawHiddenPfn;
+}
+
+// Walks mappings [0, count) on this thread.
+void ProcessWalk::runSerial(size_t count) {
   pagemap_ = std::make_unique<PagemapFile>(pid_);
   buffer_.resize(kChunkEntries);
   if (options_.useScan) regions_.resize(kScanRegions * 3);
-  for (size_t m = 0; m < mappings(); m++) {
+  for (size_t m = 0; m < count; m++) {
     pendingBegin_[m] = pending_.size();
     swapBegin_[m] = swapEntries_.size();
     walkMapping(m);
     scanAnonHuge(m);
   }
-  pendingBegin_[mappings()] = pending_.size();
-  swapBegin_[mappings()] = swapEntries_.size();
+  for (size_t m = count; m <= mappings(); m++) {
+    pendingBegin_[m] = pending_.size();
+    swapBegin_[m] = swapEntries_.size();
+  }
   pagemap_.reset();
   // The buffers are per walk; a long-lived snapshot keeps only the figures.
   std::vector<uint64_t>().swap(buffer_);

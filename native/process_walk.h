@@ -42,6 +42,8 @@ struct WalkOptions {
   bool lookUpExclusiveAnon = false;
   bool collectSwapEntries = false;
   bool useScan = true;
+  // Split a large walk over two threads.
+  bool parallel = true;
 };
 
 struct WalkStats {
@@ -83,6 +85,7 @@ class ProcessWalk {
   void releasePending();
 
  private:
+  void runSerial(size_t count);
   void walkMapping(size_t m);
   void consume(size_t m, const uint64_t* entries, size_t n);
   void noteHugeCandidates(uint64_t firstPage, const uint64_t* entries, size_t n);
