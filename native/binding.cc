@@ -102,7 +102,34 @@ class PromiseWorker : public Napi::AsyncWorker {
       error_.capture(std::current_exception());
     }
   }
+  // Completion runs on the JS thread, but also while a worker thread's
+  // environment is being torn down (worker.terminate() with work in flight),
+  // when no N-API call that touches JavaScript can succeed. node-addon-api
+  // then throws from inside its own catch handler and the process aborts
+  // ("terminate called after throwing an instance of 'Napi::Error'"), so no
+  // exception may leave these two functions. Nobody is left to be told.
   void OnOK() override {
+    try {
+      settle();
+    } catch (...) {
+    }
+  }
+  void OnError(const Napi::Error& e) override {
+    try {
+      if (onSettle) onSettle();
+      deferred_.Reject(e.Value());
+    } catch (...) {
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::function<void()> work_;
+  std::function<Napi::Value(Napi::Env)> result_;
+  std::vector<Napi::ObjectReference> refs_;
+  PendingError error_;
+
+  void settle() {
     Napi::Env env = Env();
     if (onSettle) onSettle();
     if (error_.set) {
@@ -115,17 +142,6 @@ class PromiseWorker : public Napi::AsyncWorker {
       deferred_.Reject(e.Value());
     }
   }
-  void OnError(const Napi::Error& e) override {
-    if (onSettle) onSettle();
-    deferred_.Reject(e.Value());
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::function<void()> work_;
-  std::function<Napi::Value(Napi::Env)> result_;
-  std::vector<Napi::ObjectReference> refs_;
-  PendingError error_;
 };
 
 uint64_t toU64(const Napi::Value& v) { return static_cast<uint64_t>(v.As<Napi::Number>().Int64Value()); }
@@ -203,11 +219,13 @@ class PagemapHandle : public Napi::ObjectWrap<PagemapHandle> {
     auto outRef = std::make_shared<Napi::Reference<Napi::BigUint64Array>>(Napi::Persistent(out));
     inflight_++;
     worker->onSettle = [this, scratch, got, offset, outRef] {
+      // Bookkeeping first: the copy below can throw while the environment
+      // is being torn down, and a deferred close must still happen.
+      if (--inflight_ == 0 && closeRequested_) file_.reset();
       Napi::BigUint64Array arr = outRef->Value();
       // A detached buffer reports length 0: the copy is then skipped.
       if (arr.ArrayBuffer().ByteLength() > 0 && offset + *got <= arr.ElementLength())
         std::memcpy(arr.Data() + offset, scratch->data(), *got * sizeof(uint64_t));
-      if (--inflight_ == 0 && closeRequested_) file_.reset();
     };
     worker->Queue();
     return worker->promise();

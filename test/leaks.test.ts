@@ -1,0 +1,132 @@
+// Long-running hosts: descriptor count and RSS stay flat over many cycles
+// of every entry point, on success and on failure; handles nobody closed
+// are closed by the garbage collector.
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPagemap, processMemory, snapshot, walkSync } from '../lib/index';
+import { buildDist, repoRoot } from './helpers/dist';
+import { fdCount, freePid, killAllProcs, type Proc, rssKb, startChurn } from './helpers/procs';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+let idle: Proc;
+let anon: bigint;
+beforeAll(async () => {
+  idle = await startChurn(['idle']);
+  anon = BigInt(idle.line.split(' ')[2]);
+});
+afterAll(killAllProcs);
+
+interface Usage {
+  fds: number;
+  rssKb: number;
+}
+/** After a full collection, and the finalizers it queued (N-API runs them on a later tick). */
+async function usage(): Promise<Usage> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setImmediate(r));
+  }
+  return { fds: fdCount(), rssKb: rssKb() };
+}
+
+/**
+ * Runs fn four times: a warm-up (lazily allocated pools, V8 heap growth),
+ * then three measured rounds. Descriptors must not move at all; RSS may
+ * settle, but a leak grows it round after round, so the growth over the last
+ * two rounds is what is checked.
+ */
+async function flat(label: string, fn: () => Promise<void> | void, rssSlackKb = 8 * 1024): Promise<void> {
+  await fn();
+  const seen: Usage[] = [await usage()];
+  for (let round = 0; round < 3; round++) {
+    await fn();
+    seen.push(await usage());
+  }
+  const [first, , second, last] = seen;
+  console.log(`${label}: fds ${seen.map((u) => u.fds).join(' -> ')}, RSS ${seen.map((u) => u.rssKb).join(' -> ')} kB`);
+  expect({ label, fds: last.fds }).toEqual({ label, fds: first.fds });
+  expect(last.rssKb - second.rssKb, `${label}: RSS grew in the last round`).toBeLessThan(rssSlackKb);
+  expect(last.rssKb - first.rssKb, `${label}: RSS grew over three rounds`).toBeLessThan(3 * rssSlackKb);
+}
+
+describe('descriptors and memory stay flat', () => {
+  it('100,000 open/read/close cycles (four rounds of 25,000)', async () => {
+    const out = new BigUint64Array(64);
+    await flat('100k open/read/close', () => {
+      for (let i = 0; i < 25_000; i++) {
+        const h = openPagemap(idle.pid);
+        h.read(anon, 64, out);
+        h.close();
+      }
+    });
+  });
+
+  it('10,000 async reads, 64 in flight at a time (four rounds)', async () => {
+    const h = openPagemap(idle.pid);
+    await flat('10k readAsync', async () => {
+      for (let i = 0; i < 2_500; i += 64) {
+        await Promise.all(Array.from({ length: 64 }, () => h.readAsync(anon, 64)));
+      }
+    });
+    h.close();
+  });
+
+  it('failures leak nothing: opens of missing pids, reads of exited processes, closed handles', async () => {
+    const missing = freePid();
+    const dead = await startChurn(['idle']);
+    const stale = openPagemap(dead.pid);
+    await dead.kill();
+    await flat('10k failures', async () => {
+      for (let i = 0; i < 2_500; i++) {
+        expect(() => openPagemap(missing)).toThrow();
+        expect(() => stale.read(anon, 1)).toThrow();
+      }
+      for (let i = 0; i < 250; i++) await expect(stale.readAsync(anon, 1)).rejects.toThrow();
+      for (let i = 0; i < 100; i++) await expect(processMemory(missing)).rejects.toThrow();
+    });
+    stale.close();
+  });
+
+  it('1,000 processMemory calls, 100 snapshots and 1,000 walks (four rounds)', async () => {
+    await flat(
+      'accounting',
+      async () => {
+        for (let i = 0; i < 250; i++) await processMemory(idle.pid, { mappings: i % 2 === 0 });
+        for (let i = 0; i < 25; i++) await snapshot({ pids: [idle.pid, process.pid], matrix: true });
+        for (let i = 0; i < 250; i++) for (const c of walkSync(idle.pid)) void c;
+      },
+      16 * 1024,
+    );
+  });
+});
+
+describe('the garbage collector closes handles nobody closed', () => {
+  beforeAll(buildDist);
+
+  it('5,000 unclosed handles: descriptors return to the baseline after gc()', () => {
+    const out = execFileSync(
+      process.execPath,
+      ['--expose-gc', path.join(__dirname, 'helpers', 'gc-probe.js'), repoRoot, String(idle.pid), '5000'],
+      { encoding: 'utf8' },
+    );
+    const r = JSON.parse(out.trim()) as {
+      before: number;
+      during: number;
+      after: number;
+      final: number;
+      extra: string[];
+    };
+    console.log(
+      `GC: fds ${r.before} -> ${r.during} with 5000 unclosed handles -> ${r.after} after gc(), extra: ${r.extra}`,
+    );
+    expect(r.during).toBeGreaterThanOrEqual(r.before + 5000);
+    // The abandoned walkSync generator still holds one until return().
+    expect(r.after).toBeLessThanOrEqual(r.before + 1);
+    expect(r.final).toBe(r.before);
+  });
+});
