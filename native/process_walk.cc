@@ -178,11 +178,14 @@ void ProcessWalk::walkMapping(size_t m) {
   uint64_t page = ranges_[2 * m] >> kPageShift;
   const uint64_t end = ranges_[2 * m + 1] >> kPageShift;
   bool sparse = false;
+  // The scan window doubles while scans find nothing, so an empty TiB costs
+  // a handful of ioctls rather than one per 4 GiB.
+  uint64_t scanWindow = kChunkEntries * kSparseRatio;
   while (page < end) {
     if (sparse && !stats_.scanUnsupported) {
       ScanRequest req;
       req.startAddress = page << kPageShift;
-      req.endAddress = std::min(end, page + kChunkEntries * kSparseRatio) << kPageShift;
+      req.endAddress = std::min(end, page + scanWindow) << kPageShift;
       req.categoryAnyofMask = kScanPresent | kScanSwapped;
       req.returnMask = kScanPresent | kScanSwapped;
       req.maxPages = kChunkEntries;
@@ -223,6 +226,8 @@ void ProcessWalk::walkMapping(size_t m) {
       const uint64_t window = walkEnd > page ? walkEnd - page : 1;
       stats_.pagesSkippedByScan += window - populated;
       if (populated * 2 > window) sparse = false;
+      scanWindow =
+          r.regions ? kChunkEntries * kSparseRatio : std::min<uint64_t>(scanWindow * 2, uint64_t{1} << 36);
       page = std::max(walkEnd, page + 1);
       continue;
     }
