@@ -13,8 +13,12 @@ namespace pagewalk {
 namespace {
 
 // Wanted PFNs closer than this are read in one pread together with the
-// frames between them: reading 8 unwanted bytes is cheaper than a syscall.
-constexpr uint64_t kCoalesceGap = 256;
+// frames between them. Unwanted frames are not free: the kernel looks up
+// every frame's folio, about 180 ns per kpagecount + kpageflags pair on a
+// 6.18 EPYC guest, against about 470 ns for the two preads of a new run
+// (benchmarks/, docs/performance.md). A gap of 256 read ~80 unwanted frames
+// per wanted one for scattered shared memory.
+constexpr uint64_t kCoalesceGap = 4;
 constexpr uint64_t kMaxRunEntries = 64 * 1024;
 
 class Fd {
