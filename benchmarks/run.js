@@ -210,10 +210,12 @@ let preadExe;
 /** Runs one case in its own process and summarises its runs. */
 async function measure(name, kind, pids, options = {}, extra = {}) {
   let r;
+  const runs = extra.runs ?? opts.runs;
+  const warmup = extra.warmup ?? opts.warmup;
   if (kind === 'pread') {
-    r = await runChild(preadExe, [String(opts.runs), String(opts.warmup), ...pids.map(String)]);
+    r = await runChild(preadExe, [String(runs), String(warmup), ...pids.map(String)]);
   } else {
-    const spec = { kind, pids, runs: opts.runs, warmup: opts.warmup, options, lag: extra.lag ?? false };
+    const spec = { kind, pids, runs, warmup, options, lag: extra.lag ?? false };
     r = await runChild(process.execPath, [path.join(__dirname, 'case.js'), JSON.stringify(spec)]);
   }
   const res = {
@@ -370,7 +372,9 @@ async function mainRun(exe) {
     const cases = [
       await measure('pagewalk snapshot()', 'snapshot', []),
       await measure('snapshot() concurrency 1', 'snapshot', [], { concurrency: 1 }),
-      await measure('C pread loop', 'pread', all),
+      // Every byte of every address space, reservations included: seconds
+      // on a busy machine, so one run.
+      await measure('C pread loop', 'pread', all, {}, { runs: 1, warmup: 0 }),
       await measure('smaps_rollup read', 'smapsRollup', []),
       await measure('smem', 'exec', [], { argv: ['smem'] }),
     ];
@@ -538,10 +542,26 @@ function safeRead(p) {
 
 // ---------------------------------------------------------------- sweep
 
+function memAvailableMiB() {
+  const m = /^MemAvailable:\s+(\d+)/m.exec(fs.readFileSync('/proc/meminfo', 'latin1'));
+  return m ? Number(m[1]) / 1024 : Number.POSITIVE_INFINITY;
+}
+
+/** The machine is shared: a point that would bring in the OOM killer is skipped and said so. */
+function fits(mib) {
+  const ok = mib + 2048 <= memAvailableMiB();
+  if (!ok) log(`  skipped: ${mib} MiB needed, ${memAvailableMiB().toFixed(0)} MiB available`);
+  return ok;
+}
+
 async function sweep(exe) {
   const out = { dense: [], sharing: [] };
   log('sweep: dense sizes');
   for (const mib of S.sweepDenseMiB) {
+    if (!fits(mib)) {
+      out.dense.push({ mib, skipped: `only ${(memAvailableMiB() / 1024).toFixed(1)} GiB available` });
+      continue;
+    }
     const sc = await startScenario(exe, ['dense', String(mib)], `dense ${gib(mib)}`);
     try {
       const row = { mib };
@@ -562,6 +582,10 @@ async function sweep(exe) {
   }
   log('sweep: sharing processes');
   for (const n of S.sweepProcs) {
+    if (!fits(S.sweepSharedMiB + n * (S.sweepPrivateMiB + 8))) {
+      out.sharing.push({ procs: n, skipped: `only ${(memAvailableMiB() / 1024).toFixed(1)} GiB available` });
+      continue;
+    }
     const sc = await startScenario(
       exe,
       ['shared', String(n), String(S.sweepSharedMiB), String(S.sweepPrivateMiB)],
@@ -661,7 +685,7 @@ function niceStep(raw) {
 function drawSweep(sw) {
   const docs = path.join(ROOT, 'docs');
   fs.mkdirSync(docs, { recursive: true });
-  const dense = sw.dense;
+  const dense = sw.dense.filter((r) => !r.skipped);
   const files = [];
   if (dense.length) {
     const f = path.join(docs, 'bench-dense.svg');
@@ -681,7 +705,7 @@ function drawSweep(sw) {
     );
     files.push(f);
   }
-  const sh = sw.sharing;
+  const sh = sw.sharing.filter((r) => !r.skipped);
   if (sh.length) {
     const f = path.join(docs, 'bench-sharing.svg');
     fs.writeFileSync(
