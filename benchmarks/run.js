@@ -11,6 +11,8 @@
 //   --only a,b          only these scenarios (dense,sparse,maps,shared,system)
 //   --save FILE         also write the JSON results to FILE
 //   --markdown FILE     also write the tables as Markdown to FILE
+//   --system all|scenarios  system scenario over every process (default) or
+//                       only the scenario processes (default with --scale tiny)
 //
 // Scenario processes (benchmarks/scenario.c) are started here, SIGSTOPped
 // while measured and killed at the end, on error and on SIGINT/SIGTERM.
@@ -57,12 +59,13 @@ function parseArgs(argv) {
     else if (a === '--only') o.only = val().split(',');
     else if (a === '--save') o.save = val();
     else if (a === '--markdown') o.markdown = val();
+    else if (a === '--system') o.system = val();
     else if (a === '-h' || a === '--help') {
       process.stdout.write(
         `${fs
           .readFileSync(__filename, 'utf8')
           .split('\n')
-          .slice(2, 13)
+          .slice(2, 15)
           .join('\n')
           .replace(/^\/\/ ?/gm, '')}\n`,
       );
@@ -70,6 +73,8 @@ function parseArgs(argv) {
     } else throw new Error(`unknown flag ${a}`);
   }
   if (!SCALES[o.scale]) throw new Error(`--scale must be one of ${Object.keys(SCALES).join(', ')}`);
+  if (o.system === undefined) o.system = o.scale === 'tiny' ? 'scenarios' : 'all';
+  if (o.system !== 'all' && o.system !== 'scenarios') throw new Error('--system must be all or scenarios');
   if (o.runs === undefined) o.runs = o.scale === 'tiny' ? 3 : 7;
   if (!(o.runs >= 1) || !(o.warmup >= 0)) throw new Error('--runs must be >= 1 and --warmup >= 0');
   return o;
@@ -367,11 +372,20 @@ async function mainRun(exe) {
     );
   }
   if (want('system')) {
-    log('system: every process');
-    const all = fs
-      .readdirSync('/proc')
-      .filter((n) => /^\d+$/.test(n))
-      .map(Number);
+    // Tiny runs (CI) keep to the scenario processes: a CI machine's other
+    // processes (a sanitizer's 20 TiB shadows) would make the smoke run slow.
+    const scoped = opts.system === 'scenarios';
+    const scenarioPids = Object.values(started).flatMap((sc) => sc.pids);
+    const filter = scoped ? ['-P', 'bench-tmp/scenario'] : [];
+    log(
+      scoped ? `system: the ${scenarioPids.length} scenario processes (--system scenarios)` : 'system: every process',
+    );
+    const all = scoped
+      ? scenarioPids
+      : fs
+          .readdirSync('/proc')
+          .filter((n) => /^\d+$/.test(n))
+          .map(Number);
     // The C loop reads every entry of every address space: a sanitizer's
     // 20 TiB shadow reservation alone would take minutes. Such processes are
     // left out of that one baseline (and counted).
@@ -386,8 +400,8 @@ async function mainRun(exe) {
     const modest = all.filter((p) => !huge.includes(p));
     if (huge.length) log(`    (${huge.length} processes over 2 TiB of address space left out of the C pread loop)`);
     const cases = [
-      await measure('pagewalk snapshot()', 'snapshot', []),
-      await measure('snapshot() concurrency 1', 'snapshot', [], { concurrency: 1 }),
+      await measure('pagewalk snapshot()', 'snapshot', scoped ? scenarioPids : []),
+      await measure('snapshot() concurrency 1', 'snapshot', scoped ? scenarioPids : [], { concurrency: 1 }),
       // Every byte of every address space, reservations included: seconds
       // on a busy machine, so one run.
       await measure(
@@ -397,15 +411,22 @@ async function mainRun(exe) {
         {},
         { runs: 1, warmup: 0 },
       ),
-      await measure('smaps_rollup read', 'smapsRollup', []),
-      await measure('smem', 'exec', [], { argv: ['smem'] }),
+      await measure('smaps_rollup read', 'smapsRollup', scoped ? scenarioPids : []),
+      await measure('smem', 'exec', [], { argv: ['smem', ...filter] }),
     ];
     if (fs.existsSync(CLI))
       cases.push(
-        await measure('pagewalk smem (node dist/cli.js)', 'exec', [], { argv: [process.execPath, CLI, 'smem'] }),
+        await measure('pagewalk smem (node dist/cli.js)', 'exec', [], {
+          argv: [process.execPath, CLI, 'smem', ...filter],
+        }),
       );
     else log('    pagewalk smem: pending (dist/cli.js does not exist yet)');
-    const s = finish({ id: 'system', title: `system snapshot (${all.length} pids)`, pids: [], cases });
+    const s = finish({
+      id: 'system',
+      title: scoped ? `snapshot of the ${all.length} scenario processes` : `system snapshot (${all.length} pids)`,
+      pids: [],
+      cases,
+    });
     s.cliPending = !fs.existsSync(CLI);
     s.hugeAddressSpaces = huge.length;
     results.push(s);
