@@ -11,6 +11,7 @@
 //   --only a,b          only these scenarios (dense,sparse,maps,shared,system)
 //   --save FILE         also write the JSON results to FILE
 //   --markdown FILE     also write the tables as Markdown to FILE
+//   --render FILE       print (and --markdown) the tables of a --save'd run
 //   --system all|scenarios  system scenario over every process (default) or
 //                       only the scenario processes (default with --scale tiny)
 //
@@ -60,12 +61,13 @@ function parseArgs(argv) {
     else if (a === '--save') o.save = val();
     else if (a === '--markdown') o.markdown = val();
     else if (a === '--system') o.system = val();
+    else if (a === '--render') o.render = val();
     else if (a === '-h' || a === '--help') {
       process.stdout.write(
         `${fs
           .readFileSync(__filename, 'utf8')
           .split('\n')
-          .slice(2, 15)
+          .slice(2, 16)
           .join('\n')
           .replace(/^\/\/ ?/gm, '')}\n`,
       );
@@ -507,6 +509,7 @@ function fmtRate(x) {
   if (x >= 1e3) return `${(x / 1e3).toFixed(1)} k`;
   return x.toFixed(0);
 }
+const fmtMsOr = (r, k) => (r.skipped ? (k === 'first' ? `skipped: ${r.skipped}` : '') : fmtMs(r[k]));
 const fmtRatio = (x) => (x == null ? '' : `${x.toFixed(2)}x`);
 const fmtNum = (x, d = 1) => (x == null ? '' : Number(x).toFixed(d));
 
@@ -786,6 +789,10 @@ async function main() {
   if (!fs.existsSync(path.join(DIST, 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first');
   if (process.getuid && process.getuid() !== 0)
     log('bench: not root: pagewalk falls back to smaps_rollup and the figures mean little');
+  if (opts.render) {
+    // Tables of a saved run (--save), without measuring anything.
+    return output(JSON.parse(fs.readFileSync(opts.render, 'utf8')));
+  }
   const began = Date.now();
   const exe = compile('scenario');
   preadExe = compile('pread_walk');
@@ -807,9 +814,12 @@ async function main() {
     report.sweepSvgs = drawSweep(report.sweep).map((f) => path.relative(ROOT, f));
   }
   report.elapsedS = (Date.now() - began) / 1000;
+  output(report);
+}
 
+function output(report) {
   const m = report.machine;
-  const header = `pagewalk benchmarks, ${m.date}: ${m.nproc} CPUs (${m.cpu}), ${m.ramGiB} GiB RAM, Linux ${m.kernel}, Node ${m.node}; scale ${opts.scale}, ${opts.runs} runs after ${opts.warmup} warm-up`;
+  const header = `pagewalk benchmarks, ${m.date}: ${m.nproc} CPUs (${m.cpu}), ${m.ramGiB} GiB RAM, Linux ${m.kernel}, Node ${m.node}, load average ${m.loadavg.join(' ')}; scale ${report.scale}, ${report.runs} runs after ${report.warmup} warm-up`;
   out(`\n${header}\n`);
   if (report.scenarios.length) {
     out(textTable(tableRows(report.scenarios)));
@@ -822,7 +832,7 @@ async function main() {
   }
   out(`\n(${report.elapsedS.toFixed(0)} s)`);
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  if (opts.save) fs.writeFileSync(opts.save, `${JSON.stringify(report, null, 2)}\n`);
+  if (opts.save && !opts.render) fs.writeFileSync(opts.save, `${JSON.stringify(report, null, 2)}\n`);
   if (opts.markdown) {
     const parts = [`_${header}_`, ''];
     if (report.scenarios.length)
@@ -833,10 +843,10 @@ async function main() {
           head: ['dense size', 'processMemory', 'walk()', 'C pread', 'smaps_rollup', 'RSS added MiB'],
           rows: report.sweep.dense.map((r) => [
             gib(r.mib),
-            fmtMs(r.processMemory),
-            fmtMs(r.walkAsync),
-            fmtMs(r.pread),
-            fmtMs(r.smapsRollup),
+            r.skipped ? `skipped: ${r.skipped}` : fmtMs(r.processMemory),
+            fmtMsOr(r, 'walkAsync'),
+            fmtMsOr(r, 'pread'),
+            fmtMsOr(r, 'smapsRollup'),
             fmtNum(r.rssAddedMiB),
           ]),
         }),
@@ -847,10 +857,10 @@ async function main() {
           head: ['sharing processes', 'snapshot({pids})', 'processMemory each', 'C pread', 'smaps_rollup'],
           rows: report.sweep.sharing.map((r) => [
             String(r.procs),
-            fmtMs(r.snapshot),
-            fmtMs(r.processMemory),
-            fmtMs(r.pread),
-            fmtMs(r.smapsRollup),
+            r.skipped ? `skipped: ${r.skipped}` : fmtMs(r.snapshot),
+            fmtMsOr(r, 'processMemory'),
+            fmtMsOr(r, 'pread'),
+            fmtMsOr(r, 'smapsRollup'),
           ]),
         }),
         '',
