@@ -1,6 +1,7 @@
 #include "process_walk.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <exception>
 #include <thread>
 
@@ -65,6 +66,17 @@ ProcessWalk::ProcessWalk(int pid, std::vector<uint64_t> ranges, WalkOptions opti
   swapBegin_.assign(mappings() + 1, 0);
 }
 
+// Threads of its own (beyond the libuv pool) are opt-in: PAGEWALK_WALK_THREADS=2
+// on a machine with two or more CPUs. Off by default, so that the library
+// creates no thread of its own (docs/reliability.md).
+bool extraThreadsAllowed() {
+  static const bool allowed = [] {
+    const char* v = std::getenv("PAGEWALK_WALK_THREADS");
+    return v != nullptr && std::atoi(v) > 1 && std::thread::hardware_concurrency() >= 2;
+  }();
+  return allowed;
+}
+
 void ProcessWalk::run() {
   // Kernel threads have no mappings, and their pagemap cannot even be
   // opened (ESRCH): nothing to walk is a walk of zeros, not an error.
@@ -74,7 +86,7 @@ void ProcessWalk::run() {
   // mmap lock shared, so the halves proceed side by side on two cores.
   uint64_t total = 0;
   for (size_t m = 0; m < mappings(); m++) total += (ranges_[2 * m + 1] - ranges_[2 * m]) >> kPageShift;
-  if (total < kParallelMinPages || !options_.parallel || std::thread::hardware_concurrency() < 2) {
+  if (total < kParallelMinPages || !options_.parallel || !extraThreadsAllowed()) {
     runSerial(mappings());
     return;
   }

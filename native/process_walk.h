@@ -111,6 +111,9 @@ class ProcessWalk {
 
 // Adds one page's share to a mapping's figures, exactly as smaps_account()
 // and smaps_page_accumulate() do.
+// Whether walks and tallies may start threads of their own (PAGEWALK_WALK_THREADS=2).
+bool extraThreadsAllowed();
+
 void accountPage(uint64_t* f, uint32_t mapcount, uint32_t kpageFlags);
 
 }  // namespace pagewalk

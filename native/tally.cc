@@ -31,8 +31,7 @@ void Tally::resolve() {
   for (const auto& w : walks_) total += w->pendingPfns().size();
   size_t split = 0, head = 0;
   while (split < walks_.size() && head * 2 < total) head += walks_[split++]->pendingPfns().size();
-  if (walks_.size() < 2 || split >= walks_.size() || total < (size_t{1} << 16) ||
-      std::thread::hardware_concurrency() < 2) {
+  if (walks_.size() < 2 || split >= walks_.size() || total < (size_t{1} << 16) || !extraThreadsAllowed()) {
     for (const auto& w : walks_) w->settle(*table_);
     return;
   }
