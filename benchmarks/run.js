@@ -279,8 +279,12 @@ function finish(scenario) {
 }
 
 async function standardCases(pids, { lag = false } = {}) {
+  // The lag monitor (a 1 ms timer) competes for the CPU: it gets a case of
+  // its own so that it never inflates the timed one.
+  const lagged = lag ? [await measure('processMemory + lag monitor', 'processMemory', pids, {}, { lag: true })] : [];
   return [
-    await measure('pagewalk processMemory', 'processMemory', pids, {}, { lag }),
+    await measure('pagewalk processMemory', 'processMemory', pids),
+    ...lagged,
     await measure('pagewalk walk() (readAsync)', 'walkAsync', pids),
     await measure('pagewalk walkSync()', 'walkSync', pids),
     await measure('C pread loop', 'pread', pids),
@@ -466,7 +470,8 @@ function targets(results) {
     const pm = cs('dense', 'pagewalk processMemory');
     const v = pm.medianMs / cs('dense', 'smaps_rollup read').medianMs;
     add('exact PSS of dense vs smaps_rollup (time ratio)', '<= 0.8', v, v <= 0.8);
-    add('event-loop lag, processMemory of dense (ms)', '<= 20', pm.maxLagMs, pm.maxLagMs <= 20);
+    const lm = cs('dense', 'processMemory + lag monitor');
+    add('event-loop lag, processMemory of dense (ms)', '<= 20', lm.maxLagMs, lm.maxLagMs <= 20);
   }
   const sparse = sc('sparse');
   if (sparse) {
