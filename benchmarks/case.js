@@ -1,4 +1,3 @@
-'use strict';
 // One benchmark case, run in its own process by benchmarks/run.js so that
 // no case inherits another's heap, JIT state or thread pool:
 //
@@ -42,7 +41,12 @@ async function processMemory(pids) {
 
 async function snapshot(pids, options) {
   const s = await pw.snapshot({ ...(pids.length ? { pids } : {}), ...options });
-  return { processes: s.processes.length, gone: s.gone.length, distinctPfns: s.distinctPfns, scopePss: s.scope.totals.pss };
+  return {
+    processes: s.processes.length,
+    gone: s.gone.length,
+    distinctPfns: s.distinctPfns,
+    scopePss: s.scope.totals.pss,
+  };
 }
 
 // A plain JavaScript pagemap walker: fs.readSync, 512 KiB per read.
@@ -99,8 +103,12 @@ function smapsRollup(pids) {
 
 /** An external command end to end (process start-up included). */
 function exec(_pids, options) {
-  const r = spawnSync(options.argv[0], options.argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`${options.argv.join(' ')} failed (${r.status}): ${String(r.stderr).slice(0, 500)}`);
+  const r = spawnSync(options.argv[0], options.argv.slice(1), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 << 20,
+  });
+  if (r.status !== 0)
+    throw new Error(`${options.argv.join(' ')} failed (${r.status}): ${String(r.stderr).slice(0, 500)}`);
   return { outputBytes: r.stdout.length };
 }
 

@@ -837,6 +837,7 @@ function output(report) {
   }
   out(`\n(${report.elapsedS.toFixed(0)} s)`);
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  if (opts.save && !opts.render) fs.rmSync(`${opts.save}.partial`, { force: true });
   if (opts.save && !opts.render) fs.writeFileSync(opts.save, `${JSON.stringify(report, null, 2)}\n`);
   if (opts.markdown) {
     const parts = [`_${header}_`, ''];
