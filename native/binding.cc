@@ -224,7 +224,8 @@ class PagemapHandle : public Napi::ObjectWrap<PagemapHandle> {
       if (--inflight_ == 0 && closeRequested_) file_.reset();
       Napi::BigUint64Array arr = outRef->Value();
       // A detached buffer reports length 0: the copy is then skipped.
-      if (arr.ArrayBuffer().ByteLength() > 0 && offset + *got <= arr.ElementLength())
+      // (memcpy with a null pointer is undefined even for 0 bytes: skip empty copies.)
+      if (*got > 0 && arr.ArrayBuffer().ByteLength() > 0 && offset + *got <= arr.ElementLength())
         std::memcpy(arr.Data() + offset, scratch->data(), *got * sizeof(uint64_t));
     };
     worker->Queue();
@@ -376,7 +377,9 @@ class Walk : public Napi::ObjectWrap<Walk> {
     const auto& f = walk_->figures();
     if (busy_) throw Napi::Error::New(info.Env(), "walk still running");
     if (out.ElementLength() < f.size()) throw Napi::RangeError::New(info.Env(), "output buffer too small");
-    std::memcpy(out.Data(), f.data(), f.size() * sizeof(uint64_t));
+    // A process without mappings (kernel thread, zombie) has no figures, and
+    // an empty typed array no data pointer: memcpy must not see the null.
+    if (!f.empty()) std::memcpy(out.Data(), f.data(), f.size() * sizeof(uint64_t));
     return info.Env().Undefined();
   }
 
@@ -549,8 +552,8 @@ Napi::Value KpageLookup(const Napi::CallbackInfo& info) {
   worker->onSettle = [=] {
     Napi::Uint32Array c = countsRef->Value();
     Napi::Uint32Array f = flagsRef->Value();
-    if (c.ElementLength() >= n) std::memcpy(c.Data(), outCounts->data(), n * sizeof(uint32_t));
-    if (f.ElementLength() >= n) std::memcpy(f.Data(), outFlags->data(), n * sizeof(uint32_t));
+    if (n > 0 && c.ElementLength() >= n) std::memcpy(c.Data(), outCounts->data(), n * sizeof(uint32_t));
+    if (n > 0 && f.ElementLength() >= n) std::memcpy(f.Data(), outFlags->data(), n * sizeof(uint32_t));
   };
   worker->Queue();
   return worker->promise();

@@ -90,3 +90,10 @@ export function freePid(): number {
   for (let p = max - 1; p > 1; p--) if (!fs.existsSync(`/proc/${p}`)) return p;
   throw new Error('no free pid');
 }
+
+/**
+ * Running under scripts/sanitize.sh: libasan is preloaded into this process
+ * and every child, which changes memory figures (shadow memory, the
+ * allocator's quarantine) but not descriptors or correctness.
+ */
+export const underAsan = /libasan/.test(process.env.LD_PRELOAD ?? '');
