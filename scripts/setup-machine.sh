@@ -10,6 +10,9 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v clang-format >/dev/null || need+=(clang-format)
 command -v cc >/dev/null || need+=(gcc)
 command -v setpriv >/dev/null || need+=(util-linux)
+command -v strace >/dev/null || need+=(strace)
+command -v pgrep >/dev/null || need+=(procps)
+command -v script >/dev/null || need+=(bsdutils)
 command -v mkswap >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -1,9 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { parseMaps, parseMapsLine, parseSmaps, parseSmapsRollup, readMaps, readSmaps, readSmapsRollup } from '../lib/index';
+import {
+  parseMaps,
+  parseMapsLine,
+  parseSmaps,
+  parseSmapsRollup,
+  readMaps,
+  readSmaps,
+  readSmapsRollup,
+} from '../lib/index';
 
 describe('maps lines', () => {
   it('parses every field of an ordinary file mapping', () => {
-    const m = parseMapsLine('7f3c1a200000-7f3c1a228000 r--p 00001000 fd:01 1835044                    /usr/lib/x86_64-linux-gnu/libc.so.6');
+    const m = parseMapsLine(
+      '7f3c1a200000-7f3c1a228000 r--p 00001000 fd:01 1835044                    /usr/lib/x86_64-linux-gnu/libc.so.6',
+    );
     expect(m).toMatchObject({
       start: 0x7f3c1a200000n,
       end: 0x7f3c1a228000n,
@@ -38,11 +48,15 @@ describe('maps lines', () => {
   });
 
   it('keeps spaces inside paths and marks deleted files', () => {
-    const m = parseMapsLine('7f0000000000-7f0000001000 rw-s 00000000 00:05 42                         /dev/shm/my file  (deleted)');
+    const m = parseMapsLine(
+      '7f0000000000-7f0000001000 rw-s 00000000 00:05 42                         /dev/shm/my file  (deleted)',
+    );
     expect(m.path).toBe('/dev/shm/my file  (deleted)');
     expect(m.deleted).toBe(true);
     expect(m.shared).toBe(true);
-    const z = parseMapsLine('7f0000000000-7f0000001000 rw-s 00000000 00:01 1025                       /dev/zero (deleted)');
+    const z = parseMapsLine(
+      '7f0000000000-7f0000001000 rw-s 00000000 00:01 1025                       /dev/zero (deleted)',
+    );
     expect(z.deleted).toBe(true);
     expect(z.deviceMajor).toBe(0);
   });

@@ -12,7 +12,10 @@ let dir: string;
 beforeAll(() => {
   execFileSync('npm', ['run', 'build:ts'], { cwd: root, stdio: 'ignore' });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewalk-pack-'));
-  const out = execFileSync('npm', ['pack', '--pack-destination', dir, '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
+  const out = execFileSync('npm', ['pack', '--pack-destination', dir, '--ignore-scripts'], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   const tarball = path.join(dir, out.trim().split('\n').pop() as string);
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
   // --offline would miss node-addon-api on a cold cache; the registry is reachable here.
@@ -30,7 +33,10 @@ it('ships types, native sources and the build, and loads with require()', () => 
   }
   const out = execFileSync(
     process.execPath,
-    ['-e', "const p=require('pagewalk');p.processMemory(process.pid).then(r=>console.log(JSON.stringify({rss:r.rss>0,src:r.source})))"],
+    [
+      '-e',
+      "const p=require('pagewalk');p.processMemory(process.pid).then(r=>console.log(JSON.stringify({rss:r.rss>0,src:r.source})))",
+    ],
     { cwd: dir, encoding: 'utf8' },
   );
   expect(JSON.parse(out)).toEqual({ rss: true, src: 'pagemap' });
