@@ -24,11 +24,18 @@ export interface Fixture {
 
 const live = new Set<Fixture>();
 
+function withoutPreload(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { LD_PRELOAD: _preload, ...rest } = env;
+  return rest;
+}
+
 /** Starts test/fixtures/bin/layouts with the named regions ('all' for every one). */
 export async function startFixture(regions: string[], env: Record<string, string> = {}): Promise<Fixture> {
   const child: ChildProcess = spawn(fixtureBin('layouts'), regions, {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ...env },
+    // A fixture is plain C: the sanitizer run's libasan preload would give
+    // it terabytes of shadow mappings and change the shape under test.
+    env: { ...withoutPreload(process.env), ...env },
   });
   const rl = readline.createInterface({ input: child.stdout! });
   const line = await new Promise<string>((resolve, reject) => {
