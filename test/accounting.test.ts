@@ -4,34 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listPids, type ProcessMemory, processMemory, readSmaps, snapshot } from '../lib/index';
 import { type Fixture, killAllFixtures, startFixture, waitFor } from './helpers/fixture';
 import { groupTruth } from './helpers/group-oracle';
-import { rollup, swapOn } from './helpers/oracle';
-
-const KEYS: [keyof ProcessMemory, string][] = [
-  ['rss', 'Rss'],
-  ['pss', 'Pss'],
-  ['pssAnon', 'Pss_Anon'],
-  ['pssFile', 'Pss_File'],
-  ['pssShmem', 'Pss_Shmem'],
-  ['swap', 'Swap'],
-  ['anonymous', 'Anonymous'],
-  ['ksm', 'KSM'],
-  ['anonHugePages', 'AnonHugePages'],
-];
-
-function inKb(r: ProcessMemory): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [ours, theirs] of KEYS) out[theirs] = Math.floor((r[ours] as number) / 1024);
-  out.Private = Math.floor(r.uss / 1024);
-  return out;
-}
-
-function kernelKb(pid: number): Record<string, number> {
-  const k = rollup(pid);
-  const out: Record<string, number> = {};
-  for (const [, theirs] of KEYS) out[theirs] = k[theirs] ?? 0;
-  out.Private = (k.Private_Clean ?? 0) + (k.Private_Dirty ?? 0);
-  return out;
-}
+import { inKb, kernelKb, rollup, swapOn } from './helpers/oracle';
 
 let fx: Fixture;
 beforeAll(async () => {
