@@ -114,6 +114,16 @@ class PromiseWorker : public Napi::AsyncWorker {
     } catch (...) {
     }
   }
+  // node-addon-api opens a HandleScope before OnOK/OnError, outside them:
+  // during teardown that throws, and an exception leaving this libuv
+  // callback aborts the process. Nothing can be settled then; just free.
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
+    try {
+      Napi::AsyncWorker::OnWorkComplete(env, status);
+    } catch (...) {
+      Destroy();
+    }
+  }
   void OnError(const Napi::Error& e) override {
     try {
       if (onSettle) onSettle();
