@@ -37,8 +37,8 @@ async function usage(): Promise<Usage> {
 /**
  * Runs fn four times: a warm-up (lazily allocated pools, V8 heap growth),
  * then three measured rounds. Descriptors must not move at all; RSS may
- * settle, but a leak grows it round after round, so the growth over the last
- * two rounds is what is checked.
+ * settle, but a leak grows it round after round, so the last round's growth
+ * over the highest earlier one is what is checked.
  */
 async function flat(label: string, fn: () => Promise<void> | void, rssSlackKb = 8 * 1024): Promise<void> {
   await fn();
@@ -47,12 +47,16 @@ async function flat(label: string, fn: () => Promise<void> | void, rssSlackKb = 
     await fn();
     seen.push(await usage());
   }
-  const [first, , second, last] = seen;
+  const [first, , , last] = seen;
   console.log(`${label}: fds ${seen.map((u) => u.fds).join(' -> ')}, RSS ${seen.map((u) => u.rssKb).join(' -> ')} kB`);
   expect({ label, fds: last.fds }).toEqual({ label, fds: first.fds });
   // ASan holds freed memory in quarantine (up to 256 MB): RSS says nothing there.
   if (underAsan) return;
-  expect(last.rssKb - second.rssKb, `${label}: RSS grew in the last round`).toBeLessThan(rssSlackKb);
+  // A leak raises RSS round after round; the collector and malloc also hand
+  // memory back in bursts, so the last round is held against the highest
+  // earlier one: a steady leak of L per round still shows as L here.
+  const highest = Math.max(...seen.slice(0, 3).map((u) => u.rssKb));
+  expect(last.rssKb - highest, `${label}: RSS grew in the last round`).toBeLessThan(rssSlackKb);
   expect(last.rssKb - first.rssKb, `${label}: RSS grew over three rounds`).toBeLessThan(3 * rssSlackKb);
 }
 
@@ -95,15 +99,19 @@ describe('descriptors and memory stay flat', () => {
   });
 
   it('1,000 processMemory calls, 100 snapshots and 1,000 walks (four rounds)', async () => {
+    // Two idle targets, never this process: measuring itself would make each
+    // round's allocations follow this process's own growing RSS.
+    const other = await startChurn(['idle']);
     await flat(
       'accounting',
       async () => {
         for (let i = 0; i < 250; i++) await processMemory(idle.pid, { mappings: i % 2 === 0 });
-        for (let i = 0; i < 25; i++) await snapshot({ pids: [idle.pid, process.pid], matrix: true });
+        for (let i = 0; i < 25; i++) await snapshot({ pids: [idle.pid, other.pid], matrix: true });
         for (let i = 0; i < 250; i++) for (const c of walkSync(idle.pid)) void c;
       },
       16 * 1024,
     );
+    await other.kill();
   });
 });
 
