@@ -161,6 +161,7 @@ export interface Target {
   walk: NativeWalk;
   /** Swapped shmem pages per walked mapping; null: unknown (no privilege). */
   shmemSwap: (number | null)[];
+  /** AnonHugePages bytes per walked mapping; a missing entry means the walk's own figure. */
   anonHuge: number[];
   identity: string;
   partial: boolean;
@@ -310,13 +311,10 @@ export function measureAnonHuge(t: Target, features: PageFeatures): void {
   }
   // The walk itself scanned, on the thread pool, the 2 MiB stretches whose
   // PFNs could form a THP: exact whenever it saw PFNs and PAGEMAP_SCAN works.
+  // Left empty, shapeProcess() takes the walk's own AnonHugePages field.
   const s = walkStats(t.walk);
   if (s[4] === 0 && s[5] === 1 && s[6] === 0) {
-    const data = new BigUint64Array(t.walked.length * mappingFields);
-    t.walk.figures(data);
-    t.walked.forEach((_, k) => {
-      t.anonHuge[k] = Number(data[k * mappingFields + Field.AnonHugePages]) * PAGE;
-    });
+    t.anonHuge = [];
     return;
   }
   const handle = openPagemap(t.pid);
@@ -417,7 +415,8 @@ export function shapeProcess(t: Target, options: AccountingOptions, pfnsVisible:
   // Unwalked mappings ([vsyscall]) still count in VSS.
   for (const m of t.maps) total.vss += m.size;
   t.walked.forEach((mi, k) => {
-    const [fig, s] = figuresOf(data, k, t.maps[mi], t.shmemSwap[k] ?? 0, t.anonHuge[k] ?? 0);
+    const anonHuge = t.anonHuge[k] ?? Number(data[k * mappingFields + Field.AnonHugePages]) * PAGE;
+    const [fig, s] = figuresOf(data, k, t.maps[mi], t.shmemSwap[k] ?? 0, anonHuge);
     sums.pss += s.pss;
     sums.anon += s.anon;
     sums.file += s.file;

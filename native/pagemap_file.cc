@@ -127,23 +127,4 @@ ScanResult PagemapFile::scan(const ScanRequest& request, uint64_t* regionsOut, s
   return result;
 }
 
-uint64_t PagemapFile::nextPopulated(uint64_t from, uint64_t to, bool* unsupported) {
-  *unsupported = false;
-  uint64_t region[3];
-  ScanRequest req;
-  req.startAddress = from;
-  req.endAddress = to;
-  req.categoryAnyofMask = kScanPresent | kScanSwapped;
-  req.returnMask = kScanPresent | kScanSwapped;
-  // One page is enough: it tells where the next populated stretch starts.
-  req.maxPages = 1;
-  const ScanResult r = scan(req, region, 1);
-  if (r.unsupported) {
-    *unsupported = true;
-    return from;
-  }
-  if (r.regions == 0) return to;
-  return region[0];
-}
-
 }  // namespace pagewalk

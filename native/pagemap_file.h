@@ -54,12 +54,6 @@ class PagemapFile {
   // regions). Never throws for a missing ioctl: sets `unsupported`.
   ScanResult scan(const ScanRequest& request, uint64_t* regionsOut, size_t capacity);
 
-  // Address of the first page at or after `from` (and before `to`) that is
-  // present or swapped, found with PAGEMAP_SCAN so that empty stretches cost
-  // page-table walks only. Returns `to` when there is none. Sets *unsupported
-  // when the kernel lacks the ioctl.
-  uint64_t nextPopulated(uint64_t from, uint64_t to, bool* unsupported);
-
   void close();
   bool isOpen() const { return fd_ >= 0; }
   int pid() const { return pid_; }
