@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snapshot } from '../lib/index';
+import { copyBuiltPackage } from './helpers/dist';
 
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli.js');
@@ -21,8 +22,8 @@ interface Run {
   stderr: string;
 }
 
-function run(args: string[], wrap: string[] = []): Run {
-  const argv = [...wrap, process.execPath, cli, ...args];
+function run(args: string[], wrap: string[] = [], cliPath = cli): Run {
+  const argv = [...wrap, process.execPath, cliPath, ...args];
   const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', maxBuffer: 64 << 20 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -738,17 +739,20 @@ describe('errors and help', () => {
 
   it('names CAP_SYS_ADMIN when run without privilege', async () => {
     const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+    // nobody may not be able to enter the checkout: run a readable copy.
+    const pkg = copyBuiltPackage();
+    const asNobody = (args: string[]) => run(args, nobody, path.join(pkg, 'dist', 'cli.js'));
     const tag2 = String(Number(TAG) + 1);
     const c = start('sleep', [tag2], nobody);
     await execed(c.pid as number, `sleep ${tag2}`);
-    const show = run(['show', String(c.pid)], nobody);
+    const show = asNobody(['show', String(c.pid)]);
     expect(show.code).toBe(1);
     expect(show.stderr).toBe('pagewalk: per-mapping figures needs CAP_SYS_ADMIN (run as root)\n');
-    const group = run(['group', '-P', `^sleep ${tag2}$`], nobody);
+    const group = asNobody(['group', '-P', `^sleep ${tag2}$`]);
     expect(group.code).toBe(1);
     expect(group.stderr).toBe('pagewalk: group accounting needs CAP_SYS_ADMIN (run as root)\n');
     // smem still answers, from smaps_rollup, and says so.
-    const smem = run(['smem', '-P', `^sleep ${tag2}$`, '--json'], nobody);
+    const smem = asNobody(['smem', '-P', `^sleep ${tag2}$`, '--json']);
     expect(smem.code).toBe(0);
     expect(smem.stderr).toMatch(/^pagewalk: warning: .*CAP_SYS_ADMIN/);
     const procs = JSON.parse(smem.stdout).processes as JsonProcess[];
@@ -756,5 +760,6 @@ describe('errors and help', () => {
     const k = rollup(c.pid as number);
     expect(Math.floor(procs[0].rss / 1024)).toBe(k.Rss);
     expect(Math.floor(procs[0].uss / 1024)).toBe(k.Private_Clean + k.Private_Dirty);
+    fs.rmSync(pkg, { recursive: true, force: true });
   });
 });

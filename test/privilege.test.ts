@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyBuiltPackage, haveTool, repoRoot } from './helpers/dist';
-import { killAllProcs, type Proc, startChurn } from './helpers/procs';
+import { fixtureBin } from './helpers/fixture';
+import { killAllProcs, type Proc, startChurn, startProc } from './helpers/procs';
 
 const NOBODY = 65534;
 const isRoot = process.getuid?.() === 0;
@@ -21,6 +22,7 @@ beforeAll(() => {
   pkg = copyBuiltPackage([
     path.join(__dirname, 'helpers', 'unprivileged-probe.js'),
     path.join(__dirname, 'helpers', 'strace-probe.js'),
+    fixtureBin('churn'),
   ]);
 });
 afterAll(async () => {
@@ -34,7 +36,7 @@ describe.runIf(isRoot && haveSetpriv)('as nobody, measuring a process nobody own
   // biome-ignore lint/suspicious/noExplicitAny: the probe's JSON
   let seen: any;
   beforeAll(async () => {
-    mine = await startChurn(['idle'], { uid: NOBODY, gid: NOBODY, cwd: '/' });
+    mine = await startProc(path.join(pkg, 'churn'), ['idle'], { uid: NOBODY, gid: NOBODY, cwd: '/' });
     root = await startChurn(['idle']);
     mine.child.kill('SIGSTOP');
     const out = execFileSync(

@@ -16,8 +16,9 @@ export function buildDist(): void {
 }
 
 /**
- * A copy of the built package (dist, build/Release, node-gyp-build) in a
- * fresh directory everybody may read, for runs as another user. Returns its
+ * A copy of the built package (dist, build/Release, runtime dependencies) in
+ * a fresh directory everybody may read, for runs as another user: the
+ * checkout itself may sit below a directory only root can enter. Returns its
  * path; remove it with fs.rmSync(dir, { recursive: true }).
  */
 export function copyBuiltPackage(extra: string[] = []): string {
@@ -29,9 +30,10 @@ export function copyBuiltPackage(extra: string[] = []): string {
     path.join(repoRoot, 'build', 'Release', 'pagewalk.node'),
     path.join(dir, 'build', 'Release', 'pagewalk.node'),
   );
-  fs.cpSync(path.join(repoRoot, 'node_modules', 'node-gyp-build'), path.join(dir, 'node_modules', 'node-gyp-build'), {
-    recursive: true,
-  });
+  // The runtime dependencies: the loader, and commander for dist/cli.js.
+  for (const dep of ['node-gyp-build', 'commander']) {
+    fs.cpSync(path.join(repoRoot, 'node_modules', dep), path.join(dir, 'node_modules', dep), { recursive: true });
+  }
   fs.copyFileSync(path.join(repoRoot, 'package.json'), path.join(dir, 'package.json'));
   for (const f of extra) fs.copyFileSync(f, path.join(dir, path.basename(f)));
   execFileSync('chmod', ['-R', 'a+rX', dir]);
