@@ -75,6 +75,78 @@ export interface MappingMemory extends MemoryFigures {
 
 export type FigureSource = 'pagemap' | 'smaps_rollup';
 
+/**
+ * Where a measurement's time went, in milliseconds. The per-process phases
+ * (maps to thp) are summed over every process measured: in a snapshot the
+ * walks run side by side, so they can add up to more than `walks`, the wall
+ * time of that phase.
+ */
+export interface Timings {
+  /** Listing processes and reading their stat, status and cmdline (snapshot only). */
+  list: number;
+  /** Opening pagemap, reading and parsing /proc/PID/maps, identity checks. */
+  maps: number;
+  /** pread of pagemap entries. */
+  pagemap: number;
+  /** PAGEMAP_SCAN for the populated stretches of sparse mappings. */
+  scan: number;
+  /** Classifying the entries read (exclusive anonymous, swap, pending PFNs). */
+  classify: number;
+  /** Swapped shared memory (cachestat over shmem mappings). */
+  shmemSwap: number;
+  /** PMD-mapped anonymous THP (PAGEMAP_SCAN or smaps). */
+  thp: number;
+  /** kpagecount and kpageflags lookups of the distinct pending frames. */
+  kpage: number;
+  /** Settling pending pages into figures, SwapPss included. */
+  settle: number;
+  /** Figures into reports, identity re-check, smaps_rollup fallbacks, groups. */
+  shape: number;
+  /** Wall time of the per-process phase (open, maps, walk, shmem swap, THP). */
+  walks: number;
+  total: number;
+}
+
+export function emptyTimings(): Timings {
+  return {
+    list: 0,
+    maps: 0,
+    pagemap: 0,
+    scan: 0,
+    classify: 0,
+    shmemSwap: 0,
+    thp: 0,
+    kpage: 0,
+    settle: 0,
+    shape: 0,
+    walks: 0,
+    total: 0,
+  };
+}
+
+/** Adds the walk's own native timings (its threads' time) into t. */
+export function addWalkTimings(t: Timings, walk: NativeWalk): void {
+  const w = new Float64Array(4);
+  walk.timings(w);
+  t.pagemap += w[0];
+  t.scan += w[1];
+  t.thp += w[2];
+  t.classify += w[3];
+}
+
+/** Adds a tally's lookup and settling time into t. */
+export function addTallyTimings(t: Timings, tally: NativeTally): void {
+  const w = new Float64Array(2);
+  tally.timings(w);
+  t.kpage += w[0];
+  t.settle += w[1];
+}
+
+/** Sums the per-process phases of b into a. */
+export function addProcessTimings(a: Timings, b: Timings): void {
+  for (const k of ['maps', 'pagemap', 'scan', 'classify', 'shmemSwap', 'thp'] as const) a[k] += b[k];
+}
+
 export interface ProcessMemory extends MemoryFigures {
   pid: number;
   /**
@@ -88,6 +160,8 @@ export interface ProcessMemory extends MemoryFigures {
   mappings?: MappingMemory[];
   /** Set when the process changed during the walk (exec, unmap): figures may mix states. */
   partial: boolean;
+  /** Where the time went (ms). In a snapshot, each process's own phases; the snapshot has the whole. */
+  timings: Timings;
 }
 
 export interface AccountingOptions {
@@ -163,6 +237,8 @@ export interface Target {
   shmemSwap: (number | null)[];
   /** AnonHugePages bytes per walked mapping; a missing entry means the walk's own figure. */
   anonHuge: number[];
+  /** Time of this process's own phases (maps to thp). */
+  timings: Timings;
   identity: string;
   partial: boolean;
   /**
@@ -214,6 +290,7 @@ export async function prepareTarget(pid: number, flags: number): Promise<Target>
 }
 
 async function prepareWithSentinel(pid: number, flags: number, sentinel: PagemapHandle | null): Promise<Target> {
+  const began = performance.now();
   const identity = processIdentity(pid);
   const maps = await readMapsAsync(pid);
   const walked: number[] = [];
@@ -225,7 +302,21 @@ async function prepareWithSentinel(pid: number, flags: number, sentinel: Pagemap
     ranges[2 * k + 1] = Number(maps[mi].end >> 12n);
   });
   const walk = new native.Walk(pid, ranges, flags);
-  return { pid, maps, walked, walk, shmemSwap: [], anonHuge: [], identity, partial: false, sentinel };
+  const timings = emptyTimings();
+  timings.maps = performance.now() - began;
+  return { pid, maps, walked, walk, shmemSwap: [], anonHuge: [], timings, identity, partial: false, sentinel };
+}
+
+/** Walks a prepared target: pagemap, then shmem swap and THP, each timed. */
+export async function walkTarget(t: Target, features: PageFeatures): Promise<void> {
+  await t.walk.runAsync();
+  addWalkTimings(t.timings, t.walk);
+  const walked = performance.now();
+  measureShmemSwap(t);
+  const swapDone = performance.now();
+  t.timings.shmemSwap += swapDone - walked;
+  measureAnonHuge(t, features);
+  t.timings.thp += performance.now() - swapDone;
 }
 
 /**
@@ -409,7 +500,14 @@ function figuresOf(
 export function shapeProcess(t: Target, options: AccountingOptions, pfnsVisible: boolean): ProcessMemory {
   const data = new BigUint64Array(t.walked.length * mappingFields);
   t.walk.figures(data);
-  const total: ProcessMemory = { ...emptyFigures(), pid: t.pid, source: 'pagemap', pfnsVisible, partial: t.partial };
+  const total: ProcessMemory = {
+    ...emptyFigures(),
+    pid: t.pid,
+    source: 'pagemap',
+    pfnsVisible,
+    partial: t.partial,
+    timings: t.timings,
+  };
   const sums: FixedSums = { pss: 0n, anon: 0n, file: 0n, shmem: 0n, swapPss: 0n };
   const perMapping: MappingMemory[] = [];
   // Unwalked mappings ([vsyscall]) still count in VSS.
@@ -505,6 +603,8 @@ export function newTally(): NativeTally {
 export async function processMemory(pid: number, options: AccountingOptions = {}): Promise<ProcessMemory> {
   validatePid(pid);
   checkAccountingOptions(options);
+  const began = performance.now();
+  const timings = emptyTimings();
   const features = pageFeatures();
   // A process that execs while it is walked makes the walk fail (ESRCH) or
   // read an address space its maps do not describe: measure it again.
@@ -512,13 +612,13 @@ export async function processMemory(pid: number, options: AccountingOptions = {}
   for (let attempt = 1; ; attempt++) {
     t = await prepareTarget(pid, walkFlags(features));
     try {
-      await t.walk.runAsync();
-      measureShmemSwap(t);
-      measureAnonHuge(t, features);
+      await walkTarget(t, features);
     } catch (err) {
       releaseTarget(t);
       if ((err as NodeJS.ErrnoException).code === 'ESRCH' && attempt < 3 && stillRunning(pid)) continue;
       throw err;
+    } finally {
+      addProcessTimings(timings, t.timings);
     }
     if (mmSurvived(t)) break;
     // Exec'd (or exited) after its maps were read: the figures may mix two
@@ -536,12 +636,19 @@ export async function processMemory(pid: number, options: AccountingOptions = {}
   tally.add(t.walk);
   if (!gap) await tally.resolveAsync();
   tally.approximateSwapPss();
+  addTallyTimings(timings, tally);
+  const shaping = performance.now();
+  timings.walks = shaping - began - timings.kpage - timings.settle;
   if (processIdentity(pid) !== t.identity) t.partial = true;
   const report = shapeProcess(t, options, !gap);
   if (gap || t.shmemSwap.includes(null)) {
     if (gap) await degradeToRollup(report);
     else report.swap = figuresFromRollup((await readSmapsRollupAsync(pid)).fields).swap;
   }
+  const end = performance.now();
+  timings.shape = end - shaping;
+  timings.total = end - began;
+  report.timings = timings;
   return report;
 }
 

@@ -10,6 +10,7 @@ export {
   PSS_SHIFT,
   processMemory,
   pssBytes,
+  type Timings,
 } from './accounting';
 export {
   decodeKpageFlags,

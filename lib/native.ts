@@ -28,6 +28,8 @@ export interface NativeWalk {
   runAsync(): Promise<void>;
   figures(out: BigUint64Array): void;
   stats(out: Float64Array): void;
+  /** [pagemapMs, scanMs, thpMs, classifyMs] of the walk's own threads. */
+  timings(out: Float64Array): void;
   mappings(): number;
 }
 
@@ -39,6 +41,8 @@ export interface NativeTally {
   sharingMatrix(out: BigUint64Array): void;
   approximateSwapPss(): void;
   stats(out: Float64Array): void;
+  /** [kpageMs, settleMs] */
+  timings(out: Float64Array): void;
 }
 
 export interface NativeBinding {

@@ -6,14 +6,15 @@ import * as fs from 'node:fs';
 import {
   type AccountingOptions,
   addFigures,
+  addProcessTimings,
+  addTallyTimings,
   checkAccountingOptions,
   cpuCount,
   degradeToRollup,
   emptyFigures,
+  emptyTimings,
   figuresFromRollup,
   type MemoryFigures,
-  measureAnonHuge,
-  measureShmemSwap,
   mmSurvived,
   newTally,
   type ProcessMemory,
@@ -24,9 +25,11 @@ import {
   shapeProcess,
   stillRunning,
   type Target,
+  type Timings,
   unprivilegedError,
   walkFlags,
   walkStats,
+  walkTarget,
 } from './accounting';
 import { validatePid, withPath } from './errors';
 import { kpageReadable, pageFeatures } from './kpage';
@@ -113,6 +116,8 @@ export interface Snapshot {
   /** Distinct page frames looked up in kpagecount/kpageflags. */
   distinctPfns: number;
   elapsedMs: number;
+  /** Where the time went (ms); per-process phases summed over the processes. */
+  timings: Timings;
 }
 
 let userNames: Map<number, string> | undefined;
@@ -218,6 +223,7 @@ function checkSnapshotOptions(o: SnapshotOptions): void {
 export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
   checkSnapshotOptions(options);
   const began = performance.now();
+  const timings = emptyTimings();
   const features = pageFeatures();
   const flags = walkFlags(features);
   const gone: GoneProcess[] = [];
@@ -234,15 +240,15 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     }
   }
 
+  const walksBegan = performance.now();
+  timings.list = walksBegan - began;
   const targets: { info: ProcessInfo; t: Target }[] = [];
   let done = 0;
   await pool(infos, options.concurrency ?? cpuCount(), async (info) => {
     let t: Target | undefined;
     try {
       t = await prepareTarget(info.pid, flags);
-      await t.walk.runAsync();
-      measureShmemSwap(t);
-      measureAnonHuge(t, features);
+      await walkTarget(t, features);
       // The address space walked must still be the one whose maps were
       // read: a process that exec'd (even into the same program) is left
       // out rather than reported with figures mixing two images.
@@ -253,8 +259,10 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
       if (t) releaseTarget(t);
       gone.push(goneFrom(info.pid, err, info.name));
     }
+    if (t) addProcessTimings(timings, t.timings);
     options.onProgress?.(++done, infos.length);
   });
+  timings.walks = performance.now() - walksBegan;
   targets.sort((a, b) => a.info.pid - b.info.pid);
 
   const stats = targets.map(({ t }) => walkStats(t.walk));
@@ -266,6 +274,8 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   for (const { t } of targets) tally.add(t.walk);
   if (!gap) await tally.resolveAsync();
   tally.approximateSwapPss();
+  addTallyTimings(timings, tally);
+  const shaping = performance.now();
   const tallyStats = new Float64Array(4);
   tally.stats(tallyStats);
 
@@ -342,6 +352,9 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     matrix = { pids: keep.map((i) => targets[i].info.pid), bytes };
   }
 
+  const end = performance.now();
+  timings.shape = end - shaping;
+  timings.total = end - began;
   return {
     processes,
     gone: gone.sort((a, b) => a.pid - b.pid),
@@ -351,6 +364,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     source: gap ? 'smaps_rollup' : 'pagemap',
     swapPssApproximate: true,
     distinctPfns: tallyStats[0],
-    elapsedMs: performance.now() - began,
+    elapsedMs: timings.total,
+    timings,
   };
 }

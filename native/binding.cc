@@ -329,10 +329,11 @@ Napi::Value RunLengths(const Napi::CallbackInfo& info) {
 class Walk : public Napi::ObjectWrap<Walk> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Walk",
-                       {InstanceMethod("run", &Walk::Run), InstanceMethod("runAsync", &Walk::RunAsync),
-                        InstanceMethod("figures", &Walk::Figures), InstanceMethod("stats", &Walk::Stats),
-                        InstanceMethod("mappings", &Walk::Mappings)});
+    return DefineClass(
+        env, "Walk",
+        {InstanceMethod("run", &Walk::Run), InstanceMethod("runAsync", &Walk::RunAsync),
+         InstanceMethod("figures", &Walk::Figures), InstanceMethod("stats", &Walk::Stats),
+         InstanceMethod("mappings", &Walk::Mappings), InstanceMethod("timings", &Walk::Timings)});
   }
 
   // new Walk(pid, ranges: Float64Array [startPage, endPage]..., options bits)
@@ -411,6 +412,19 @@ class Walk : public Napi::ObjectWrap<Walk> {
     return info.Env().Undefined();
   }
 
+  // timings(out: Float64Array) [pagemapMs, scanMs, thpMs, consumeMs]
+  Napi::Value Timings(const Napi::CallbackInfo& info) {
+    auto out = info[0].As<Napi::Float64Array>();
+    if (out.ElementLength() < 4) throw Napi::RangeError::New(info.Env(), "output buffer too small");
+    if (busy_) throw Napi::Error::New(info.Env(), "walk still running");
+    const auto& t = walk_->timings();
+    out[0] = static_cast<double>(t.pagemapNs) / 1e6;
+    out[1] = static_cast<double>(t.scanNs) / 1e6;
+    out[2] = static_cast<double>(t.thpNs) / 1e6;
+    out[3] = static_cast<double>(t.consumeNs) / 1e6;
+    return info.Env().Undefined();
+  }
+
   Napi::Value Mappings(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(walk_->mappings()));
   }
@@ -432,7 +446,7 @@ class TallyHandle : public Napi::ObjectWrap<TallyHandle> {
          InstanceMethod("groups", &TallyHandle::Groups),
          InstanceMethod("sharingMatrix", &TallyHandle::SharingMatrix),
          InstanceMethod("approximateSwapPss", &TallyHandle::ApproximateSwapPss),
-         InstanceMethod("stats", &TallyHandle::Stats)});
+         InstanceMethod("stats", &TallyHandle::Stats), InstanceMethod("timings", &TallyHandle::Timings)});
   }
 
   // new Tally(kpagecountPath, kpageflagsPath)
@@ -511,6 +525,16 @@ class TallyHandle : public Napi::ObjectWrap<TallyHandle> {
       out[2] = static_cast<double>(t.readCalls());
       out[3] = static_cast<double>(t.pfnLimit());
     }
+    return info.Env().Undefined();
+  }
+
+  // timings(out: Float64Array) [kpageMs, settleMs]
+  Napi::Value Timings(const Napi::CallbackInfo& info) {
+    auto out = info[0].As<Napi::Float64Array>();
+    if (out.ElementLength() < 2) throw Napi::RangeError::New(info.Env(), "buffer too small");
+    idle(info.Env());
+    out[0] = static_cast<double>(tally_->kpageNs()) / 1e6;
+    out[1] = static_cast<double>(tally_->settleNs()) / 1e6;
     return info.Env().Undefined();
   }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
 #include <exception>
 #include <thread>
 
@@ -39,6 +40,12 @@ constexpr uint64_t kFirstNonSwapType = 24;
 inline bool isSwapSlot(uint64_t e) { return !(e & kGuard) && (e & kSwapTypeMask) < kFirstNonSwapType; }
 
 }  // namespace
+
+uint64_t monotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 void accountPage(uint64_t* f, uint32_t mapcount, uint32_t kpageFlags) {
   const uint64_t pss = mapcount < 2 ? kFullPss : kFullPss / mapcount;
@@ -163,6 +170,10 @@ void ProcessWalk::run() {
   stats_.scanUnsupported = stats_.scanUnsupported || tail.stats_.scanUnsupported;
   stats_.pfnsVisible = stats_.pfnsVisible || tail.stats_.pfnsVisible;
   stats_.sawHiddenPfn = stats_.sawHiddenPfn || tail.stats_.sawHiddenPfn;
+  timings_.pagemapNs += tail.timings_.pagemapNs;
+  timings_.scanNs += tail.timings_.scanNs;
+  timings_.thpNs += tail.timings_.thpNs;
+  timings_.consumeNs += tail.timings_.consumeNs;
 }
 
 // Walks mappings [0, count) on this thread.
@@ -202,7 +213,9 @@ void ProcessWalk::walkMapping(size_t m) {
       req.returnMask = kScanPresent | kScanSwapped;
       req.maxPages = kChunkEntries;
       stats_.scanCalls++;
+      const uint64_t scanBegan = monotonicNs();
       const ScanResult r = pagemap_->scan(req, regions_.data(), kScanRegions);
+      timings_.scanNs += monotonicNs() - scanBegan;
       if (r.unsupported) {
         stats_.scanUnsupported = true;
         continue;
@@ -224,11 +237,15 @@ void ProcessWalk::walkMapping(size_t m) {
         }
         for (uint64_t p = first; p < last;) {
           const size_t n = static_cast<size_t>(std::min<uint64_t>(last - p, kChunkEntries));
+          const uint64_t readBegan = monotonicNs();
           const size_t got = pagemap_->read(p, n, buffer_.data());
+          const uint64_t readDone = monotonicNs();
+          timings_.pagemapNs += readDone - readBegan;
           stats_.readCalls++;
           stats_.entriesRead += got;
           noteHugeCandidates(p, buffer_.data(), got);
           consume(m, buffer_.data(), got);
+          timings_.consumeNs += monotonicNs() - readDone;
           if (got < n) return;
           p += n;
         }
@@ -244,13 +261,17 @@ void ProcessWalk::walkMapping(size_t m) {
       continue;
     }
     const size_t n = static_cast<size_t>(std::min<uint64_t>(end - page, kChunkEntries));
+    const uint64_t readBegan = monotonicNs();
     const size_t got = pagemap_->read(page, n, buffer_.data());
+    const uint64_t readDone = monotonicNs();
+    timings_.pagemapNs += readDone - readBegan;
     stats_.readCalls++;
     stats_.entriesRead += got;
     size_t populated = 0;
     for (size_t i = 0; i < got; i++) populated += (buffer_[i] & (kPresent | kSwapped)) != 0;
     noteHugeCandidates(page, buffer_.data(), got);
     consume(m, buffer_.data(), got);
+    timings_.consumeNs += monotonicNs() - readDone;
     if (got < n) return;  // end of the user address space ([vsyscall])
     page += n;
     // Only a full chunk is evidence of sparseness worth a switch.
@@ -297,6 +318,7 @@ void ProcessWalk::noteHugeCandidates(uint64_t firstPage, const uint64_t* e, size
 
 void ProcessWalk::scanAnonHuge(size_t m) {
   if (hugeCandidates_.empty()) return;
+  const uint64_t began = monotonicNs();
   constexpr uint64_t kPmdPages = 512;
   const uint64_t mapStart = ranges_[2 * m] >> kPageShift;
   const uint64_t mapEnd = ranges_[2 * m + 1] >> kPageShift;
@@ -330,6 +352,7 @@ void ProcessWalk::scanAnonHuge(size_t m) {
     }
   }
   hugeCandidates_.clear();
+  timings_.thpNs += monotonicNs() - began;
 }
 
 void ProcessWalk::consume(size_t m, const uint64_t* entries, size_t n) {

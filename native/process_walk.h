@@ -46,6 +46,18 @@ struct WalkOptions {
   bool parallel = true;
 };
 
+// Where a walk's time went, in nanoseconds of its own threads (summed over
+// both when a walk is split), for the timings breakdown of lib/.
+struct WalkTimings {
+  uint64_t pagemapNs = 0;  // pread of pagemap entries
+  uint64_t scanNs = 0;     // PAGEMAP_SCAN for populated stretches
+  uint64_t thpNs = 0;      // PAGEMAP_SCAN for PMD-mapped THP
+  uint64_t consumeNs = 0;  // classifying entries (the rest of the walk)
+};
+
+// Monotonic nanoseconds (vDSO clock_gettime: tens of ns per call).
+uint64_t monotonicNs();
+
 struct WalkStats {
   uint64_t entriesRead = 0;
   uint64_t readCalls = 0;
@@ -79,6 +91,7 @@ class ProcessWalk {
   const std::vector<uint64_t>& swapEntries() const { return swapEntries_; }
   const std::vector<size_t>& swapBegin() const { return swapBegin_; }
   const WalkStats& stats() const { return stats_; }
+  const WalkTimings& timings() const { return timings_; }
   uint64_t exclusiveAnonPages() const { return exclusiveAnonPages_; }
 
   // Releases the buffers that are only needed until settle().
@@ -106,6 +119,7 @@ class ProcessWalk {
   // could be one PMD-mapped THP (present, anonymous, PFNs aligned and in step).
   std::vector<uint64_t> hugeCandidates_;
   WalkStats stats_;
+  WalkTimings timings_;
   uint64_t exclusiveAnonPages_ = 0;
 };
 

@@ -15,16 +15,33 @@ bool isNormalPage(const KpageTable& t, size_t idx) {
          !((f >> kKpfHuge) & 1u);
 }
 
+// Adds the time from `from` to the end of its scope to `sink`.
+class AddElapsed {
+ public:
+  AddElapsed(uint64_t& sink, uint64_t from) : sink_(sink), from_(from) {}
+  ~AddElapsed() { sink_ += monotonicNs() - from_; }
+  AddElapsed(const AddElapsed&) = delete;
+  AddElapsed& operator=(const AddElapsed&) = delete;
+
+ private:
+  uint64_t& sink_;
+  uint64_t from_;
+};
+
 }  // namespace
 
 void Tally::resolve() {
   bool anyPending = false;
   for (const auto& w : walks_) anyPending = anyPending || !w->pendingPfns().empty();
   if (!anyPending) return;  // nothing to look up: never open the kpage files
+  const uint64_t began = monotonicNs();
   table_ = std::make_unique<KpageTable>(paths_);
   for (const auto& w : walks_)
     for (uint64_t pfn : w->pendingPfns()) table_->want(pfn);
   table_->resolve();
+  const uint64_t resolved = monotonicNs();
+  kpageNs_ += resolved - began;
+  const AddElapsed settleClock(settleNs_, resolved);
   // Settling reads the table and writes only its own walk's figures: the
   // walks are split in two halves of about equal pending PFNs, one per core.
   size_t total = 0;
@@ -126,6 +143,8 @@ void Tally::sharingMatrix(uint64_t* out) const {
 }
 
 void Tally::approximateSwapPss() {
+  const uint64_t began = monotonicNs();
+  const AddElapsed settleClock(settleNs_, began);
   std::unordered_map<uint64_t, uint32_t> slotUsers;
   for (const auto& w : walks_)
     for (uint64_t e : w->swapEntries()) slotUsers[e]++;

@@ -48,10 +48,17 @@ class Tally {
   // by the slot's count, which counts mappers outside the scan too.
   void approximateSwapPss();
 
+  // Nanoseconds spent looking frames up in kpagecount/kpageflags, and
+  // settling pending pages (SwapPss included), for the timings breakdown.
+  uint64_t kpageNs() const { return kpageNs_; }
+  uint64_t settleNs() const { return settleNs_; }
+
  private:
   KpagePaths paths_;
   std::vector<std::shared_ptr<ProcessWalk>> walks_;
   std::unique_ptr<KpageTable> table_;
+  uint64_t kpageNs_ = 0;
+  uint64_t settleNs_ = 0;
 };
 
 }  // namespace pagewalk

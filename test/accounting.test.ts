@@ -160,6 +160,26 @@ describe('snapshot()', () => {
   });
 });
 
+describe('timings', () => {
+  const phases = ['maps', 'pagemap', 'scan', 'shmemSwap', 'thp', 'kpage', 'settle', 'shape', 'total'] as const;
+  it('processMemory() and snapshot() say where their time went', async () => {
+    const r = await processMemory(fx.pid);
+    const s = await snapshot({ pids: fx.pids });
+    for (const t of [r.timings, s.timings]) {
+      for (const k of phases) expect(t[k]).toBeGreaterThanOrEqual(0);
+      // The fixture shares memory (pending frames) and has mappings to read.
+      expect(t.maps).toBeGreaterThan(0);
+      expect(t.pagemap).toBeGreaterThan(0);
+      expect(t.kpage).toBeGreaterThan(0);
+      expect(t.total).toBeGreaterThanOrEqual(t.walks + t.kpage + t.shape);
+    }
+    expect(s.timings.total).toBe(s.elapsedMs);
+    // Per-process phases of a snapshot add up to its own.
+    const sum = s.processes.reduce((a, p) => a + p.timings.pagemap, 0);
+    expect(sum).toBeCloseTo(s.timings.pagemap, 6);
+  });
+});
+
 describe('KSM', () => {
   const ksm = '/sys/kernel/mm/ksm';
   let saved: Record<string, string> = {};
