@@ -29,7 +29,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const ROOT = path.resolve(__dirname, '..');
 const TMP = path.join(__dirname, '.bench-tmp');
 const DIST = path.join(ROOT, 'dist');
-const CLI = path.join(DIST, 'cli.js');
+const CLI = path.join(DIST, 'cli', 'main.js');
 
 // ---------------------------------------------------------------- flags
 
@@ -422,11 +422,11 @@ async function mainRun(exe) {
     ];
     if (fs.existsSync(CLI))
       cases.push(
-        await measure('pagewalk smem (node dist/cli.js)', 'exec', [], {
+        await measure('pagewalk smem (node dist/cli/main.js)', 'exec', [], {
           argv: [process.execPath, CLI, 'smem', ...filter],
         }),
       );
-    else log('    pagewalk smem: pending (dist/cli.js does not exist yet)');
+    else log('    pagewalk smem: pending (dist/cli/main.js does not exist yet)');
     const s = finish({
       id: 'system',
       title: scoped ? `snapshot of the ${all.length} scenario processes` : `system snapshot (${all.length} pids)`,
@@ -488,12 +488,18 @@ function targets(results) {
   if (sys) {
     const v = cs('system', 'pagewalk snapshot()').medianMs / cs('system', 'smaps_rollup read').medianMs;
     add('system snapshot() vs every smaps_rollup (time ratio)', '<= 0.6', v, v <= 0.6);
-    const cli = cs('system', 'pagewalk smem (node dist/cli.js)');
+    const cli = cs('system', 'pagewalk smem (node dist/cli/main.js)');
     if (cli) {
       const w = cli.medianMs / cs('system', 'smem').medianMs;
       add('pagewalk smem vs smem, end to end (time ratio)', '<= 1.0', w, w <= 1);
     } else
-      add('pagewalk smem vs smem, end to end (time ratio)', '<= 1.0', null, null, 'pending: dist/cli.js not built yet');
+      add(
+        'pagewalk smem vs smem, end to end (time ratio)',
+        '<= 1.0',
+        null,
+        null,
+        'pending: dist/cli/main.js not built yet',
+      );
     const one = cs('system', 'snapshot() concurrency 1');
     add(
       'snapshot() speed-up from concurrent walks (x)',

@@ -4,9 +4,8 @@
 // plus swapped-out shared memory, which pagemap cannot see.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { systemError, validatePid, withPath } from './errors';
+import { systemError, validatePid } from './errors';
 import { kpagePaths, kpageReadable, type PageFeatures, pageFeatures } from './kpage';
-import { type Mapping, readMapsAsync, readSmaps, readSmapsRollupAsync, type SmapsFields } from './maps';
 import {
   Field,
   type NativeTally,
@@ -17,6 +16,9 @@ import {
   WALK_NO_SCAN,
 } from './native';
 import { openPagemap, type PagemapHandle, ScanCategory, scanDisabled } from './pagemap';
+import { type Mapping, readMapsAsync } from './proc/maps';
+import { readSmaps, readSmapsRollupAsync, type SmapsFields } from './proc/smaps';
+import { readStat } from './proc/stat';
 
 const PAGE = 4096;
 /** The kernel's PSS fixed point: PSS is summed as bytes << 12. */
@@ -253,16 +255,14 @@ export interface Target {
 
 /** Start time and exe of a pid: changes when the pid is reused or execs. */
 export function processIdentity(pid: number): string {
-  const stat = withPath(`/proc/${pid}/stat`, () => fs.readFileSync(`/proc/${pid}/stat`, 'latin1'));
-  // comm may hold spaces and parentheses: fields start after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const { startTime } = readStat(pid);
   let exe = '';
   try {
     exe = fs.readlinkSync(`/proc/${pid}/exe`);
   } catch {
     // kernel threads and zombies have no exe
   }
-  return `${fields[19]}:${exe}`;
+  return `${startTime}:${exe}`;
 }
 
 export function walkFlags(features: PageFeatures): number {
@@ -350,8 +350,7 @@ export function releaseTarget(t: Target): void {
  */
 export function stillRunning(pid: number): boolean {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const state = stat[stat.lastIndexOf(')') + 2];
+    const { state } = readStat(pid);
     return state !== 'Z' && state !== 'X' && state !== 'x';
   } catch {
     return false;

@@ -25,21 +25,6 @@ export {
   pageFeatures,
 } from './kpage';
 export {
-  type Mapping,
-  parseMaps,
-  parseMapsLine,
-  parseSmaps,
-  parseSmapsRollup,
-  readMaps,
-  readMapsAsync,
-  readSmaps,
-  readSmapsRollup,
-  readSmapsRollupAsync,
-  type SmapsEntry,
-  type SmapsFields,
-  type SmapsRollup,
-} from './maps';
-export {
   countStates,
   type DecodedEntry,
   decodeEntry,
@@ -65,6 +50,17 @@ export {
   type ScanResult,
   type StateCounts,
 } from './pagemap';
+export { type Mapping, parseMaps, parseMapsLine, readMaps, readMapsAsync } from './proc/maps';
+export {
+  parseSmaps,
+  parseSmapsRollup,
+  readSmaps,
+  readSmapsRollup,
+  readSmapsRollupAsync,
+  type SmapsEntry,
+  type SmapsFields,
+  type SmapsRollup,
+} from './proc/smaps';
 export {
   type GoneProcess,
   type GroupDefinition,

@@ -3,6 +3,8 @@
 import * as fs from 'node:fs';
 import { describe as describeValue } from './errors';
 import { native } from './native';
+import { type Meminfo, readMeminfo } from './proc/meminfo';
+import { CAP_SYS_ADMIN, readStatus } from './proc/status';
 
 /** kpageflags bits (include/uapi/linux/kernel-page-flags.h). */
 export const KPF = {
@@ -73,9 +75,7 @@ export function kpageReadable(paths: KpagePaths = kpagePaths()): boolean {
 /** Whether this process holds CAP_SYS_ADMIN, which makes pagemap show PFNs. */
 export function hasSysAdmin(): boolean {
   try {
-    const status = fs.readFileSync('/proc/self/status', 'utf8');
-    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
-    return m !== null && ((BigInt(`0x${m[1]}`) >> 21n) & 1n) === 1n;
+    return ((readStatus('self').capEff >> CAP_SYS_ADMIN) & 1n) === 1n;
   } catch {
     return false;
   }
@@ -89,11 +89,6 @@ function readNumber(path: string): number {
   }
 }
 
-function meminfoKb(text: string, key: string): number {
-  const m = new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
-}
-
 export interface PageFeatures {
   /** KSM has merged pages: exclusive anonymous pages may be KSM pages. */
   ksmActive: boolean;
@@ -105,20 +100,17 @@ export interface PageFeatures {
 
 /** The system-wide facts that decide which lookups a walk can skip. */
 export function pageFeatures(): PageFeatures {
-  let meminfo = '';
+  let meminfo: Meminfo;
   try {
-    meminfo = fs.readFileSync('/proc/meminfo', 'utf8');
+    meminfo = readMeminfo();
   } catch {
     // Without meminfo assume everything is in use: slower, never wrong.
     return { ksmActive: true, hugetlbInUse: true, thpInUse: true };
   }
   return {
     ksmActive: readNumber('/sys/kernel/mm/ksm/pages_shared') > 0 || readNumber('/sys/kernel/mm/ksm/pages_sharing') > 0,
-    hugetlbInUse: meminfoKb(meminfo, 'HugePages_Total') > 0 || meminfoKb(meminfo, 'Hugetlb') > 0,
-    thpInUse:
-      meminfoKb(meminfo, 'AnonHugePages') > 0 ||
-      meminfoKb(meminfo, 'ShmemPmdMapped') > 0 ||
-      meminfoKb(meminfo, 'FilePmdMapped') > 0,
+    hugetlbInUse: (meminfo.HugePages_Total ?? 0) > 0 || (meminfo.Hugetlb ?? 0) > 0,
+    thpInUse: (meminfo.AnonHugePages ?? 0) > 0 || (meminfo.ShmemPmdMapped ?? 0) > 0 || (meminfo.FilePmdMapped ?? 0) > 0,
   };
 }
 

@@ -31,10 +31,13 @@ import {
   walkStats,
   walkTarget,
 } from './accounting';
-import { validatePid, withPath } from './errors';
+import { validatePid } from './errors';
 import { kpageReadable, pageFeatures } from './kpage';
-import { readSmapsRollupAsync } from './maps';
 import { GroupSlot, native } from './native';
+import { readCmdline } from './proc/cmdline';
+import { readSmapsRollupAsync } from './proc/smaps';
+import { PF_KTHREAD, readStat } from './proc/stat';
+import { readStatus } from './proc/status';
 
 const PAGE = 4096;
 
@@ -139,20 +142,17 @@ function userName(uid: number): string {
 /** Facts about a process from /proc/PID/{stat,status,cmdline}. */
 export function processInfo(pid: number): ProcessInfo {
   validatePid(pid);
-  const stat = withPath(`/proc/${pid}/stat`, () => fs.readFileSync(`/proc/${pid}/stat`, 'latin1'));
-  const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const status = withPath(`/proc/${pid}/status`, () => fs.readFileSync(`/proc/${pid}/status`, 'latin1'));
-  const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-  const flags = Number(rest[6]);
-  const kernelThread = (flags & 0x00200000) !== 0; // PF_KTHREAD
+  const stat = readStat(pid);
+  const name = stat.comm;
+  const { uid } = readStatus(pid);
+  const kernelThread = (stat.flags & PF_KTHREAD) !== 0;
   let command = '';
   try {
-    command = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
+    command = readCmdline(pid);
   } catch {
     // exited meanwhile: fall back to the name
   }
-  return { pid, ppid: Number(rest[1]), name, command: command || `[${name}]`, uid, user: userName(uid), kernelThread };
+  return { pid, ppid: stat.ppid, name, command: command || `[${name}]`, uid, user: userName(uid), kernelThread };
 }
 
 /** Every pid in /proc. */

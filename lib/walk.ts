@@ -4,8 +4,8 @@
 // without entries, so a sparse 128 TiB space costs what its pages cost.
 
 import { validatePageCount, validatePid } from './errors';
-import { type Mapping, readMaps, readMapsAsync } from './maps';
 import { countStates, openPagemap, type PagemapHandle } from './pagemap';
+import { type Mapping, readMaps, readMapsAsync } from './proc/maps';
 
 export interface WalkChunk {
   mapping: Mapping;

@@ -9,7 +9,7 @@ import * as zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = path.resolve(__dirname, '..');
-const cli = path.join(root, 'dist', 'cli.js');
+const cli = path.join(root, 'dist', 'cli', 'main.js');
 const chromium = '/usr/bin/chromium';
 const TAG = String(8_000_000 + (process.pid % 1_000_000));
 const WIDTH = 800;

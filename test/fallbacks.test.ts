@@ -12,7 +12,7 @@ import {
   readSmapsRollupAsync,
   snapshot,
 } from '../lib/index';
-import { rollupFromSmaps } from '../lib/maps';
+import { rollupFromSmaps } from '../lib/proc/smaps';
 import { type Fixture, killAllFixtures, startFixture } from './helpers/fixture';
 import { inKb, kernelKb } from './helpers/oracle';
 

@@ -24,7 +24,7 @@ import {
   STATE_COUNT,
   terminalBars,
   terminalPie,
-} from '../lib/render';
+} from '../lib/cli/render';
 
 /** A minimal XML well-formedness check: every tag closes in order, attributes quoted, entities known. */
 function assertWellFormed(svg: string): void {

@@ -30,7 +30,7 @@ export function copyBuiltPackage(extra: string[] = []): string {
     path.join(repoRoot, 'build', 'Release', 'pagewalk.node'),
     path.join(dir, 'build', 'Release', 'pagewalk.node'),
   );
-  // The runtime dependencies: the loader, and commander for dist/cli.js.
+  // The runtime dependencies: the loader, and commander for dist/cli/main.js.
   for (const dep of ['node-gyp-build', 'commander']) {
     fs.cpSync(path.join(repoRoot, 'node_modules', dep), path.join(dir, 'node_modules', dep), { recursive: true });
   }

@@ -1,7 +1,7 @@
 // A slow, independent reference for group figures: plain fs reads of
 // pagemap and kpagecount/kpageflags for every page of every member, and
 // BigInt arithmetic. Only for small fixture families.
-import { readMaps } from '../../lib/maps';
+import { readMaps } from '../../lib/proc/maps';
 import { readKpage, readPagemapPlain } from './oracle';
 
 const PRESENT = 1n << 63n;

@@ -1,30 +1,7 @@
-// Parsers for /proc/PID/maps, /proc/PID/smaps and /proc/PID/smaps_rollup.
-// Addresses, offsets and inodes are bigints: [vsyscall] sits at
-// 0xffffffffff600000, above 2^53, where a number would lose bits.
-import * as fs from 'node:fs';
-import { validatePid, withPath, withPathAsync } from './errors';
-
-export interface Mapping {
-  start: bigint;
-  end: bigint;
-  /** end - start in bytes (exact: no mapping is near 2^53 bytes). */
-  size: number;
-  /** The four permission characters as the kernel prints them, e.g. "r-xp". */
-  perms: string;
-  read: boolean;
-  write: boolean;
-  execute: boolean;
-  /** 's' (MAP_SHARED) rather than 'p' (private, copy-on-write). */
-  shared: boolean;
-  offset: bigint;
-  deviceMajor: number;
-  deviceMinor: number;
-  inode: bigint;
-  /** Path or pseudo-path ("[heap]", "[stack]", "/dev/zero (deleted)"), '' when anonymous. */
-  path: string;
-  /** The path ended in " (deleted)": the file was unlinked while mapped. */
-  deleted: boolean;
-}
+// /proc/PID/smaps and /proc/PID/smaps_rollup: maps lines followed by
+// "Key: N kB" fields.
+import { isMapsLine, type Mapping, parseMapsLine } from './maps';
+import { readProcFile, readProcFileAsync } from './read';
 
 /** Every `Key: N kB` field of an smaps entry, in kB as the kernel prints them. */
 export type SmapsFields = Record<string, number>;
@@ -42,46 +19,6 @@ export interface SmapsRollup {
   fields: SmapsFields;
 }
 
-// The path may hold any byte but a newline (which the kernel escapes as
-// \012): the s flag lets `.` match \r, U+2028 and U+2029 too, so that no
-// file name can make a process unmeasurable.
-const MAPS_LINE = /^([0-9a-f]+)-([0-9a-f]+) ([r-][w-][x-][ps]) ([0-9a-f]+) ([0-9a-f]+):([0-9a-f]+) (\d+)(?: +(.*))?$/s;
-
-/** Parses one line of /proc/PID/maps; throws SyntaxError on a malformed line. */
-export function parseMapsLine(line: string): Mapping {
-  const m = MAPS_LINE.exec(line);
-  if (!m) throw new SyntaxError(`not a maps line: ${JSON.stringify(line)}`);
-  const start = BigInt(`0x${m[1]}`);
-  const end = BigInt(`0x${m[2]}`);
-  const perms = m[3];
-  // The kernel pads the path column with spaces; a path may itself contain
-  // spaces (and even end in them), so only the padding before it is dropped.
-  const rawPath = m[8] ?? '';
-  const deleted = rawPath.endsWith(' (deleted)');
-  return {
-    start,
-    end,
-    size: Number(end - start),
-    perms,
-    read: perms[0] === 'r',
-    write: perms[1] === 'w',
-    execute: perms[2] === 'x',
-    shared: perms[3] === 's',
-    offset: BigInt(`0x${m[4]}`),
-    deviceMajor: Number.parseInt(m[5], 16),
-    deviceMinor: Number.parseInt(m[6], 16),
-    inode: BigInt(m[7]),
-    path: rawPath,
-    deleted,
-  };
-}
-
-export function parseMaps(text: string): Mapping[] {
-  const out: Mapping[] = [];
-  for (const line of text.split('\n')) if (line !== '') out.push(parseMapsLine(line));
-  return out;
-}
-
 const FIELD_LINE = /^([A-Za-z_]+):\s+(\d+) kB$/;
 
 /** Parses /proc/PID/smaps: one entry per mapping with all its fields. */
@@ -95,7 +32,7 @@ export function parseSmaps(text: string): SmapsEntry[] {
       current.fields[field[1]] = Number(field[2]);
     } else if (line.startsWith('VmFlags:') && current) {
       current.vmFlags = line.slice(8).trim().split(/\s+/).filter(Boolean);
-    } else if (MAPS_LINE.test(line)) {
+    } else if (isMapsLine(line)) {
       current = { ...parseMapsLine(line), fields: {}, vmFlags: [] };
       out.push(current);
     } else if (/^[A-Za-z_]+:/.test(line) && current) {
@@ -128,34 +65,12 @@ function emptyRollup(): SmapsRollup {
   return { start: 0n, end: 0n, fields: {} };
 }
 
-function procPath(pid: number, file: string): string {
-  return `/proc/${validatePid(pid)}/${file}`;
-}
-
-function readProc(pid: number, file: string): string {
-  const path = procPath(pid, file);
-  return withPath(path, () => fs.readFileSync(path, 'utf8'));
-}
-
-function readProcAsync(pid: number, file: string): Promise<string> {
-  const path = procPath(pid, file);
-  return withPathAsync(path, () => fs.promises.readFile(path, 'utf8'));
-}
-
-export function readMaps(pid: number): Mapping[] {
-  return parseMaps(readProc(pid, 'maps'));
-}
-
-export async function readMapsAsync(pid: number): Promise<Mapping[]> {
-  return parseMaps(await readProcAsync(pid, 'maps'));
-}
-
 export function readSmaps(pid: number): SmapsEntry[] {
-  return parseSmaps(readProc(pid, 'smaps'));
+  return parseSmaps(readProcFile(pid, 'smaps'));
 }
 
 export async function readSmapsAsync(pid: number): Promise<SmapsEntry[]> {
-  return parseSmaps(await readProcAsync(pid, 'smaps'));
+  return parseSmaps(await readProcFileAsync(pid, 'smaps'));
 }
 
 /**
@@ -231,7 +146,7 @@ export function readSmapsRollup(pid: number): SmapsRollup {
   if (smapsRollupDisabled()) return rollupFromSmaps(readSmaps(pid));
   let text: string;
   try {
-    text = readProc(pid, 'smaps_rollup');
+    text = readProcFile(pid, 'smaps_rollup');
   } catch (err) {
     // No smaps_rollup (before 4.14), or no process: smaps tells which.
     if (missing(err)) return rollupFromSmaps(readSmaps(pid));
@@ -244,7 +159,7 @@ export async function readSmapsRollupAsync(pid: number): Promise<SmapsRollup> {
   if (smapsRollupDisabled()) return rollupFromSmaps(await readSmapsAsync(pid));
   let text: string;
   try {
-    text = await readProcAsync(pid, 'smaps_rollup');
+    text = await readProcFileAsync(pid, 'smaps_rollup');
   } catch (err) {
     if (missing(err)) return rollupFromSmaps(await readSmapsAsync(pid));
     throw err;

@@ -1,0 +1,77 @@
+// pagewalk picture PID: the address space as an SVG, pages coloured by state.
+import * as fs from 'node:fs';
+import type { Command } from 'commander';
+import { openPagemap, type PagemapHandle, ScanCategory } from '../../pagemap';
+import { readCmdline } from '../../proc/cmdline';
+import { parseMaps } from '../../proc/maps';
+import { walk } from '../../walk';
+import { explain, parsePid } from '../errors';
+import { addEntries, addPages, iec, movePages, newBand, PageState, type PictureBand, pictureSvg } from '../render';
+
+async function pictureCommand(pidText: string, o: { output?: string }): Promise<void> {
+  const pid = parsePid(pidText);
+  const bands: PictureBand[] = [];
+  let handle: PagemapHandle | undefined;
+  let command = '';
+  try {
+    command = readCmdline(pid);
+    let current = -1;
+    for await (const c of walk(pid)) {
+      // walk() skips nothing but mappings with no chunk at all ([vsyscall]); keep their bands too.
+      while (bands.length <= c.mappingIndex) bands.push(undefined as unknown as PictureBand);
+      if (c.mappingIndex !== current) {
+        current = c.mappingIndex;
+        bands[current] = newBand(c.mapping.start, c.mapping.end, c.mapping.perms, c.mapping.path);
+      }
+      const band = bands[current];
+      const first = Number((c.address - c.mapping.start) >> 12n);
+      if (c.entries) addEntries(band, first, c.entries);
+      else addPages(band, first, c.pages, PageState.None);
+    }
+    // Zero-page mappings read as present and not exclusive: move them out of "shared".
+    handle = openPagemap(pid);
+    // parseMapsLine keeps paths with runs of spaces whole.
+    parseMaps(fs.readFileSync(`/proc/${pid}/maps`, 'utf8')).forEach((m, i) => {
+      const { start: s, end: e } = m;
+      if (!bands[i] || bands[i].start !== s) bands[i] = newBand(s, e, m.perms, m.path);
+      if (s >= 1n << 63n) return;
+      const r = (handle as PagemapHandle).scan(s, e, { require: ScanCategory.PFNZERO, report: ScanCategory.PFNZERO });
+      for (const reg of r.regions) {
+        movePages(
+          bands[i],
+          Number((reg.start - s) >> 12n),
+          Number((reg.end - reg.start) >> 12n),
+          PageState.Shared,
+          PageState.Zero,
+        );
+      }
+    });
+  } catch (err) {
+    throw explain(err, pid);
+  } finally {
+    handle?.close();
+  }
+  const present = bands.filter(Boolean);
+  let rss = 0;
+  let vss = 0;
+  for (const b of present) {
+    vss += b.pages * 4096;
+    for (let k = 0; k < b.buckets; k++) rss += (b.counts[k * 5] + b.counts[k * 5 + 1]) * 4096;
+  }
+  const svg = pictureSvg({
+    title: `pid ${pid}: ${command.slice(0, 80)} (VSS ${iec(vss)}, resident ${iec(rss)})`,
+    bands: present,
+  });
+  if (o.output) fs.writeFileSync(o.output, svg);
+  else process.stdout.write(svg);
+}
+
+/** Adds `pagewalk picture` to the program. */
+export function registerPicture(program: Command): void {
+  program
+    .command('picture')
+    .description('the address space of a process as an SVG picture, pages coloured by state')
+    .argument('<pid>', 'process id')
+    .option('-o, --output <file>', 'write the SVG to FILE (default: stdout)')
+    .action(pictureCommand);
+}

@@ -1,0 +1,405 @@
+// pagewalk smem: smem's per-process, per-mapping, per-user and system
+// reports with kernel-exact figures, as tables, JSON, CSV or charts.
+import * as fs from 'node:fs';
+import type { Command } from 'commander';
+import { addFigures, emptyFigures, type MemoryFigures } from '../../accounting';
+import { readMeminfo } from '../../proc/meminfo';
+import type { ProcessReport } from '../../snapshot';
+import { parseRegex, usage } from '../errors';
+import { checkExact, measure, processFilter } from '../measure';
+import { Output, terminalWidth } from '../output';
+import {
+  barChartSvg,
+  type Column,
+  formatSize,
+  pieChartSvg,
+  renderCsv,
+  renderTable,
+  terminalBars,
+  terminalPie,
+  type UnitStyle,
+} from '../render';
+
+type Value = string | number;
+type Row = Record<string, Value>;
+
+interface FieldDef {
+  header: string;
+  kind: 'size' | 'int' | 'text';
+  /** How the totals row combines the column. */
+  total: 'sum' | 'count' | 'distinct' | 'none';
+  maxWidth?: number;
+  /** Percentages of this column are of swap, not of RAM. */
+  ofSwap?: boolean;
+}
+
+interface Report {
+  name: string;
+  fields: Record<string, FieldDef>;
+  defaultColumns: string;
+  defaultSort: string;
+  rows: Row[];
+}
+
+const SIZE = (header: string, extra: Partial<FieldDef> = {}): FieldDef => ({
+  header,
+  kind: 'size',
+  total: 'sum',
+  ...extra,
+});
+
+const PROCESS_FIELDS: Record<string, FieldDef> = {
+  pid: { header: 'PID', kind: 'int', total: 'count' },
+  user: { header: 'User', kind: 'text', total: 'distinct' },
+  command: { header: 'Command', kind: 'text', total: 'none', maxWidth: 40 },
+  name: { header: 'Name', kind: 'text', total: 'none', maxWidth: 24 },
+  maps: { header: 'Maps', kind: 'int', total: 'sum' },
+  swap: SIZE('Swap', { ofSwap: true }),
+  uss: SIZE('USS'),
+  pss: SIZE('PSS'),
+  rss: SIZE('RSS'),
+  vss: SIZE('VSS'),
+};
+
+const MAP_FIELDS: Record<string, FieldDef> = {
+  map: { header: 'Map', kind: 'text', total: 'count', maxWidth: 48 },
+  count: { header: 'Count', kind: 'int', total: 'sum' },
+  pids: { header: 'PIDs', kind: 'int', total: 'sum' },
+  swap: SIZE('Swap', { ofSwap: true }),
+  uss: SIZE('USS'),
+  pss: SIZE('PSS'),
+  rss: SIZE('RSS'),
+  vss: SIZE('VSS'),
+  avgpss: SIZE('AVGPSS'),
+};
+
+const USER_FIELDS: Record<string, FieldDef> = {
+  user: { header: 'User', kind: 'text', total: 'count' },
+  count: { header: 'Count', kind: 'int', total: 'sum' },
+  swap: SIZE('Swap', { ofSwap: true }),
+  uss: SIZE('USS'),
+  pss: SIZE('PSS'),
+  rss: SIZE('RSS'),
+  vss: SIZE('VSS'),
+};
+
+const SYSTEM_FIELDS: Record<string, FieldDef> = {
+  area: { header: 'Area', kind: 'text', total: 'none' },
+  used: SIZE('Used'),
+  cache: SIZE('Cache'),
+  noncache: SIZE('Noncache'),
+  measured: SIZE('Measured'),
+};
+
+interface SmemOptions {
+  columns?: string;
+  processfilter?: string;
+  userfilter?: string;
+  mapfilter?: string;
+  mappings?: boolean;
+  users?: boolean;
+  system?: boolean;
+  totals?: boolean;
+  abbreviate?: boolean;
+  percent?: boolean;
+  sort?: string;
+  reverse?: boolean;
+  numeric?: boolean;
+  header: boolean;
+  json?: boolean;
+  csv?: boolean;
+  bar?: string;
+  pie?: string;
+  output?: string;
+}
+
+function figuresRow(f: MemoryFigures): Row {
+  return { swap: f.swap, uss: f.uss, pss: f.pss, rss: f.rss, vss: f.vss };
+}
+
+/** Sums the mappings whose path matches, keeping PSS in fixed point until the end. */
+function mappingSum(p: ProcessReport, re: RegExp): { figures: MemoryFigures; count: number } {
+  const figures = emptyFigures();
+  let count = 0;
+  for (const m of p.mappings ?? []) {
+    if (!re.test(m.mapping.path || '<anonymous>')) continue;
+    addFigures(figures, m);
+    count++;
+  }
+  return { figures, count };
+}
+
+async function smemReport(o: SmemOptions): Promise<Report> {
+  const mapRe = parseRegex(o.mapfilter);
+  const filter = processFilter(o);
+  if (o.system) {
+    const snap = await measure({ filter: (p) => !p.kernelThread });
+    checkExact(snap, false);
+    const m = readMeminfo();
+    const total = m.MemTotal ?? 0;
+    const free = m.MemFree ?? 0;
+    const user = (m.AnonPages ?? 0) + (m.Mapped ?? 0);
+    const kernelCache = (m.Buffers ?? 0) + (m.SReclaimable ?? 0) + Math.max(0, (m.Cached ?? 0) - (m.Mapped ?? 0));
+    const pss = snap.processes.reduce((a, p) => a + p.pss, 0);
+    const rows: Row[] = [
+      {
+        area: 'kernel dynamic memory',
+        used: total - free - user,
+        cache: kernelCache,
+        noncache: total - free - user - kernelCache,
+        measured: '',
+      },
+      { area: 'userspace memory', used: user, cache: m.Mapped ?? 0, noncache: m.AnonPages ?? 0, measured: pss },
+      { area: 'free memory', used: free, cache: free, noncache: 0, measured: '' },
+    ];
+    rows.forEach((r, i) => {
+      r.order = i;
+    });
+    return {
+      name: 'system',
+      fields: SYSTEM_FIELDS,
+      defaultColumns: 'area used cache noncache measured',
+      defaultSort: 'order',
+      rows,
+    };
+  }
+  const needMappings = Boolean(mapRe || o.mappings);
+  // Per-mapping figures cost little; the mapping count needs them, so JSON always has it.
+  const wantMaps = Boolean(o.json) || (o.columns ?? '').split(/\s+/).includes('maps');
+  const snap = await measure({ filter, mappings: needMappings || wantMaps });
+  checkExact(snap, needMappings);
+  if (o.mappings) {
+    const byPath = new Map<string, { f: MemoryFigures; count: number; pids: Set<number> }>();
+    for (const p of snap.processes) {
+      for (const m of p.mappings ?? []) {
+        const path = m.mapping.path || '<anonymous>';
+        if (mapRe && !mapRe.test(path)) continue;
+        let t = byPath.get(path);
+        if (!t) byPath.set(path, (t = { f: emptyFigures(), count: 0, pids: new Set() }));
+        addFigures(t.f, m);
+        t.count++;
+        t.pids.add(p.pid);
+      }
+    }
+    const rows = [...byPath].map(([path, t]) => ({
+      map: path,
+      count: t.count,
+      pids: t.pids.size,
+      ...figuresRow(t.f),
+      avgpss: Math.floor(t.f.pss / t.pids.size),
+    }));
+    return {
+      name: 'mappings',
+      fields: MAP_FIELDS,
+      defaultColumns: 'map pids swap uss pss rss vss',
+      defaultSort: 'pss',
+      rows,
+    };
+  }
+  const rows: Row[] = [];
+  // Without privilege the per-mapping figures are dropped: no count to give.
+  const mapsKnown = snap.source === 'pagemap' && (needMappings || wantMaps);
+  for (const p of snap.processes) {
+    let f: MemoryFigures = p;
+    let maps = p.mappings?.length ?? 0;
+    if (mapRe) {
+      const s = mappingSum(p, mapRe);
+      if (s.count === 0) continue;
+      f = s.figures;
+      maps = s.count;
+    }
+    rows.push({
+      pid: p.pid,
+      user: o.numeric ? p.info.uid : p.info.user,
+      uid: p.info.uid,
+      command: p.info.command,
+      name: p.info.name,
+      ...(mapsKnown ? { maps } : {}),
+      ...figuresRow(f),
+    });
+  }
+  if (o.users) {
+    const byUser = new Map<Value, Row>();
+    for (const r of rows) {
+      const t = byUser.get(r.user) ?? { user: r.user, count: 0, swap: 0, uss: 0, pss: 0, rss: 0, vss: 0 };
+      for (const k of ['swap', 'uss', 'pss', 'rss', 'vss']) (t[k] as number) += r[k] as number;
+      (t.count as number)++;
+      byUser.set(r.user, t);
+    }
+    return {
+      name: 'users',
+      fields: USER_FIELDS,
+      defaultColumns: 'user count swap uss pss rss',
+      defaultSort: 'pss',
+      rows: [...byUser.values()],
+    };
+  }
+  return {
+    name: 'processes',
+    fields: PROCESS_FIELDS,
+    defaultColumns: 'pid user command swap uss pss rss',
+    defaultSort: 'pss',
+    rows,
+  };
+}
+
+function checkColumns(report: Report, columns: string[]): void {
+  for (const c of columns) {
+    if (!(c in report.fields)) throw usage(`unknown column "${c}" (known: ${Object.keys(report.fields).join(' ')})`);
+  }
+}
+
+function sortRows(report: Report, key: string, reverse: boolean): Row[] {
+  if (!(key in report.fields) && key !== 'order')
+    throw usage(`unknown sort field "${key}" (known: ${Object.keys(report.fields).join(' ')})`);
+  // Ascending like smem: the largest ends up last, next to the prompt.
+  const rows = [...report.rows].sort((a, b) => {
+    const x = a[key];
+    const y = b[key];
+    const c = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
+    return c || Number(a.pid ?? 0) - Number(b.pid ?? 0);
+  });
+  return reverse ? rows.reverse() : rows;
+}
+
+function totalsOf(report: Report, columns: string[], rows: Row[]): Row {
+  const t: Row = {};
+  for (const c of columns) {
+    const f = report.fields[c];
+    if (f.total === 'sum') t[c] = rows.reduce((a, r) => a + (typeof r[c] === 'number' ? (r[c] as number) : 0), 0);
+    else if (f.total === 'count') t[c] = rows.length;
+    else if (f.total === 'distinct') t[c] = new Set(rows.map((r) => r[c])).size;
+    else t[c] = '';
+  }
+  return t;
+}
+
+async function smemCommand(o: SmemOptions): Promise<void> {
+  if (o.json && o.csv) throw usage('--json and --csv exclude each other');
+  if (o.abbreviate && o.percent) throw usage('-k and -p exclude each other');
+  if ([o.mappings, o.users, o.system].filter(Boolean).length > 1) throw usage('-m, -u and -w exclude each other');
+  if (o.bar && o.pie) throw usage('--bar and --pie exclude each other');
+  // Check the columns before the (slow) measurement, with the report's field names.
+  const fields = o.system ? SYSTEM_FIELDS : o.mappings ? MAP_FIELDS : o.users ? USER_FIELDS : PROCESS_FIELDS;
+  const probe: Report = { name: '', fields, defaultColumns: '', defaultSort: '', rows: [] };
+  if (o.columns !== undefined) checkColumns(probe, o.columns.split(/\s+/).filter(Boolean));
+  for (const f of [o.bar, o.pie, o.sort]) if (f !== undefined) checkColumns(probe, [f]);
+  parseRegex(o.processfilter);
+  parseRegex(o.userfilter);
+  parseRegex(o.mapfilter);
+
+  const report = await smemReport(o);
+  const columns = (o.columns ?? (o.bar || o.pie ? '' : report.defaultColumns)).split(/\s+/).filter(Boolean);
+  const sort = o.sort ?? report.defaultSort;
+  const rows = sortRows(report, sort, Boolean(o.reverse));
+  const m = readMeminfo();
+  const style: UnitStyle = o.abbreviate ? 'human' : o.percent ? 'percent' : 'kb';
+  const cell = (c: string, v: Value | undefined): string =>
+    v === undefined
+      ? ''
+      : report.fields[c].kind === 'size' && typeof v === 'number'
+        ? formatSize(v, style, report.fields[c].ofSwap ? (m.SwapTotal ?? 0) : (m.MemTotal ?? 0))
+        : String(v);
+
+  if (o.bar || o.pie) return chart(report, rows, columns, sort, o);
+
+  const out = new Output();
+  if (o.json) {
+    const body: Record<string, unknown> = {
+      [report.name]: rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'order'))),
+    };
+    if (o.totals) body.totals = totalsOf(report, columns, rows);
+    body.units = 'bytes';
+    await out.write(`${JSON.stringify(body, null, 2)}\n`);
+  } else if (o.csv) {
+    const table = rows.map((r) => columns.map((c) => cell(c, r[c])));
+    if (o.totals) {
+      const t = totalsOf(report, columns, rows);
+      table.push(columns.map((c) => cell(c, t[c])));
+    }
+    await out.write(renderCsv(o.header ? columns.map((c) => report.fields[c].header) : null, table));
+  } else {
+    const cols: Column[] = columns.map((c) => ({
+      header: report.fields[c].header,
+      align: report.fields[c].kind === 'text' ? 'left' : 'right',
+      maxWidth: report.fields[c].maxWidth,
+    }));
+    const t = o.totals ? totalsOf(report, columns, rows) : undefined;
+    await out.write(
+      renderTable(
+        cols,
+        rows.map((r) => columns.map((c) => cell(c, r[c]))),
+        { header: o.header, totals: t && columns.map((c) => cell(c, t[c])) },
+      ),
+    );
+  }
+  await out.flush();
+}
+
+const CHART_LIMIT = 24;
+
+async function chart(report: Report, sorted: Row[], columns: string[], sort: string, o: SmemOptions): Promise<void> {
+  // Charts keep the largest rows by the sort field: dozens of bars are unreadable.
+  let rows = sorted;
+  if (o.bar && rows.length > CHART_LIMIT) {
+    const keep = new Set([...rows].sort((a, b) => Number(b[sort]) - Number(a[sort])).slice(0, CHART_LIMIT));
+    rows = rows.filter((r) => keep.has(r));
+  }
+  const more = sorted.length > rows.length ? ` (largest ${rows.length} of ${sorted.length})` : '';
+  const label = (r: Row, f: string) => String(r[f]);
+  let svg: string;
+  let text: string;
+  if (o.bar) {
+    const series = (columns.length ? columns : ['pss']).filter((c) => report.fields[c].kind === 'size');
+    if (series.length === 0) throw usage('--bar needs size columns in -c (swap uss pss rss vss)');
+    const c = {
+      title: `${series.join(', ')} by ${o.bar}${more}`,
+      labels: rows.map((r) => label(r, o.bar as string)),
+      series: series.map((s) => ({ name: report.fields[s].header, values: rows.map((r) => Number(r[s])) })),
+    };
+    svg = barChartSvg(c);
+    text = terminalBars(c, terminalWidth());
+  } else {
+    const pie = o.pie as string;
+    if (report.fields[sort].kind !== 'size') throw usage(`--pie needs a size sort field (-s), not "${sort}"`);
+    // Rows with the same label (processes of one name) make one slice.
+    const byLabel = new Map<string, number>();
+    for (const r of rows) byLabel.set(label(r, pie), (byLabel.get(label(r, pie)) ?? 0) + Number(r[sort]));
+    const c = {
+      title: `${report.fields[sort].header} by ${pie}`,
+      labels: [...byLabel.keys()],
+      values: [...byLabel.values()],
+    };
+    svg = pieChartSvg(c);
+    text = terminalPie(c, terminalWidth());
+  }
+  if (o.output) fs.writeFileSync(o.output, svg);
+  else process.stdout.write(process.stdout.isTTY ? text : svg);
+}
+
+/** Adds `pagewalk smem` to the program. */
+export function registerSmem(program: Command): void {
+  program
+    .command('smem', { isDefault: true })
+    .description("per-process memory report with smem's options (sizes in kB)")
+    .option('-c, --columns <cols>', 'columns to show (processes: pid user command name maps swap uss pss rss vss)')
+    .option('-P, --processfilter <regex>', 'only processes whose name or command matches')
+    .option('-U, --userfilter <regex>', 'only processes whose user matches')
+    .option('-M, --mapfilter <regex>', 'only mappings whose path matches')
+    .option('-m, --mappings', 'per-mapping report: mapping paths across processes')
+    .option('-u, --users', 'per-user report')
+    .option('-w, --system', 'system-wide summary from /proc/meminfo against measured PSS')
+    .option('-t, --totals', 'show a totals row')
+    .option('-k, --abbreviate', 'human units (1.2M)')
+    .option('-p, --percent', 'percentages of RAM (swap: of swap)')
+    .option('-s, --sort <field>', 'field to sort on (default pss)')
+    .option('-r, --reverse', 'reverse the sort')
+    .option('-n, --numeric', 'uid instead of user name')
+    .option('-H, --no-header', 'no header line')
+    .option('--json', 'JSON, sizes in bytes')
+    .option('--csv', 'CSV')
+    .option('--bar <field>', 'bar chart labelled by FIELD of the -c size columns')
+    .option('--pie <field>', 'pie chart of the sort field labelled by FIELD')
+    .option('-o, --output <file>', 'write the chart SVG to FILE (default: stdout; unicode blocks on a terminal)')
+    .action(smemCommand);
+}

@@ -1,0 +1,22 @@
+// /proc/PID/status: "Key:\tvalue" lines (proc(5)).
+import { type ProcTarget, readProcFile } from './read';
+
+export interface ProcStatus {
+  /** The real uid (first of the four Uid: values). */
+  uid: number;
+  /** Effective capabilities (CapEff:), a bit mask; 0n when absent. */
+  capEff: bigint;
+}
+
+/** CAP_SYS_ADMIN's bit number in ProcStatus.capEff. */
+export const CAP_SYS_ADMIN = 21n;
+
+export function parseStatus(text: string): ProcStatus {
+  const uid = /^Uid:\s+(\d+)/m.exec(text)?.[1];
+  const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(text)?.[1];
+  return { uid: Number(uid ?? 0), capEff: capEff === undefined ? 0n : BigInt(`0x${capEff}`) };
+}
+
+export function readStatus(pid: ProcTarget): ProcStatus {
+  return parseStatus(readProcFile(pid, 'status', 'latin1'));
+}

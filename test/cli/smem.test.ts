@@ -1,0 +1,272 @@
+// pagewalk smem against snapshot(), the kernel's smaps_rollup and Debian's smem.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { snapshot } from '../../lib/index';
+import {
+  cli,
+  eventually,
+  fx,
+  groups,
+  inProcess,
+  type JsonProcess,
+  killGroup,
+  MATCH,
+  mapsCount,
+  ok,
+  rollup,
+  run,
+  SLEEP_MATCH,
+  TAG,
+  useCliFixtures,
+} from '../helpers/cli';
+
+useCliFixtures();
+
+describe('pagewalk smem', () => {
+  it('reports our stopped processes in JSON, in bytes, equal to smaps_rollup and snapshot()', async () => {
+    await eventually(() => {
+      const r = inProcess(['smem', '--json', '-P', MATCH], fx.pids);
+      expect(r.code).toBe(0);
+      const out = JSON.parse(r.out);
+      expect(out.units).toBe('bytes');
+      const procs = out.processes as JsonProcess[];
+      expect(procs.map((p) => p.pid).sort((a, b) => a - b)).toEqual(fx.pids);
+      for (const p of procs) {
+        expect(p.user).toBe(os.userInfo().username);
+        expect(p.command).toEqual(p.pid === fx.holder ? expect.stringContaining(`holder${TAG}`) : `sleep ${TAG}`);
+        const k = r.rollups[p.pid];
+        expect(Math.floor(p.pss / 1024)).toBe(k.Pss);
+        expect(Math.floor(p.rss / 1024)).toBe(k.Rss);
+        expect(Math.floor(p.uss / 1024)).toBe(k.Private_Clean + k.Private_Dirty);
+        expect(Math.floor(p.swap / 1024)).toBe(k.Swap);
+        expect(p.vss % 4096).toBe(0);
+        const snap = r.snap.find((x) => x.pid === p.pid);
+        expect(snap).toEqual({ pid: p.pid, pss: p.pss, uss: p.uss, rss: p.rss, vss: p.vss, swap: p.swap });
+      }
+      const h = procs.find((p) => p.pid === fx.holder) as JsonProcess;
+      expect(h.uss).toBeGreaterThanOrEqual(16 << 20);
+    });
+  });
+
+  it('is exact against smaps per mapping where nothing is shared with the measurer', async () => {
+    await eventually(() => {
+      const procs = JSON.parse(ok(['smem', '--json', '-P', MATCH, '-M', '^\\[(heap|stack)\\]$']))
+        .processes as JsonProcess[];
+      for (const p of procs) {
+        let pss = 0;
+        for (const entry of fs.readFileSync(`/proc/${p.pid}/smaps`, 'utf8').split(/\n(?=[0-9a-f]+-)/)) {
+          if (/ \[(heap|stack)\]\n/.test(entry)) pss += Number(/^Pss:\s+(\d+)/m.exec(entry)?.[1]);
+        }
+        expect(p.maps).toBe(2);
+        expect(Math.floor(p.pss / 1024) - pss).toBeGreaterThanOrEqual(0);
+        expect(Math.floor(p.pss / 1024) - pss).toBeLessThanOrEqual(1);
+      }
+    });
+  });
+
+  it('prints smem’s default table in kB', async () => {
+    await eventually(() => {
+      const lines = ok(['smem', '-P', MATCH]).trimEnd().split('\n');
+      expect(lines[0].trim().split(/\s+/)).toEqual(['PID', 'User', 'Command', 'Swap', 'USS', 'PSS', 'RSS']);
+      expect(lines).toHaveLength(4);
+      for (const line of lines.slice(1)) {
+        const f = line.trim().split(/\s+/);
+        const pid = Number(f[0]);
+        const [swap, uss, pss, rss] = f.slice(-4).map(Number);
+        const k = rollup(pid);
+        expect({ swap, uss, rss }).toEqual({ swap: k.Swap, uss: k.Private_Clean + k.Private_Dirty, rss: k.Rss });
+        // The command's own process maps libc too while it measures: shared pages count a little less.
+        expect(pss).toBeLessThanOrEqual(k.Pss);
+        expect(pss).toBeGreaterThanOrEqual(k.Pss - Math.ceil((k.Pss - uss) / 2));
+      }
+      // Sorted by PSS, smallest first, as smem does.
+      const pss = lines.slice(1).map((l) => Number(l.trim().split(/\s+/).at(-2)));
+      expect([...pss].sort((a, b) => a - b)).toEqual(pss);
+    });
+  });
+
+  it('matches Debian smem side by side (same pids, PSS within its per-mapping rounding)', async () => {
+    expect(fs.existsSync('/usr/bin/smem'), 'run scripts/setup-machine.sh').toBe(true);
+    await eventually(() => {
+      const theirs = execFileSync('smem', ['-c', 'pid pss uss rss', '-P', MATCH, '-H'], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/).map(Number));
+      const ours = ok(['smem', '-c', 'pid pss uss rss', '-P', MATCH, '-H'])
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/).map(Number));
+      expect(theirs.map((r) => r[0]).sort()).toEqual(ours.map((r) => r[0]).sort());
+      for (const [pid, pss, uss, rss] of ours) {
+        const [, spss, suss, srss] = theirs.find((r) => r[0] === pid) as number[];
+        // smem sums per-mapping Pss lines, each truncated to the kB (and it maps libc itself while it reads).
+        expect(Math.abs(pss - spss)).toBeLessThanOrEqual(mapsCount(pid));
+        expect([uss, rss]).toEqual([suss, srss]);
+      }
+    });
+  });
+
+  it('adds totals, human units, percentages, no header, numeric users', () => {
+    const t = ok(['smem', '-P', MATCH, '-t', '-c', 'pid user pss']).trimEnd().split('\n');
+    expect(t.at(-2)).toMatch(/^-+$/);
+    expect(t.at(-1)?.trim().split(/\s+/).slice(0, 2)).toEqual(['3', '1']);
+    const k = ok(['smem', '-P', MATCH, '-k', '-H', '-c', 'uss rss']).trim().split('\n');
+    expect(k).toHaveLength(3);
+    for (const line of k) for (const cell of line.trim().split(/\s+/)) expect(cell).toMatch(/^(0|\d+\.\d[KMGT]?)$/);
+    const p = ok(['smem', '-P', MATCH, '-p', '-H', '-c', 'pss']).trim().split('\n');
+    for (const line of p) expect(line.trim()).toMatch(/^\d+\.\d\d%$/);
+    const n = ok(['smem', '-P', MATCH, '-n', '-H', '-c', 'user']).trim().split('\n');
+    expect(n.map((l) => l.trim())).toEqual(fx.pids.map(() => String(process.getuid?.())));
+  });
+
+  it('sorts on any field and reverses', () => {
+    const rss = (args: string[]) =>
+      ok(['smem', '-P', MATCH, '-H', '-c', 'pid rss', ...args])
+        .trim()
+        .split('\n')
+        .map((l) => Number(l.trim().split(/\s+/)[1]));
+    const down = rss(['-s', 'rss', '-r']);
+    expect(down[0]).toBe(Math.max(...down));
+    expect([...down].sort((a, b) => b - a)).toEqual(down);
+    const byPid = ok(['smem', '-P', MATCH, '-H', '-c', 'pid', '-s', 'pid'])
+      .trim()
+      .split('\n')
+      .map((l) => Number(l.trim()));
+    expect(byPid).toEqual(fx.pids);
+  });
+
+  it('counts mappings like smaps does (without [vsyscall])', () => {
+    const rows = ok(['smem', '-P', SLEEP_MATCH, '-H', '-c', 'pid maps']).trim().split('\n');
+    for (const row of rows) {
+      const [pid, maps] = row.trim().split(/\s+/).map(Number);
+      const vsyscall = fs.readFileSync(`/proc/${pid}/maps`, 'utf8').includes('[vsyscall]') ? 1 : 0;
+      expect(maps).toBe(mapsCount(pid) - vsyscall);
+    }
+  });
+
+  it('writes CSV', () => {
+    const csv = ok(['smem', '-P', MATCH, '--csv', '-c', 'pid command pss']).split('\r\n');
+    expect(csv[0]).toBe('PID,Command,PSS');
+    expect(csv).toHaveLength(5);
+    expect(
+      csv
+        .slice(1, 4)
+        .map((l) => Number(l.split(',')[0]))
+        .sort(),
+    ).toEqual(fx.pids.map(Number).sort());
+  });
+
+  it('filters mappings with -M and sums only those', async () => {
+    await eventually(() => {
+      const procs = JSON.parse(ok(['smem', '--json', '-P', MATCH, '-M', '\\[heap\\]'])).processes as JsonProcess[];
+      expect(procs.map((p) => p.pid).sort()).toEqual([...fx.pids].sort());
+      for (const p of procs) {
+        expect(p.maps).toBe(1);
+        const smaps = fs.readFileSync(`/proc/${p.pid}/smaps`, 'utf8');
+        const heap = smaps.slice(smaps.indexOf('[heap]'));
+        expect(Math.floor(p.rss / 1024)).toBe(Number(/^Rss:\s+(\d+)/m.exec(heap)?.[1]));
+      }
+    });
+  });
+
+  it('reports per mapping path across processes (-m)', async () => {
+    await eventually(() => {
+      const maps = JSON.parse(ok(['smem', '-m', '--json', '-P', MATCH, '-M', 'libc'])).mappings as {
+        map: string;
+        pids: number;
+        pss: number;
+      }[];
+      const libc = maps.find((m) => /\/libc\.so/.test(m.map));
+      expect(libc?.pids).toBe(3);
+      for (const m of maps) expect(m.map).toMatch(/libc/);
+      const table = ok(['smem', '-m', '-P', MATCH, '-M', 'libc', '-c', 'map pids pss']).trim().split('\n');
+      expect(table[0].trim().split(/\s+/)).toEqual(['Map', 'PIDs', 'PSS']);
+      expect(table.length).toBe(maps.length + 1);
+    });
+  });
+
+  it('reports per user (-u)', async () => {
+    await eventually(() => {
+      const r = inProcess(['smem', '-u', '--json', '-P', MATCH], fx.pids);
+      const users = JSON.parse(r.out).users as { user: string; count: number; pss: number; uss: number }[];
+      expect(users).toHaveLength(1);
+      expect(users[0].count).toBe(3);
+      expect(users[0].pss).toBe(r.snap.reduce((a, p) => a + p.pss, 0));
+      expect(users[0].uss).toBe(r.snap.reduce((a, p) => a + p.uss, 0));
+    });
+  });
+
+  it('summarises the system (-w) from /proc/meminfo with the measured PSS', () => {
+    const w = JSON.parse(ok(['smem', '-w', '--json'])).system as {
+      area: string;
+      used: number;
+      measured: number | string;
+    }[];
+    expect(w.map((r) => r.area)).toEqual(['kernel dynamic memory', 'userspace memory', 'free memory']);
+    const total = Number(/^MemTotal:\s+(\d+)/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'))?.[1]) * 1024;
+    const used = w.reduce((a, r) => a + r.used, 0);
+    expect(Math.abs(used - total)).toBeLessThan(total * 0.05);
+    expect(w[1].measured).toBeGreaterThan(0);
+    const table = ok(['smem', '-w']).split('\n');
+    expect(table[0].trim().split(/\s+/)).toEqual(['Area', 'Used', 'Cache', 'Noncache', 'Measured']);
+  });
+
+  it('writes SVG charts when stdout is not a terminal, unicode blocks when it is', () => {
+    const bar = ok(['smem', '-P', MATCH, '--bar', 'pid', '-c', 'uss pss rss']);
+    expect(bar.startsWith('<?xml')).toBe(true);
+    expect(bar.match(/<rect [^>]*><title>/g)).toHaveLength(9);
+    const file = path.join(os.tmpdir(), `pagewalk-pie-${TAG}.svg`);
+    try {
+      expect(ok(['smem', '-P', MATCH, '--pie', 'name', '-o', file])).toBe('');
+      const pie = fs.readFileSync(file, 'utf8');
+      expect(pie).toContain('PSS by name');
+      expect(pie).toMatch(/>perl [\d.]+ MiB \(9\d\.\d\d%\)</);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+    // script(1) gives the command a terminal.
+    const cmd = `${process.execPath} ${cli} smem -P '${MATCH}' --bar pid -c 'uss rss'`;
+    const tty = execFileSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8' });
+    expect(tty).toContain('█');
+    expect(tty).not.toContain('<svg');
+  });
+
+  it('draws a progress bar on a terminal when the scan lasts', async (ctx) => {
+    // A thousand small processes make a scan of about a second on two cores.
+    const tag3 = String(Number(TAG) + 2);
+    // Its own process group, so that one kill ends the shell and every sleep.
+    const family = spawn('bash', ['-c', `for i in $(seq 1 1000); do sleep ${tag3} & done; wait`], {
+      detached: true,
+      stdio: 'ignore',
+    });
+    groups.push(family.pid as number);
+    try {
+      const re = new RegExp(`^sleep ${tag3}$`);
+      for (let i = 0; i < 500; i++) {
+        const n = spawnSync('pgrep', ['-c', '-P', String(family.pid)], { encoding: 'utf8' }).stdout.trim();
+        if (Number(n) >= 1000) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      let last = 0;
+      const began = performance.now();
+      await snapshot({ filter: (p) => re.test(p.command), onProgress: () => (last = performance.now() - began) });
+      if (last < 400) ctx.skip(); // too fast a machine for the bar to show
+      const cmd = `${process.execPath} ${cli} smem -P '^sleep ${tag3}$' -c pid -H > /dev/null`;
+      const tty = execFileSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'latin1' });
+      expect(tty).toMatch(/\r\[#+ *\] \d+\/1000 processes/);
+      // Cleared at the end, so the next prompt starts on a clean line.
+      expect(tty.endsWith('\r\x1b[K')).toBe(true);
+    } finally {
+      killGroup(family.pid as number);
+    }
+  });
+
+  it('shows no progress bar when stderr is not a terminal', () => {
+    const r = run(['smem', '-c', 'pid']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+  });
+});
