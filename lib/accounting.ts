@@ -4,7 +4,7 @@
 // plus swapped-out shared memory, which pagemap cannot see.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { systemError, validatePid } from './errors';
+import { describe, systemError, validatePid } from './errors';
 import { kpagePaths, kpageReadable, type PageFeatures, pageFeatures } from './kpage';
 import {
   Field,
@@ -149,6 +149,15 @@ export function addProcessTimings(a: Timings, b: Timings): void {
   for (const k of ['maps', 'pagemap', 'scan', 'classify', 'shmemSwap', 'thp'] as const) a[k] += b[k];
 }
 
+/**
+ * 'excluded': the calling process's own mappings were taken off every
+ * page's mapcount, so the figures are those the process will have once the
+ * caller has exited. 'included': the kernel's view of the moment, in which
+ * the caller's mappings count (pages it shares with the process count as
+ * shared and give the process a smaller PSS).
+ */
+export type ObserverView = 'excluded' | 'included';
+
 export interface ProcessMemory extends MemoryFigures {
   pid: number;
   /**
@@ -157,6 +166,8 @@ export interface ProcessMemory extends MemoryFigures {
    * so Rss, Pss, Uss and the Pss split come from the kernel's smaps_rollup.
    */
   source: FigureSource;
+  /** Whether the caller's own mappings count in these figures (see `excludeSelf`). */
+  observer: ObserverView;
   pfnsVisible: boolean;
   /** Per mapping, when requested. */
   mappings?: MappingMemory[];
@@ -174,6 +185,15 @@ export interface AccountingOptions {
    * and marks the source; 'error' throws an EPERM error instead.
    */
   unprivileged?: 'smaps' | 'error';
+  /**
+   * Figures as they will be once the calling process has gone: every page
+   * frame the caller maps itself has its mapcount lowered by the number of
+   * times the caller maps it (read from the caller's own pagemap). The
+   * caller's own figures, if asked for, stay the kernel's. Needs
+   * CAP_SYS_ADMIN; without it figures come from smaps_rollup and say
+   * `observer: 'included'`. Default false: the kernel's view of the moment.
+   */
+  excludeSelf?: boolean;
 }
 
 /** Kernel-half mappings ([vsyscall]) have no pagemap entries. */
@@ -503,6 +523,7 @@ export function shapeProcess(t: Target, options: AccountingOptions, pfnsVisible:
     ...emptyFigures(),
     pid: t.pid,
     source: 'pagemap',
+    observer: 'included',
     pfnsVisible,
     partial: t.partial,
     timings: t.timings,
@@ -584,9 +605,42 @@ export async function degradeToRollup(report: ProcessMemory): Promise<void> {
   const rollup = await readSmapsRollupAsync(report.pid);
   Object.assign(report, figuresFromRollup(rollup.fields));
   report.source = 'smaps_rollup';
+  report.observer = 'included';
   report.pfnsVisible = false;
   // Per-mapping figures would mix sources: drop them rather than mislead.
   delete report.mappings;
+}
+
+/**
+ * The frames the calling process maps that another process may map too, one
+ * entry per virtual page (a frame mapped twice is listed twice), from the
+ * caller's own pagemap. Exclusive anonymous pages are left out: their
+ * mapcount is 1, so no other process maps them. Null when PFNs are hidden.
+ */
+export async function observerPfns(flags: number): Promise<BigUint64Array | null> {
+  const self = await prepareTarget(process.pid, flags);
+  try {
+    await self.walk.runAsync();
+  } finally {
+    releaseTarget(self);
+  }
+  const s = walkStats(self.walk);
+  if (s[6] === 1 && s[5] === 0) return null;
+  const pfns = new BigUint64Array(s[7]);
+  self.walk.pendingPfns(pfns);
+  return pfns;
+}
+
+/**
+ * Tells the tally to settle without the caller's mappings. observerWalk: the
+ * index of the caller's own walk in the tally, or -1. False when the caller's
+ * PFNs are hidden (figures then stay the kernel's view).
+ */
+export async function excludeObserver(tally: NativeTally, flags: number, observerWalk: number): Promise<boolean> {
+  const pfns = await observerPfns(flags);
+  if (!pfns) return false;
+  tally.excludeObserver(pfns, observerWalk);
+  return true;
 }
 
 export function newTally(): NativeTally {
@@ -633,6 +687,10 @@ export async function processMemory(pid: number, options: AccountingOptions = {}
   if (gap && options.unprivileged === 'error') throw unprivilegedError(pid, gap);
   const tally = newTally();
   tally.add(t.walk);
+  // The caller's own figures stay the kernel's: it is not gone while it measures itself.
+  let excluded = false;
+  if (!gap && options.excludeSelf && pid !== process.pid)
+    excluded = await excludeObserver(tally, walkFlags(features), -1);
   if (!gap) await tally.resolveAsync();
   tally.approximateSwapPss();
   addTallyTimings(timings, tally);
@@ -640,6 +698,7 @@ export async function processMemory(pid: number, options: AccountingOptions = {}
   timings.walks = shaping - began - timings.kpage - timings.settle;
   if (processIdentity(pid) !== t.identity) t.partial = true;
   const report = shapeProcess(t, options, !gap);
+  if (excluded) report.observer = 'excluded';
   if (gap || t.shmemSwap.includes(null)) {
     if (gap) await degradeToRollup(report);
     else report.swap = figuresFromRollup((await readSmapsRollupAsync(pid)).fields).swap;
@@ -656,6 +715,8 @@ export function checkAccountingOptions(options: AccountingOptions): void {
   if (options.unprivileged !== undefined && options.unprivileged !== 'smaps' && options.unprivileged !== 'error') {
     throw new RangeError("options.unprivileged must be 'smaps' or 'error'");
   }
+  if (options.excludeSelf !== undefined && typeof options.excludeSelf !== 'boolean')
+    throw new TypeError(`options.excludeSelf must be a boolean, got ${describe(options.excludeSelf)}`);
 }
 
 export const cpuCount = (): number => (os.availableParallelism ? os.availableParallelism() : os.cpus().length);

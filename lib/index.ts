@@ -5,6 +5,7 @@ export {
   type FigureSource,
   type MappingMemory,
   type MemoryFigures,
+  type ObserverView,
   type PageCounts,
   type ProcessMemory,
   PSS_SHIFT,

@@ -31,6 +31,7 @@ export interface NativeWalk {
   /** [pagemapMs, scanMs, thpMs, classifyMs] of the walk's own threads. */
   timings(out: Float64Array): void;
   mappings(): number;
+  pendingPfns(out: BigUint64Array): number;
 }
 
 export interface NativeTally {
@@ -40,6 +41,7 @@ export interface NativeTally {
   groups(groupOf: Int32Array, groups: number, out: BigUint64Array): void;
   sharingMatrix(out: BigUint64Array): void;
   approximateSwapPss(): void;
+  excludeObserver(observerPfns: BigUint64Array, observerWalk: number): void;
   stats(out: Float64Array): void;
   /** [kpageMs, settleMs] */
   timings(out: Float64Array): void;

@@ -13,10 +13,12 @@ import {
   degradeToRollup,
   emptyFigures,
   emptyTimings,
+  excludeObserver,
   figuresFromRollup,
   type MemoryFigures,
   mmSurvived,
   newTally,
+  type ObserverView,
   type ProcessMemory,
   prepareTarget,
   privilegeGap,
@@ -114,6 +116,12 @@ export interface Snapshot {
   matrix?: SharingMatrix;
   /** 'pagemap' when every figure is kernel-exact; 'smaps_rollup' when privilege was missing. */
   source: 'pagemap' | 'smaps_rollup';
+  /**
+   * 'excluded' when the caller's own mappings were taken off (`excludeSelf`):
+   * every figure but the caller's own report, groups and scope included, is
+   * what it will be once the caller has gone.
+   */
+  observer: ObserverView;
   /** SwapPss counts sharing among the scanned processes only: an approximation. */
   swapPssApproximate: true;
   /** Distinct page frames looked up in kpagecount/kpageflags. */
@@ -272,6 +280,11 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
 
   const tally = newTally();
   for (const { t } of targets) tally.add(t.walk);
+  let excluded = false;
+  if (!gap && options.excludeSelf) {
+    const selfWalk = targets.findIndex(({ info }) => info.pid === process.pid);
+    excluded = await excludeObserver(tally, flags, selfWalk);
+  }
   if (!gap) await tally.resolveAsync();
   tally.approximateSwapPss();
   addTallyTimings(timings, tally);
@@ -300,6 +313,8 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     if (!live[i]) continue;
     const { info, t } = targets[i];
     const report: ProcessReport = { ...shapeProcess(t, options, !gap), info };
+    // The caller's own report stays the kernel's view.
+    if (excluded && info.pid !== process.pid) report.observer = 'excluded';
     try {
       if (gap) await degradeToRollup(report);
       else if (t.shmemSwap.includes(null))
@@ -362,6 +377,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     groups: groupReports.slice(1),
     matrix,
     source: gap ? 'smaps_rollup' : 'pagemap',
+    observer: excluded ? 'excluded' : 'included',
     swapPssApproximate: true,
     distinctPfns: tallyStats[0],
     elapsedMs: timings.total,

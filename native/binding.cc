@@ -333,7 +333,8 @@ class Walk : public Napi::ObjectWrap<Walk> {
         env, "Walk",
         {InstanceMethod("run", &Walk::Run), InstanceMethod("runAsync", &Walk::RunAsync),
          InstanceMethod("figures", &Walk::Figures), InstanceMethod("stats", &Walk::Stats),
-         InstanceMethod("mappings", &Walk::Mappings), InstanceMethod("timings", &Walk::Timings)});
+         InstanceMethod("mappings", &Walk::Mappings), InstanceMethod("timings", &Walk::Timings),
+         InstanceMethod("pendingPfns", &Walk::PendingPfns)});
   }
 
   // new Walk(pid, ranges: Float64Array [startPage, endPage]..., options bits)
@@ -429,6 +430,17 @@ class Walk : public Napi::ObjectWrap<Walk> {
     return Napi::Number::New(info.Env(), static_cast<double>(walk_->mappings()));
   }
 
+  // pendingPfns(out: BigUint64Array) -> count: the PFNs the walk left to
+  // look up (every present page but exclusive anonymous ones), repeats kept.
+  Napi::Value PendingPfns(const Napi::CallbackInfo& info) {
+    auto out = info[0].As<Napi::BigUint64Array>();
+    if (busy_) throw Napi::Error::New(info.Env(), "walk still running");
+    const auto& p = walk_->pendingPfns();
+    if (out.ElementLength() < p.size()) throw Napi::RangeError::New(info.Env(), "output buffer too small");
+    if (!p.empty()) std::memcpy(out.Data(), p.data(), p.size() * sizeof(uint64_t));
+    return Napi::Number::New(info.Env(), static_cast<double>(p.size()));
+  }
+
   std::shared_ptr<pagewalk::ProcessWalk> walk_;
   bool busy_ = false;
   bool ran_ = false;
@@ -446,6 +458,7 @@ class TallyHandle : public Napi::ObjectWrap<TallyHandle> {
          InstanceMethod("groups", &TallyHandle::Groups),
          InstanceMethod("sharingMatrix", &TallyHandle::SharingMatrix),
          InstanceMethod("approximateSwapPss", &TallyHandle::ApproximateSwapPss),
+         InstanceMethod("excludeObserver", &TallyHandle::ExcludeObserver),
          InstanceMethod("stats", &TallyHandle::Stats), InstanceMethod("timings", &TallyHandle::Timings)});
   }
 
@@ -505,6 +518,16 @@ class TallyHandle : public Napi::ObjectWrap<TallyHandle> {
     const size_t n = tally_->walks();
     if (out.ElementLength() < n * n) throw Napi::RangeError::New(info.Env(), "buffer too small");
     guarded(info.Env(), [&] { tally_->sharingMatrix(out.Data()); });
+    return info.Env().Undefined();
+  }
+
+  // excludeObserver(observerPfns: BigUint64Array, observerWalk: index or -1)
+  Napi::Value ExcludeObserver(const Napi::CallbackInfo& info) {
+    idle(info.Env());
+    auto pfns = info[0].As<Napi::BigUint64Array>();
+    const int64_t walk = info[1].As<Napi::Number>().Int64Value();
+    std::vector<uint64_t> copy(pfns.Data(), pfns.Data() + pfns.ElementLength());
+    tally_->excludeObserver(std::move(copy), walk < 0 ? pagewalk::Tally::kNoWalk : static_cast<size_t>(walk));
     return info.Env().Undefined();
   }
 

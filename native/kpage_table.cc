@@ -157,6 +157,15 @@ void KpageTable::readRun(int countFd, int flagsFd, uint64_t first, uint64_t last
   }
 }
 
+void KpageTable::discountObserver(const uint64_t* pfns, size_t n) {
+  observer_.assign(counts_.size(), 0);
+  for (size_t i = 0; i < n; i++) {
+    const size_t idx = indexOf(pfns[i]);
+    // Frames no measured process maps are not in the table: they change no figure.
+    if (idx != kAbsent) observer_[idx]++;
+  }
+}
+
 uint64_t KpageTable::pfnAt(size_t index) const {
   // Binary search on the rank array, then within the word.
   const size_t w = static_cast<size_t>(

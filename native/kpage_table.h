@@ -53,6 +53,22 @@ class KpageTable {
 
   size_t size() const { return counts_.size(); }
   uint32_t mapcount(size_t index) const { return counts_[index]; }
+
+  // The observer (the calling process) maps pages too, and each of its
+  // mappings raises a frame's mapcount. Counts, per looked-up frame, how many
+  // times the observer maps it: pfns are the PFNs of its own pagemap, one per
+  // virtual page (a frame it maps twice appears twice). After resolve().
+  void discountObserver(const uint64_t* pfns, size_t n);
+  // The mapcount the frame will have once the observer has exited: the
+  // kernel's, less the observer's own mappings of it.
+  uint32_t mapcountWithoutObserver(size_t index) const {
+    const uint32_t count = counts_[index];
+    if (observer_.empty() || count == 0) return count;
+    const uint32_t mine = observer_[index];
+    // Every frame here is mapped by a measured process, and the observer's
+    // pagemap and kpagecount are read moments apart: never below 1.
+    return count > mine ? count - mine : 1;
+  }
   uint32_t flags(size_t index) const { return flags_[index]; }
   uint64_t pfnAt(size_t index) const;
   // Bytes read from the two kpage files, and preads issued, for benchmarks.
@@ -69,6 +85,7 @@ class KpageTable {
   std::vector<uint32_t> rank_;
   std::vector<uint32_t> counts_;
   std::vector<uint32_t> flags_;
+  std::vector<uint32_t> observer_;  // the observer's mappings per frame; empty: none discounted
   uint64_t bytesRead_ = 0;
   uint64_t readCalls_ = 0;
 };

@@ -392,14 +392,14 @@ void ProcessWalk::consume(size_t m, const uint64_t* entries, size_t n) {
   exclusiveAnonPages_ += exclusiveAnon;
 }
 
-void ProcessWalk::settle(const KpageTable& table) {
+void ProcessWalk::settle(const KpageTable& table, bool withoutObserver) {
   for (size_t m = 0; m < mappings(); m++) {
     uint64_t* f = &figures_[m * kFields];
     for (size_t k = pendingBegin_[m]; k < pendingBegin_[m + 1]; k++) {
       const size_t idx = table.indexOf(pending_[k]);
       if (idx == KpageTable::kAbsent) continue;  // no struct page: PFNMAP, device
       const uint32_t flags = table.flags(idx);
-      const uint32_t count = table.mapcount(idx);
+      const uint32_t count = withoutObserver ? table.mapcountWithoutObserver(idx) : table.mapcount(idx);
       if (bit(flags, kKpfZeroPage)) {
         f[kZeroPages]++;
         continue;

@@ -78,8 +78,10 @@ class ProcessWalk {
   void run();
 
   // After the caller has resolved the kpage table from pendingPfns():
-  // settles the pending pages into the per-mapping figures.
-  void settle(const KpageTable& table);
+  // settles the pending pages into the per-mapping figures. withoutObserver:
+  // with the mapcounts the frames will have once the observer has exited
+  // (KpageTable::discountObserver), instead of the kernel's.
+  void settle(const KpageTable& table, bool withoutObserver = false);
 
   size_t mappings() const { return ranges_.size() / 2; }
   const std::vector<uint64_t>& figures() const { return figures_; }

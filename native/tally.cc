@@ -39,6 +39,10 @@ void Tally::resolve() {
   for (const auto& w : walks_)
     for (uint64_t pfn : w->pendingPfns()) table_->want(pfn);
   table_->resolve();
+  if (excludeObserver_) {
+    table_->discountObserver(observerPfns_.data(), observerPfns_.size());
+    std::vector<uint64_t>().swap(observerPfns_);
+  }
   const uint64_t resolved = monotonicNs();
   kpageNs_ += resolved - began;
   const AddElapsed settleClock(settleNs_, resolved);
@@ -49,19 +53,19 @@ void Tally::resolve() {
   size_t split = 0, head = 0;
   while (split < walks_.size() && head * 2 < total) head += walks_[split++]->pendingPfns().size();
   if (walks_.size() < 2 || split >= walks_.size() || total < (size_t{1} << 16) || !extraThreadsAllowed()) {
-    for (const auto& w : walks_) w->settle(*table_);
+    for (size_t i = 0; i < walks_.size(); i++) walks_[i]->settle(*table_, withoutObserver(i));
     return;
   }
   std::exception_ptr error;
   std::thread worker([&] {
     try {
-      for (size_t i = split; i < walks_.size(); i++) walks_[i]->settle(*table_);
+      for (size_t i = split; i < walks_.size(); i++) walks_[i]->settle(*table_, withoutObserver(i));
     } catch (...) {
       error = std::current_exception();
     }
   });
   try {
-    for (size_t i = 0; i < split; i++) walks_[i]->settle(*table_);
+    for (size_t i = 0; i < split; i++) walks_[i]->settle(*table_, withoutObserver(i));
   } catch (...) {
     worker.join();
     throw;
@@ -78,6 +82,9 @@ void Tally::groups(const int32_t* groupOf, size_t groups, uint64_t* out) const {
   for (size_t g = 0; g < groups; g++) {
     std::fill(inGroup.begin(), inGroup.end(), 0);
     uint64_t* o = out + g * kGroupFields;
+    // A group that holds the observer's own walk counts its mappings itself.
+    const bool observerOutside = excludeObserver_ && (observerWalk_ >= walks_.size() ||
+                                                      groupOf[observerWalk_] != static_cast<int32_t>(g));
     for (size_t w = 0; w < walks_.size(); w++) {
       if (groupOf[w] != static_cast<int32_t>(g)) continue;
       // Exclusive anonymous pages settled without lookup are mapped once.
@@ -93,7 +100,9 @@ void Tally::groups(const int32_t* groupOf, size_t groups, uint64_t* out) const {
       if (!inGroup[idx] || !isNormalPage(*table_, idx)) continue;
       o[kGroupDistinctPages]++;
       // ">=": the mapcount read can trail a PTE seen moments earlier.
-      if (inGroup[idx] >= table_->mapcount(idx))
+      const uint32_t mapcount =
+          observerOutside ? table_->mapcountWithoutObserver(idx) : table_->mapcount(idx);
+      if (inGroup[idx] >= mapcount)
         o[kGroupOnlyPages]++;
       else
         o[kGroupSharedOutside]++;

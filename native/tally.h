@@ -30,6 +30,18 @@ class Tally {
   void add(std::shared_ptr<ProcessWalk> walk) { walks_.push_back(std::move(walk)); }
   size_t walks() const { return walks_.size(); }
 
+  // Figures as they will be once the observer (the calling process) has
+  // exited: every frame's mapcount is lowered by the number of times the
+  // observer maps it. observerPfns: the PFNs of the observer's own pagemap.
+  // observerWalk: the index of the observer's own walk among those added,
+  // whose figures stay the kernel's, or kNoWalk. Call before resolve().
+  static constexpr size_t kNoWalk = SIZE_MAX;
+  void excludeObserver(std::vector<uint64_t> observerPfns, size_t observerWalk) {
+    observerPfns_ = std::move(observerPfns);
+    observerWalk_ = observerWalk;
+    excludeObserver_ = true;
+  }
+
   // Looks up every pending PFN of every walk and settles them.
   void resolve();
   bool resolved() const { return table_ != nullptr; }
@@ -59,6 +71,11 @@ class Tally {
   std::unique_ptr<KpageTable> table_;
   uint64_t kpageNs_ = 0;
   uint64_t settleNs_ = 0;
+  std::vector<uint64_t> observerPfns_;
+  size_t observerWalk_ = kNoWalk;
+  bool excludeObserver_ = false;
+
+  bool withoutObserver(size_t walk) const { return excludeObserver_ && walk != observerWalk_; }
 };
 
 }  // namespace pagewalk

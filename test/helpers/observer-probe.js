@@ -1,0 +1,76 @@
+// Run by test/observer.test.ts as the observer: a Node process that maps
+// the same node binary and libc copies as the targets it measures.
+//   node observer-probe.js ROOT PID...
+// Prints one JSON line: each target measured with and without excludeSelf,
+// its smaps_rollup of the moment (this observer included), a snapshot of
+// the targets (group and matrix) both ways, and the observer's own report.
+
+const fs = require('node:fs');
+const path = require('node:path');
+
+const [root, ...pidArgs] = process.argv.slice(2);
+const pids = pidArgs.map(Number);
+const pw = require(path.join(root, 'dist', 'index.js'));
+
+function rollupKb(p) {
+  const out = {};
+  for (const line of fs.readFileSync(`/proc/${p}/smaps_rollup`, 'utf8').split('\n')) {
+    const m = /^(\w+):\s+(\d+) kB/.exec(line);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+const figures = (r) => ({
+  pid: r.pid,
+  observer: r.observer,
+  source: r.source,
+  partial: r.partial,
+  rss: r.rss,
+  pss: r.pss,
+  uss: r.uss,
+  shared: r.shared,
+  swap: r.swap,
+  pssAnon: r.pssAnon,
+  pssFile: r.pssFile,
+  pssShmem: r.pssShmem,
+  anonymous: r.anonymous,
+  ksm: r.ksm,
+  anonHugePages: r.anonHugePages,
+});
+
+async function snap(excludeSelf, extra = []) {
+  const s = await pw.snapshot({
+    pids: [...pids, ...extra],
+    excludeSelf,
+    groups: [{ name: 'targets', match: pids }],
+    matrix: true,
+  });
+  const g = s.groups[0];
+  return {
+    observer: s.observer,
+    processes: s.processes.map(figures),
+    group: { only: g.only, sharedOutside: g.sharedOutside, distinct: g.distinct },
+    matrix: { pids: s.matrix.pids, bytes: [...s.matrix.bytes] },
+  };
+}
+
+(async () => {
+  const out = { targets: {} };
+  for (const pid of pids) {
+    const included = figures(await pw.processMemory(pid));
+    const rollup = rollupKb(pid);
+    const excluded = figures(await pw.processMemory(pid, { excludeSelf: true }));
+    out.targets[pid] = { included, rollup, excluded };
+  }
+  out.snapshotExcluded = await snap(true);
+  out.snapshotIncluded = await snap(false);
+  // The caller measured along with the targets: its own figures stay the kernel's.
+  out.withSelf = await snap(true, [process.pid]);
+  out.selfRollup = rollupKb(process.pid);
+  out.selfAlone = figures(await pw.processMemory(process.pid, { excludeSelf: true }));
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+})().catch((err) => {
+  process.stdout.write(`${JSON.stringify({ fatal: err.message, stack: err.stack })}\n`);
+  process.exitCode = 1;
+});
