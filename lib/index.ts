@@ -14,6 +14,34 @@ export {
   type Timings,
 } from './accounting';
 export {
+  type Change,
+  type ChangeStatus,
+  checkSample,
+  type DiffOptions,
+  diffGroups,
+  diffMappings,
+  diffSamples,
+  FIGURE_KEYS,
+  type FigureKey,
+  type Figures,
+  type GroupChange,
+  type GroupKey,
+  type GroupSample,
+  groupSample,
+  type MappingChange,
+  type MappingSample,
+  mappingsByPath,
+  type ProcessChange,
+  type ProcessSample,
+  parseRecord,
+  SAMPLE_FORMAT,
+  SAMPLE_VERSION,
+  type Sample,
+  type SampleDiff,
+  type SampleExtras,
+  sampleOf,
+} from './diff';
+export {
   decodeKpageFlags,
   hasSysAdmin,
   KPF,
@@ -52,6 +80,7 @@ export {
   type StateCounts,
 } from './pagemap';
 export { type Mapping, parseMaps, parseMapsLine, readMaps, readMapsAsync } from './proc/maps';
+export { type Meminfo, parseMeminfo, readMeminfo } from './proc/meminfo';
 export {
   parseSmaps,
   parseSmapsRollup,
@@ -76,3 +105,4 @@ export {
   snapshot,
 } from './snapshot';
 export { type WalkChunk, type WalkOptions, walk, walkSync } from './walk';
+export { type WatchOptions, type WatchStep, watch } from './watch';

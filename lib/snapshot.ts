@@ -53,6 +53,8 @@ export interface ProcessInfo {
   uid: number;
   user: string;
   kernelThread: boolean;
+  /** Start time in clock ticks since boot: with the pid, it tells a process from a later one given the same pid. */
+  startTime: number;
 }
 
 export interface ProcessReport extends ProcessMemory {
@@ -160,7 +162,16 @@ export function processInfo(pid: number): ProcessInfo {
   } catch {
     // exited meanwhile: fall back to the name
   }
-  return { pid, ppid: stat.ppid, name, command: command || `[${name}]`, uid, user: userName(uid), kernelThread };
+  return {
+    pid,
+    ppid: stat.ppid,
+    name,
+    command: command || `[${name}]`,
+    uid,
+    user: userName(uid),
+    kernelThread,
+    startTime: Number(stat.startTime),
+  };
 }
 
 /** Every pid in /proc. */
@@ -203,7 +214,7 @@ async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-function checkSnapshotOptions(o: SnapshotOptions): void {
+export function checkSnapshotOptions(o: SnapshotOptions): void {
   checkAccountingOptions(o);
   if (o.pids !== undefined) {
     if (!Array.isArray(o.pids)) throw new TypeError('options.pids must be an array of pids');
