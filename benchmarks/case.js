@@ -4,9 +4,11 @@
 //   node benchmarks/case.js '<json spec>'
 //
 // spec: { kind, pids, runs, warmup, options }. Prints one JSON line:
-// { timesMs: [...], hwmBeforeKb, hwmAfterKb, extra }.
+// { timesMs: [...], hwmBeforeKb, hwmAfterFirstKb, hwmAfterKb, timings: [...], extra }.
+// timings: the library's own breakdown (processMemory() and snapshot()
+// results carry `timings`, ms per phase) of each measured run; summed over
+// the pids for processMemory.
 const fs = require('node:fs');
-const { spawnSync } = require('node:child_process');
 const { monitorEventLoopDelay, performance } = require('node:perf_hooks');
 
 const spec = JSON.parse(process.argv[2]);
@@ -35,8 +37,21 @@ function walkSync(pids) {
 /** The exact accounting walk: processMemory per pid, one after the other. */
 async function processMemory(pids) {
   let pss = 0;
-  for (const pid of pids) pss += (await pw.processMemory(pid)).pss;
-  return { pssBytes: pss };
+  let timings;
+  for (const pid of pids) {
+    const r = await pw.processMemory(pid);
+    pss += r.pss;
+    timings = addTimings(timings, r.timings);
+  }
+  return { pssBytes: pss, timings };
+}
+
+/** Sums two breakdowns field by field; whatever fields the library reports. */
+function addTimings(sum, t) {
+  if (!t || typeof t !== 'object') return sum;
+  const out = { ...(sum ?? {}) };
+  for (const [k, v] of Object.entries(t)) if (typeof v === 'number') out[k] = (out[k] ?? 0) + v;
+  return out;
 }
 
 async function snapshot(pids, options) {
@@ -46,6 +61,7 @@ async function snapshot(pids, options) {
     gone: s.gone.length,
     distinctPfns: s.distinctPfns,
     scopePss: s.scope.totals.pss,
+    timings: addTimings(undefined, s.timings),
   };
 }
 
@@ -101,18 +117,7 @@ function smapsRollup(pids) {
   return { processes: read };
 }
 
-/** An external command end to end (process start-up included). */
-function exec(_pids, options) {
-  const r = spawnSync(options.argv[0], options.argv.slice(1), {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    maxBuffer: 64 << 20,
-  });
-  if (r.status !== 0)
-    throw new Error(`${options.argv.join(' ')} failed (${r.status}): ${String(r.stderr).slice(0, 500)}`);
-  return { outputBytes: r.stdout.length };
-}
-
-const cases = { walkAsync, walkSync, processMemory, snapshot, jsReadSync, smapsRollup, exec };
+const cases = { walkAsync, walkSync, processMemory, snapshot, jsReadSync, smapsRollup };
 
 // Event-loop lag while processMemory runs: the longest stall a 1 ms timer
 // and the histogram saw, measured on measured runs only.
@@ -137,11 +142,24 @@ async function main() {
   const fn = cases[spec.kind];
   if (!fn) throw new Error(`unknown case ${spec.kind}`);
   const call = () => fn(spec.pids, spec.options ?? {});
+  // The peak RSS one call adds is VmHWM after the first call (warm-up or
+  // not) minus VmHWM before it; later calls add garbage the collector has
+  // not reclaimed yet, reported apart (hwmAfterKb).
   const hwmBeforeKb = vmHwmKb();
-  for (let i = 0; i < spec.warmup; i++) await call();
+  let hwmAfterFirstKb;
+  const first = () => {
+    if (hwmAfterFirstKb === undefined) hwmAfterFirstKb = vmHwmKb();
+  };
+  for (let i = 0; i < spec.warmup; i++) {
+    await call();
+    first();
+  }
   const timesMs = [];
   const lags = [];
+  const timings = [];
   let extra;
+  // The stall scenario's latency window covers the measured runs only.
+  if (spec.stallPid) process.kill(spec.stallPid, 'SIGUSR1');
   for (let i = 0; i < spec.runs; i++) {
     if (spec.lag) {
       const t0 = performance.now();
@@ -154,8 +172,13 @@ async function main() {
       extra = await call();
       timesMs.push(performance.now() - t0);
     }
+    first();
+    if (extra?.timings) timings.push(extra.timings);
   }
-  const out = { timesMs, hwmBeforeKb, hwmAfterKb: vmHwmKb(), extra };
+  if (spec.stallPid) process.kill(spec.stallPid, 'SIGUSR2');
+  if (extra) delete extra.timings;
+  const out = { timesMs, hwmBeforeKb, hwmAfterFirstKb, hwmAfterKb: vmHwmKb(), extra };
+  if (timings.length) out.timings = timings;
   if (spec.lag) out.lagMs = lags;
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }

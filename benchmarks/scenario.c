@@ -10,12 +10,22 @@
 //                                           PROCS processes (fork) mapping one
 //                                           MAP_SHARED region, each with its
 //                                           own private memory
+//   scenario backends PROCS SHARED_MIB PRIVATE_MIB
+//                                           the same, named apart: PostgreSQL's
+//                                           shape (backends forked from one
+//                                           postmaster reading shared buffers)
+//   scenario stall MIB                      MIB MiB written, then times its own
+//                                           mmap+touch+munmap in a loop: SIGUSR1
+//                                           starts a new window, SIGUSR2 prints
+//                                           "STALL worst_ns calls over_1ms
+//                                           over_100us" for the window so far
 //
 // Prints "READY pid [pid...]" once every page is in place, then sleeps until
 // killed. Forked children die with the parent (PR_SET_PDEATHSIG).
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdint.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,9 +63,48 @@ static void waitForever(void) {
   for (;;) pause();
 }
 
+static volatile sig_atomic_t windowRequest;  // 1: new window, 2: report
+
+static void onWindowSignal(int sig) { windowRequest = sig == SIGUSR1 ? 1 : 2; }
+
+static uint64_t nowNs(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+// What an allocator does all day: mmap, first touch, munmap. Each needs the
+// mmap lock for writing, so any reader holding it for reading (a
+// smaps_rollup read, a pagemap read) shows up as this call's latency. The
+// loop sleeps 200 us between calls so that it needs little CPU of its own.
+static void stallLoop(void) {
+  uint64_t worst = 0, calls = 0, over1ms = 0, over100us = 0;
+  const struct timespec gap = {0, 200000};
+  for (;;) {
+    if (windowRequest) {
+      if (windowRequest == 2)
+        printf("STALL %llu %llu %llu %llu\n", (unsigned long long)worst, (unsigned long long)calls,
+               (unsigned long long)over1ms, (unsigned long long)over100us);
+      worst = calls = over1ms = over100us = 0;
+      windowRequest = 0;
+    }
+    uint64_t t0 = nowNs();
+    unsigned char *p = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) die("mmap");
+    p[0] = 1;
+    if (munmap(p, 16 * PAGE)) die("munmap");
+    uint64_t took = nowNs() - t0;
+    calls++;
+    if (took > worst) worst = took;
+    if (took > 1000000) over1ms++;
+    if (took > 100000) over100us++;
+    nanosleep(&gap, NULL);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: scenario dense|sparse|maps|shared ARGS\n");
+    fprintf(stderr, "usage: scenario dense|sparse|maps|shared|backends|stall ARGS\n");
     return 2;
   }
   setvbuf(stdout, NULL, _IONBF, 0);
@@ -65,6 +114,18 @@ int main(int argc, char **argv) {
     touch(map(bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS), bytes);
     printf("READY %d\n", getpid());
     waitForever();
+  }
+  if (!strcmp(mode, "stall")) {
+    // Before READY: the first SIGUSR1 may follow it at once.
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = onWindowSignal;
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    size_t bytes = strtoul(argv[2], NULL, 10) * MIB;
+    touch(map(bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS), bytes);
+    printf("READY %d\n", getpid());
+    stallLoop();
   }
   if (!strcmp(mode, "sparse") && argc >= 4) {
     size_t reserve = strtoul(argv[2], NULL, 10) * 1024UL * MIB;
@@ -87,7 +148,7 @@ int main(int argc, char **argv) {
     printf("READY %d\n", getpid());
     waitForever();
   }
-  if (!strcmp(mode, "shared") && argc >= 5) {
+  if ((!strcmp(mode, "shared") || !strcmp(mode, "backends")) && argc >= 5) {
     int procs = atoi(argv[2]);
     size_t shared = strtoul(argv[3], NULL, 10) * MIB;
     size_t priv = strtoul(argv[4], NULL, 10) * MIB;
@@ -105,8 +166,10 @@ int main(int argc, char **argv) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(0);
         close(fds[0]);
-        // fork copies no page tables of shared mappings: fault them in.
-        readAll(s, shared);
+        // fork copies no page tables of shared mappings: fault them in
+        // (MADV_POPULATE_READ, Linux 5.14+, does it without a fault per
+        // 16 pages; the loop is the fallback).
+        if (madvise(s, shared, 22 /* MADV_POPULATE_READ */)) readAll(s, shared);
         touch(map(priv, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS), priv);
         char ok = 1;
         if (write(fds[1], &ok, 1) != 1) _exit(1);
