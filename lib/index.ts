@@ -42,6 +42,20 @@ export {
   sampleOf,
 } from './diff';
 export {
+  checkGrouping,
+  GROUP_BY,
+  type GroupBy,
+  type GroupConfig,
+  GroupConfigError,
+  type Grouping,
+  type GroupRule,
+  groupNameOf,
+  loadGroupConfig,
+  type MatchField,
+  ProcessFacts,
+  parseGroupConfig,
+} from './groups';
+export {
   decodeKpageFlags,
   hasSysAdmin,
   KPF,
@@ -79,6 +93,14 @@ export {
   type ScanResult,
   type StateCounts,
 } from './pagemap';
+export {
+  type CgroupLine,
+  type MemoryCgroup,
+  memoryCgroup,
+  parseCgroupFile,
+  readMemoryCgroup,
+  shortCgroupName,
+} from './proc/cgroup';
 export { type Mapping, parseMaps, parseMapsLine, readMaps, readMapsAsync } from './proc/maps';
 export { type Meminfo, parseMeminfo, readMeminfo } from './proc/meminfo';
 export {

@@ -34,6 +34,7 @@ import {
   walkTarget,
 } from './accounting';
 import { validatePid } from './errors';
+import { checkGrouping, type Grouping, groupNameOf, ProcessFacts } from './groups';
 import { kpageReadable, pageFeatures } from './kpage';
 import { GroupSlot, native } from './native';
 import { readCmdline } from './proc/cmdline';
@@ -79,6 +80,8 @@ export interface GroupReport {
   distinct: number;
   /** Sums of the members' figures. */
   totals: MemoryFigures;
+  /** Members left unmeasured because the snapshot was cut short (options.signal): the figures miss them. */
+  skipped: number[];
 }
 
 export interface GoneProcess {
@@ -95,6 +98,14 @@ export interface SnapshotOptions extends AccountingOptions {
   filter?: (p: ProcessInfo) => boolean;
   /** Groups to account. `scope` (every measured process) is always computed. */
   groups?: GroupDefinition[];
+  /**
+   * Also put every measured process in a group by its name (comm), exe,
+   * user or memory cgroup, or by rules (see parseGroupConfig): these groups
+   * follow `groups` in the report, sorted by name.
+   */
+  groupBy?: Grouping;
+  /** Once aborted, no further process walk starts: the snapshot is cut short (see Snapshot.skipped). */
+  signal?: AbortSignal;
   /** Distinct pages shared by each pair of processes (costly with many processes). */
   matrix?: boolean;
   /** Walks run at once. Default: the number of CPUs. */
@@ -112,6 +123,8 @@ export interface SharingMatrix {
 export interface Snapshot {
   processes: ProcessReport[];
   gone: GoneProcess[];
+  /** Processes not measured because options.signal cut the snapshot short; empty when it is complete. */
+  skipped: ProcessInfo[];
   /** The whole scope as a group: what only the measured processes map. */
   scope: GroupReport;
   groups: GroupReport[];
@@ -230,6 +243,9 @@ export function checkSnapshotOptions(o: SnapshotOptions): void {
         throw new TypeError(`group ${g.name}: match must be a function or a pid array`);
     }
   }
+  if (o.groupBy !== undefined) checkGrouping(o.groupBy, 'options.groupBy');
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    throw new TypeError('options.signal must be an AbortSignal');
   if (o.concurrency !== undefined && (!Number.isInteger(o.concurrency) || o.concurrency < 1 || o.concurrency > 64)) {
     throw new RangeError('options.concurrency must be an integer from 1 to 64');
   }
@@ -262,8 +278,13 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   const walksBegan = performance.now();
   timings.list = walksBegan - began;
   const targets: { info: ProcessInfo; t: Target }[] = [];
+  const skipped: ProcessInfo[] = [];
   let done = 0;
   await pool(infos, options.concurrency ?? cpuCount(), async (info) => {
+    if (options.signal?.aborted) {
+      skipped.push(info);
+      return;
+    }
     let t: Target | undefined;
     try {
       t = await prepareTarget(info.pid, flags);
@@ -344,26 +365,61 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   const groupOf = new Int32Array(targets.length);
   const groupReports: GroupReport[] = [];
   const groupData = new BigUint64Array(native.groupFields);
-  definitions.forEach((def) => {
-    const members = new Set<number>();
-    targets.forEach(({ info }, w) => {
-      const inGroup =
-        liveReports.has(info.pid) && (Array.isArray(def.match) ? def.match.includes(info.pid) : def.match(info));
-      groupOf[w] = inGroup ? 0 : -1;
-      if (inGroup) members.add(info.pid);
-    });
-    tally.groups(groupOf, 1, groupData);
+  const inDefinition = (def: GroupDefinition, info: ProcessInfo) =>
+    Array.isArray(def.match) ? def.match.includes(info.pid) : def.match(info);
+  const report = (name: string, members: number[], data: BigUint64Array, at: number, skippedPids: number[]) => {
     const totals = emptyFigures();
     for (const pid of members) addFigures(totals, liveReports.get(pid) as ProcessReport);
     groupReports.push({
-      name: def.name,
-      pids: [...members],
-      only: Number(groupData[GroupSlot.OnlyPages]) * PAGE,
-      sharedOutside: Number(groupData[GroupSlot.SharedOutsidePages]) * PAGE,
-      distinct: Number(groupData[GroupSlot.DistinctPages]) * PAGE,
+      name,
+      pids: members,
+      only: Number(data[at + GroupSlot.OnlyPages]) * PAGE,
+      sharedOutside: Number(data[at + GroupSlot.SharedOutsidePages]) * PAGE,
+      distinct: Number(data[at + GroupSlot.DistinctPages]) * PAGE,
       totals,
+      skipped: skippedPids,
     });
+  };
+  definitions.forEach((def) => {
+    const members: number[] = [];
+    targets.forEach(({ info }, w) => {
+      const inGroup = liveReports.has(info.pid) && inDefinition(def, info);
+      groupOf[w] = inGroup ? 0 : -1;
+      if (inGroup) members.push(info.pid);
+    });
+    tally.groups(groupOf, 1, groupData);
+    const missed = skipped.filter((info) => inDefinition(def, info)).map((info) => info.pid);
+    report(def.name, members, groupData, 0, missed);
   });
+  if (options.groupBy) {
+    // A partition: every group in one pass over the tally.
+    const grouping = options.groupBy;
+    const index = new Map<string, number>();
+    const names: string[] = [];
+    const raw = targets.map(({ info }) =>
+      liveReports.has(info.pid) ? groupNameOf(grouping, new ProcessFacts(info)) : undefined,
+    );
+    const skippedNames = skipped.map((info) => groupNameOf(grouping, new ProcessFacts(info)));
+    for (const name of [...raw, ...skippedNames]) {
+      if (name !== undefined && !index.has(name)) index.set(name, names.push(name) - 1);
+    }
+    const partition = new Int32Array(targets.length);
+    raw.forEach((name, w) => {
+      partition[w] = name === undefined ? -1 : (index.get(name) as number);
+    });
+    const data = new BigUint64Array(native.groupFields * Math.max(1, names.length));
+    tally.groups(partition, names.length, data);
+    const members = names.map((): number[] => []);
+    const missed = names.map((): number[] => []);
+    partition.forEach((g, w) => {
+      if (g >= 0) members[g].push(targets[w].info.pid);
+    });
+    skippedNames.forEach((name, i) => {
+      if (name !== undefined) missed[index.get(name) as number].push(skipped[i].pid);
+    });
+    const order = names.map((_, g) => g).sort((a, b) => (names[a] < names[b] ? -1 : names[a] > names[b] ? 1 : 0));
+    for (const g of order) report(names[g], members[g], data, g * native.groupFields, missed[g]);
+  }
 
   let matrix: SharingMatrix | undefined;
   if (options.matrix) {
@@ -384,6 +440,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   return {
     processes,
     gone: gone.sort((a, b) => a.pid - b.pid),
+    skipped: skipped.sort((a, b) => a.pid - b.pid),
     scope: groupReports[0],
     groups: groupReports.slice(1),
     matrix,

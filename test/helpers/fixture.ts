@@ -29,9 +29,21 @@ function withoutPreload(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return rest;
 }
 
+export interface FixtureLaunch {
+  /** Another copy of the layouts program (a unique name makes the family easy to pick out). */
+  bin?: string;
+  /** A program and its first arguments to start it through (it must exec the rest of its arguments). */
+  via?: string[];
+}
+
 /** Starts test/fixtures/bin/layouts with the named regions ('all' for every one). */
-export async function startFixture(regions: string[], env: Record<string, string> = {}): Promise<Fixture> {
-  const child: ChildProcess = spawn(fixtureBin('layouts'), regions, {
+export async function startFixture(
+  regions: string[],
+  env: Record<string, string> = {},
+  launch: FixtureLaunch = {},
+): Promise<Fixture> {
+  const argv = [...(launch.via ?? []), launch.bin ?? fixtureBin('layouts'), ...regions];
+  const child: ChildProcess = spawn(argv[0], argv.slice(1), {
     stdio: ['ignore', 'pipe', 'inherit'],
     // A fixture is plain C: the sanitizer run's libasan preload would give
     // it terabytes of shadow mappings and change the shape under test.
