@@ -691,7 +691,8 @@ function targets(results) {
   for (const r of results) {
     for (const c of r.cases) {
       if (c.kind !== 'processMemory' || c.name.includes('lag monitor') || c.rssAddedMiB == null) continue;
-      const which = c.name === 'pagewalk processMemory' ? '' : ` (${c.name.replace(/^pagewalk processMemory \((.*)\)$/, '$1')})`;
+      const which =
+        c.name === 'pagewalk processMemory' ? '' : ` (${c.name.replace(/^pagewalk processMemory \((.*)\)$/, '$1')})`;
       add(`peak RSS added by processMemory, ${r.id}${which} (MiB)`, '<= 64', c.rssAddedMiB, c.rssAddedMiB <= 64);
     }
   }
