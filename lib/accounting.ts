@@ -7,13 +7,17 @@ import * as os from 'node:os';
 import { describe, systemError, validatePid } from './errors';
 import { kpagePaths, kpageReadable, type PageFeatures, pageFeatures } from './kpage';
 import {
-  Field,
+  MappingField,
   type NativeTally,
   type NativeWalk,
   native,
+  TallyTiming,
   WALK_COLLECT_SWAP,
   WALK_LOOKUP_EXCLUSIVE_ANON,
   WALK_NO_SCAN,
+  type WalkStats,
+  WalkTiming,
+  walkStats,
 } from './native';
 import { openPagemap, type PagemapHandle, ScanCategory, scanDisabled } from './pagemap';
 import { type Mapping, readMapsAsync } from './proc/maps';
@@ -128,20 +132,20 @@ export function emptyTimings(): Timings {
 
 /** Adds the walk's own native timings (its threads' time) into t. */
 export function addWalkTimings(t: Timings, walk: NativeWalk): void {
-  const w = new Float64Array(4);
+  const w = new Float64Array(native.walkTimingFields);
   walk.timings(w);
-  t.pagemap += w[0];
-  t.scan += w[1];
-  t.thp += w[2];
-  t.classify += w[3];
+  t.pagemap += w[WalkTiming.PagemapMs];
+  t.scan += w[WalkTiming.ScanMs];
+  t.thp += w[WalkTiming.ThpMs];
+  t.classify += w[WalkTiming.ClassifyMs];
 }
 
 /** Adds a tally's lookup and settling time into t. */
 export function addTallyTimings(t: Timings, tally: NativeTally): void {
-  const w = new Float64Array(2);
+  const w = new Float64Array(native.tallyTimingFields);
   tally.timings(w);
-  t.kpage += w[0];
-  t.settle += w[1];
+  t.kpage += w[TallyTiming.KpageMs];
+  t.settle += w[TallyTiming.SettleMs];
 }
 
 /** Sums the per-process phases of b into a. */
@@ -423,7 +427,7 @@ export function measureAnonHuge(t: Target, features: PageFeatures): void {
   // PFNs could form a THP: exact whenever it saw PFNs and PAGEMAP_SCAN works.
   // Left empty, shapeProcess() takes the walk's own AnonHugePages field.
   const s = walkStats(t.walk);
-  if (s[4] === 0 && s[5] === 1 && s[6] === 0) {
+  if (!s.scanUnsupported && s.pfnsVisible && !s.sawHiddenPfn) {
     t.anonHuge = [];
     return;
   }
@@ -477,23 +481,23 @@ function figuresOf(
   anonHuge: number,
 ): [MemoryFigures, FixedSums] {
   const o = k * mappingFields;
-  const n = (f: Field) => Number(data[o + f]);
+  const n = (f: MappingField) => Number(data[o + f]);
   const sums: FixedSums = {
-    pss: data[o + Field.PssFixed],
-    anon: data[o + Field.PssAnonFixed],
-    file: data[o + Field.PssFileFixed],
-    shmem: data[o + Field.PssShmemFixed],
-    swapPss: data[o + Field.SwapPssFixed],
+    pss: data[o + MappingField.PssFixed],
+    anon: data[o + MappingField.PssAnonFixed],
+    file: data[o + MappingField.PssFileFixed],
+    shmem: data[o + MappingField.PssShmemFixed],
+    swapPss: data[o + MappingField.SwapPssFixed],
   };
   const pages: PageCounts = {
-    resident: n(Field.RssPages),
-    private: n(Field.PrivatePages),
-    shared: n(Field.SharedPages),
-    swapped: n(Field.SwapPages),
-    present: n(Field.PresentPages),
-    zero: n(Field.ZeroPages),
-    hugetlb: n(Field.HugetlbPages),
-    unresolved: n(Field.UnresolvedPages),
+    resident: n(MappingField.RssPages),
+    private: n(MappingField.PrivatePages),
+    shared: n(MappingField.SharedPages),
+    swapped: n(MappingField.SwapPages),
+    present: n(MappingField.PresentPages),
+    zero: n(MappingField.ZeroPages),
+    hugetlb: n(MappingField.HugetlbPages),
+    unresolved: n(MappingField.UnresolvedPages),
   };
   const fig: MemoryFigures = {
     vss: m.size,
@@ -506,8 +510,8 @@ function figuresOf(
     pssAnon: pssBytes(sums.anon),
     pssFile: pssBytes(sums.file),
     pssShmem: pssBytes(sums.shmem),
-    anonymous: n(Field.AnonymousPages) * PAGE,
-    ksm: n(Field.KsmPages) * PAGE,
+    anonymous: n(MappingField.AnonymousPages) * PAGE,
+    ksm: n(MappingField.KsmPages) * PAGE,
     anonHugePages: anonHuge,
     pssFixed: sums.pss,
     pages,
@@ -533,7 +537,7 @@ export function shapeProcess(t: Target, options: AccountingOptions, pfnsVisible:
   // Unwalked mappings ([vsyscall]) still count in VSS.
   for (const m of t.maps) total.vss += m.size;
   t.walked.forEach((mi, k) => {
-    const anonHuge = t.anonHuge[k] ?? Number(data[k * mappingFields + Field.AnonHugePages]) * PAGE;
+    const anonHuge = t.anonHuge[k] ?? Number(data[k * mappingFields + MappingField.AnonHugePages]) * PAGE;
     const [fig, s] = figuresOf(data, k, t.maps[mi], t.shmemSwap[k] ?? 0, anonHuge);
     sums.pss += s.pss;
     sums.anon += s.anon;
@@ -586,18 +590,12 @@ export function unprivilegedError(pid: number, why: string): NodeJS.ErrnoExcepti
 }
 
 /** Why exact figures are out of reach for these walks, or null when they are not. */
-export function privilegeGap(walkStats: Float64Array[], kpageOk: boolean): string | null {
-  const hidden = walkStats.some((s) => s[6] === 1 && s[5] === 0);
+export function privilegeGap(stats: WalkStats[], kpageOk: boolean): string | null {
+  const hidden = stats.some((s) => s.sawHiddenPfn && !s.pfnsVisible);
   if (hidden) return 'PFNs in pagemap are hidden';
-  const pending = walkStats.some((s) => s[7] > 0);
+  const pending = stats.some((s) => s.pendingPfns > 0);
   if (pending && !kpageOk) return '/proc/kpagecount is not readable';
   return null;
-}
-
-export function walkStats(walk: NativeWalk): Float64Array {
-  const s = new Float64Array(9);
-  walk.stats(s);
-  return s;
 }
 
 /** Replaces computed figures with smaps_rollup's where they cannot be exact. */
@@ -625,8 +623,8 @@ export async function observerPfns(flags: number): Promise<BigUint64Array | null
     releaseTarget(self);
   }
   const s = walkStats(self.walk);
-  if (s[6] === 1 && s[5] === 0) return null;
-  const pfns = new BigUint64Array(s[7]);
+  if (s.sawHiddenPfn && !s.pfnsVisible) return null;
+  const pfns = new BigUint64Array(s.pendingPfns);
   self.walk.pendingPfns(pfns);
   return pfns;
 }
@@ -682,7 +680,7 @@ export async function processMemory(pid: number, options: AccountingOptions = {}
     }
   }
   const stats = walkStats(t.walk);
-  const kpageOk = stats[7] === 0 || kpageReadable();
+  const kpageOk = stats.pendingPfns === 0 || kpageReadable();
   const gap = privilegeGap([stats], kpageOk);
   if (gap && options.unprivileged === 'error') throw unprivilegedError(pid, gap);
   const tally = newTally();

@@ -1,6 +1,8 @@
-// The addon's private interface. Only lib/ talks to it: arguments arrive
-// here already validated and normalised to plain numbers, bigints and typed
-// arrays (see native/binding.cc for the other side).
+// The addon's typed private interface (model: node-pty's native.d.ts). Only
+// lib/ talks to it, and none of it is public API: arguments arrive here
+// already validated and normalised to plain numbers, bigints and typed
+// arrays. native/binding.cc is the other side; the enums below mirror its
+// layouts under the same names, and their sizes are checked on load.
 import * as path from 'node:path';
 
 import nodeGypBuild = require('node-gyp-build');
@@ -26,9 +28,11 @@ export interface NativePagemapHandle {
 export interface NativeWalk {
   run(): void;
   runAsync(): Promise<void>;
+  /** mappings() * mappingFields values, laid out as MappingField. */
   figures(out: BigUint64Array): void;
+  /** walkStatFields values, laid out as WalkStat: read them with walkStats(). */
   stats(out: Float64Array): void;
-  /** [pagemapMs, scanMs, thpMs, classifyMs] of the walk's own threads. */
+  /** walkTimingFields values (ms of the walk's own threads), laid out as WalkTiming. */
   timings(out: Float64Array): void;
   mappings(): number;
   pendingPfns(out: BigUint64Array): number;
@@ -38,12 +42,14 @@ export interface NativeTally {
   add(walk: NativeWalk): void;
   resolve(): void;
   resolveAsync(): Promise<void>;
+  /** groups * groupFields values, laid out as GroupField. */
   groups(groupOf: Int32Array, groups: number, out: BigUint64Array): void;
   sharingMatrix(out: BigUint64Array): void;
   approximateSwapPss(): void;
   excludeObserver(observerPfns: BigUint64Array, observerWalk: number): void;
+  /** tallyStatFields values, laid out as TallyStat. */
   stats(out: Float64Array): void;
-  /** [kpageMs, settleMs] */
+  /** tallyTimingFields values (ms), laid out as TallyTiming. */
   timings(out: Float64Array): void;
 }
 
@@ -63,17 +69,19 @@ export interface NativeBinding {
     flags: Uint32Array,
     async: boolean,
   ): undefined | Promise<void>;
+  /** The sizes of the layouts below, as the addon was built. */
   mappingFields: number;
   groupFields: number;
+  walkStatFields: number;
+  walkTimingFields: number;
+  tallyStatFields: number;
+  tallyTimingFields: number;
+  /** The option bits of new Walk(), binding.cc's WalkOption. */
+  walkOptions: { lookUpExclusiveAnon: number; collectSwapEntries: number; noScan: number };
 }
 
-// Walk option bits, mirrored from binding.cc's Walk constructor.
-export const WALK_LOOKUP_EXCLUSIVE_ANON = 1;
-export const WALK_COLLECT_SWAP = 2;
-export const WALK_NO_SCAN = 4;
-
-// Per-mapping figure slots, mirrored from native/process_walk.h.
-export enum Field {
+// Per-mapping figure slots: native/process_walk.h's MappingField.
+export enum MappingField {
   RssPages = 0,
   PssFixed,
   PrivatePages,
@@ -92,13 +100,107 @@ export enum Field {
   AnonHugePages,
 }
 
-// Per-group slots, mirrored from native/tally.h.
-export enum GroupSlot {
+// Per-group slots: native/tally.h's GroupField.
+export enum GroupField {
   OnlyPages = 0,
   SharedOutsidePages,
   DistinctPages,
 }
 
+// Walk statistics: native/binding.cc's WalkStat.
+export enum WalkStat {
+  EntriesRead = 0,
+  ReadCalls,
+  ScanCalls,
+  PagesSkippedByScan,
+  ScanUnsupported,
+  PfnsVisible,
+  SawHiddenPfn,
+  PendingPfns,
+  SwapEntries,
+}
+
+// Time of a walk's own threads: native/binding.cc's WalkTiming.
+export enum WalkTiming {
+  PagemapMs = 0,
+  ScanMs,
+  ThpMs,
+  ClassifyMs,
+}
+
+// Tally statistics: native/binding.cc's TallyStat.
+export enum TallyStat {
+  DistinctPfns = 0,
+  BytesRead,
+  ReadCalls,
+  PfnLimit,
+}
+
+// Tally timings: native/binding.cc's TallyTiming.
+export enum TallyTiming {
+  KpageMs = 0,
+  SettleMs,
+}
+
 // Loaded from the package root whether this file runs from lib/ (tests) or
 // dist/ (the published build): prebuilds/ first, then build/Release.
 export const native: NativeBinding = nodeGypBuild(path.join(__dirname, '..')) as NativeBinding;
+
+/** How many members a numeric enum has. */
+function members(e: object): number {
+  return Object.values(e).filter((v) => typeof v === 'number').length;
+}
+
+// An addon built from other sources than this file (a stale build/) would
+// fill the wrong slots without a word: refuse it.
+for (const [name, built, mirrored] of [
+  ['mappingFields', native.mappingFields, members(MappingField)],
+  ['groupFields', native.groupFields, members(GroupField)],
+  ['walkStatFields', native.walkStatFields, members(WalkStat)],
+  ['walkTimingFields', native.walkTimingFields, members(WalkTiming)],
+  ['tallyStatFields', native.tallyStatFields, members(TallyStat)],
+  ['tallyTimingFields', native.tallyTimingFields, members(TallyTiming)],
+] as const) {
+  if (built !== mirrored)
+    throw new Error(
+      `pagewalk: the native addon's ${name} is ${built}, lib/native.ts has ${mirrored}: rebuild it (npm run build)`,
+    );
+}
+
+// Walk option bits, as the addon defines them.
+export const WALK_LOOKUP_EXCLUSIVE_ANON = native.walkOptions.lookUpExclusiveAnon;
+export const WALK_COLLECT_SWAP = native.walkOptions.collectSwapEntries;
+export const WALK_NO_SCAN = native.walkOptions.noScan;
+
+/** A walk's statistics by name. */
+export interface WalkStats {
+  entriesRead: number;
+  readCalls: number;
+  scanCalls: number;
+  pagesSkippedByScan: number;
+  /** The kernel lacks PAGEMAP_SCAN: the walk read every entry. */
+  scanUnsupported: boolean;
+  /** pagemap showed PFNs (CAP_SYS_ADMIN). */
+  pfnsVisible: boolean;
+  /** Some present page came without its PFN. */
+  sawHiddenPfn: boolean;
+  /** PFNs left for the tally's kpagecount/kpageflags lookups. */
+  pendingPfns: number;
+  swapEntries: number;
+}
+
+export function walkStats(walk: NativeWalk): WalkStats {
+  const s = new Float64Array(native.walkStatFields);
+  walk.stats(s);
+  return {
+    entriesRead: s[WalkStat.EntriesRead],
+    readCalls: s[WalkStat.ReadCalls],
+    scanCalls: s[WalkStat.ScanCalls],
+    pagesSkippedByScan: s[WalkStat.PagesSkippedByScan],
+    scanUnsupported: s[WalkStat.ScanUnsupported] === 1,
+    pfnsVisible: s[WalkStat.PfnsVisible] === 1,
+    sawHiddenPfn: s[WalkStat.SawHiddenPfn] === 1,
+    pendingPfns: s[WalkStat.PendingPfns],
+    swapEntries: s[WalkStat.SwapEntries],
+  };
+}

@@ -30,13 +30,12 @@ import {
   type Timings,
   unprivilegedError,
   walkFlags,
-  walkStats,
   walkTarget,
 } from './accounting';
 import { validatePid } from './errors';
 import { checkGrouping, type Grouping, groupNameOf, ProcessFacts } from './groups';
 import { kpageReadable, pageFeatures } from './kpage';
-import { GroupSlot, native } from './native';
+import { GroupField, native, TallyStat, walkStats } from './native';
 import { readCmdline } from './proc/cmdline';
 import { readSmapsRollupAsync } from './proc/smaps';
 import { PF_KTHREAD, readStat } from './proc/stat';
@@ -306,7 +305,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   targets.sort((a, b) => a.info.pid - b.info.pid);
 
   const stats = targets.map(({ t }) => walkStats(t.walk));
-  const kpageOk = stats.every((s) => s[7] === 0) || kpageReadable();
+  const kpageOk = stats.every((s) => s.pendingPfns === 0) || kpageReadable();
   const gap = privilegeGap(stats, kpageOk);
   if (gap && options.unprivileged === 'error') throw unprivilegedError(targets[0]?.info.pid ?? process.pid, gap);
 
@@ -321,7 +320,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   tally.approximateSwapPss();
   addTallyTimings(timings, tally);
   const shaping = performance.now();
-  const tallyStats = new Float64Array(4);
+  const tallyStats = new Float64Array(native.tallyStatFields);
   tally.stats(tallyStats);
 
   // A pid whose identity changed while it was walked may now be another process.
@@ -373,9 +372,9 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     groupReports.push({
       name,
       pids: members,
-      only: Number(data[at + GroupSlot.OnlyPages]) * PAGE,
-      sharedOutside: Number(data[at + GroupSlot.SharedOutsidePages]) * PAGE,
-      distinct: Number(data[at + GroupSlot.DistinctPages]) * PAGE,
+      only: Number(data[at + GroupField.OnlyPages]) * PAGE,
+      sharedOutside: Number(data[at + GroupField.SharedOutsidePages]) * PAGE,
+      distinct: Number(data[at + GroupField.DistinctPages]) * PAGE,
       totals,
       skipped: skippedPids,
     });
@@ -447,7 +446,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     source: gap ? 'smaps_rollup' : 'pagemap',
     observer: excluded ? 'excluded' : 'included',
     swapPssApproximate: true,
-    distinctPfns: tallyStats[0],
+    distinctPfns: tallyStats[TallyStat.DistinctPfns],
     elapsedMs: timings.total,
     timings,
   };

@@ -9,150 +9,56 @@
 #include <memory>
 #include <vector>
 
+#include "js_error.h"
 #include "pagemap_entry.h"
 #include "pagemap_file.h"
 #include "process_walk.h"
+#include "promise_worker.h"
 #include "shmem_swap.h"
 #include "system_error.h"
 #include "tally.h"
 
 namespace {
 
+using pagewalk::guarded;
+using pagewalk::PromiseWorker;
 using pagewalk::SystemError;
+using pagewalk::toJsError;
 
-// Node's fs style: "ENOENT: no such file or directory, open '/proc/1/pagemap'"
-// with errno negative, as libuv reports it.
-Napi::Error toJsError(Napi::Env env, const SystemError& e) {
-  const int uvErr = -e.errnum();
-  const std::string code = uv_err_name(uvErr);
-  const std::string reason = e.detail().empty() ? uv_strerror(uvErr) : e.detail();
-  std::string message = code + ": " + reason + ", " + e.syscall();
-  if (!e.path().empty()) message += " '" + e.path() + "'";
-  Napi::Error err = Napi::Error::New(env, message);
-  err.Set("errno", Napi::Number::New(env, uvErr));
-  err.Set("code", Napi::String::New(env, code));
-  err.Set("syscall", Napi::String::New(env, e.syscall()));
-  if (!e.path().empty()) err.Set("path", Napi::String::New(env, e.path()));
-  return err;
-}
-
-// Runs fn, turning C++ exceptions into JavaScript ones so the host never
-// sees a C++ exception escape.
-template <typename Fn>
-auto guarded(Napi::Env env, Fn fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const SystemError& e) {
-    throw toJsError(env, e);
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw Napi::RangeError::New(env, "out of memory");
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
-  }
-}
-
-// An error captured on a worker thread, rethrown on the JS thread.
-struct PendingError {
-  bool set = false;
-  bool system = false;
-  SystemError sys{0, "", ""};
-  std::string message;
-
-  void capture(std::exception_ptr ptr) {
-    set = true;
-    try {
-      std::rethrow_exception(ptr);
-    } catch (const SystemError& e) {
-      system = true;
-      sys = e;
-    } catch (const std::exception& e) {
-      message = e.what();
-    } catch (...) {
-      message = "unknown native error";
-    }
-  }
-  Napi::Value toValue(Napi::Env env) const {
-    if (system) return toJsError(env, sys).Value();
-    return Napi::Error::New(env, message).Value();
-  }
+// The layouts and option bits JavaScript shares with this file. Each enum
+// is mirrored in lib/native.ts under the same name (WalkOption, WalkStat,
+// WalkTiming, TallyStat, TallyTiming): keep the two in step. Init() exports
+// the sizes, which lib/native.ts checks on load.
+enum WalkOption : uint32_t {
+  kLookUpExclusiveAnon = 1u << 0,
+  kCollectSwapEntries = 1u << 1,
+  kNoScan = 1u << 2,
 };
 
-// A promise-returning job on the libuv pool. `keepAlive` pins the JS objects
-// whose native state the job touches until it has settled.
-class PromiseWorker : public Napi::AsyncWorker {
- public:
-  PromiseWorker(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> result,
-                std::vector<Napi::Value> keepAlive)
-      : Napi::AsyncWorker(env, "pagewalk"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        work_(std::move(work)),
-        result_(std::move(result)) {
-    for (auto& v : keepAlive) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
-  }
-  Napi::Promise promise() const { return deferred_.Promise(); }
-  std::function<void()> onSettle;
-
- protected:
-  void Execute() override {
-    try {
-      work_();
-    } catch (...) {
-      error_.capture(std::current_exception());
-    }
-  }
-  // Completion runs on the JS thread, but also while a worker thread's
-  // environment is being torn down (worker.terminate() with work in flight),
-  // when no N-API call that touches JavaScript can succeed. node-addon-api
-  // then throws from inside its own catch handler and the process aborts
-  // ("terminate called after throwing an instance of 'Napi::Error'"), so no
-  // exception may leave these two functions. Nobody is left to be told.
-  void OnOK() override {
-    try {
-      settle();
-    } catch (...) {
-    }
-  }
-  // node-addon-api opens a HandleScope before OnOK/OnError, outside them:
-  // during teardown that throws, and an exception leaving this libuv
-  // callback aborts the process. Nothing can be settled then; just free.
-  void OnWorkComplete(Napi::Env env, napi_status status) override {
-    try {
-      Napi::AsyncWorker::OnWorkComplete(env, status);
-    } catch (...) {
-      Destroy();
-    }
-  }
-  void OnError(const Napi::Error& e) override {
-    try {
-      if (onSettle) onSettle();
-      deferred_.Reject(e.Value());
-    } catch (...) {
-    }
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::function<void()> work_;
-  std::function<Napi::Value(Napi::Env)> result_;
-  std::vector<Napi::ObjectReference> refs_;
-  PendingError error_;
-
-  void settle() {
-    Napi::Env env = Env();
-    if (onSettle) onSettle();
-    if (error_.set) {
-      deferred_.Reject(error_.toValue(env));
-      return;
-    }
-    try {
-      deferred_.Resolve(result_(env));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    }
-  }
+enum WalkStat : size_t {
+  kWalkEntriesRead = 0,
+  kWalkReadCalls,
+  kWalkScanCalls,
+  kWalkPagesSkippedByScan,
+  kWalkScanUnsupported,  // 1 or 0
+  kWalkPfnsVisible,      // 1 or 0
+  kWalkSawHiddenPfn,     // 1 or 0
+  kWalkPendingPfns,      // PFNs left for the tally's kpage lookups
+  kWalkSwapEntries,
+  kWalkStats
 };
+
+enum WalkTiming : size_t { kWalkPagemapMs = 0, kWalkScanMs, kWalkThpMs, kWalkClassifyMs, kWalkTimings };
+
+enum TallyStat : size_t {
+  kTallyDistinctPfns = 0,
+  kTallyBytesRead,
+  kTallyReadCalls,
+  kTallyPfnLimit,
+  kTallyStats
+};
+
+enum TallyTiming : size_t { kTallyKpageMs = 0, kTallySettleMs, kTallyTimings };
 
 uint64_t toU64(const Napi::Value& v) { return static_cast<uint64_t>(v.As<Napi::Number>().Int64Value()); }
 size_t toSize(const Napi::Value& v) { return static_cast<size_t>(v.As<Napi::Number>().Int64Value()); }
@@ -345,9 +251,9 @@ class Walk : public Napi::ObjectWrap<Walk> {
     std::vector<uint64_t> addresses(ranges.ElementLength());
     for (size_t i = 0; i < addresses.size(); i++) addresses[i] = static_cast<uint64_t>(ranges[i]) << 12;
     pagewalk::WalkOptions options;
-    options.lookUpExclusiveAnon = bits & 1u;
-    options.collectSwapEntries = bits & 2u;
-    options.useScan = !(bits & 4u);
+    options.lookUpExclusiveAnon = bits & kLookUpExclusiveAnon;
+    options.collectSwapEntries = bits & kCollectSwapEntries;
+    options.useScan = !(bits & kNoScan);
     walk_ = std::make_shared<pagewalk::ProcessWalk>(pid, std::move(addresses), options);
   }
 
@@ -395,34 +301,34 @@ class Walk : public Napi::ObjectWrap<Walk> {
     return info.Env().Undefined();
   }
 
-  // stats(out: Float64Array) [entriesRead, readCalls, scanCalls, skipped,
-  //   scanUnsupported, pfnsVisible, sawHiddenPfn, pending, swapEntries]
+  // stats(out: Float64Array of kWalkStats), laid out as WalkStat
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     auto out = info[0].As<Napi::Float64Array>();
-    if (out.ElementLength() < 9) throw Napi::RangeError::New(info.Env(), "output buffer too small");
+    if (out.ElementLength() < kWalkStats) throw Napi::RangeError::New(info.Env(), "output buffer too small");
     const auto& s = walk_->stats();
-    out[0] = static_cast<double>(s.entriesRead);
-    out[1] = static_cast<double>(s.readCalls);
-    out[2] = static_cast<double>(s.scanCalls);
-    out[3] = static_cast<double>(s.pagesSkippedByScan);
-    out[4] = s.scanUnsupported ? 1 : 0;
-    out[5] = s.pfnsVisible ? 1 : 0;
-    out[6] = s.sawHiddenPfn ? 1 : 0;
-    out[7] = static_cast<double>(walk_->pendingPfns().size());
-    out[8] = static_cast<double>(walk_->swapEntries().size());
+    out[kWalkEntriesRead] = static_cast<double>(s.entriesRead);
+    out[kWalkReadCalls] = static_cast<double>(s.readCalls);
+    out[kWalkScanCalls] = static_cast<double>(s.scanCalls);
+    out[kWalkPagesSkippedByScan] = static_cast<double>(s.pagesSkippedByScan);
+    out[kWalkScanUnsupported] = s.scanUnsupported ? 1 : 0;
+    out[kWalkPfnsVisible] = s.pfnsVisible ? 1 : 0;
+    out[kWalkSawHiddenPfn] = s.sawHiddenPfn ? 1 : 0;
+    out[kWalkPendingPfns] = static_cast<double>(walk_->pendingPfns().size());
+    out[kWalkSwapEntries] = static_cast<double>(walk_->swapEntries().size());
     return info.Env().Undefined();
   }
 
-  // timings(out: Float64Array) [pagemapMs, scanMs, thpMs, consumeMs]
+  // timings(out: Float64Array of kWalkTimings), laid out as WalkTiming
   Napi::Value Timings(const Napi::CallbackInfo& info) {
     auto out = info[0].As<Napi::Float64Array>();
-    if (out.ElementLength() < 4) throw Napi::RangeError::New(info.Env(), "output buffer too small");
+    if (out.ElementLength() < kWalkTimings)
+      throw Napi::RangeError::New(info.Env(), "output buffer too small");
     if (busy_) throw Napi::Error::New(info.Env(), "walk still running");
     const auto& t = walk_->timings();
-    out[0] = static_cast<double>(t.pagemapNs) / 1e6;
-    out[1] = static_cast<double>(t.scanNs) / 1e6;
-    out[2] = static_cast<double>(t.thpNs) / 1e6;
-    out[3] = static_cast<double>(t.consumeNs) / 1e6;
+    out[kWalkPagemapMs] = static_cast<double>(t.pagemapNs) / 1e6;
+    out[kWalkScanMs] = static_cast<double>(t.scanNs) / 1e6;
+    out[kWalkThpMs] = static_cast<double>(t.thpNs) / 1e6;
+    out[kWalkClassifyMs] = static_cast<double>(t.consumeNs) / 1e6;
     return info.Env().Undefined();
   }
 
@@ -448,22 +354,21 @@ class Walk : public Napi::ObjectWrap<Walk> {
 
 // ---------------------------------------------------------------- Tally
 
-class TallyHandle : public Napi::ObjectWrap<TallyHandle> {
+class Tally : public Napi::ObjectWrap<Tally> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(
         env, "Tally",
-        {InstanceMethod("add", &TallyHandle::Add), InstanceMethod("resolve", &TallyHandle::Resolve),
-         InstanceMethod("resolveAsync", &TallyHandle::ResolveAsync),
-         InstanceMethod("groups", &TallyHandle::Groups),
-         InstanceMethod("sharingMatrix", &TallyHandle::SharingMatrix),
-         InstanceMethod("approximateSwapPss", &TallyHandle::ApproximateSwapPss),
-         InstanceMethod("excludeObserver", &TallyHandle::ExcludeObserver),
-         InstanceMethod("stats", &TallyHandle::Stats), InstanceMethod("timings", &TallyHandle::Timings)});
+        {InstanceMethod("add", &Tally::Add), InstanceMethod("resolve", &Tally::Resolve),
+         InstanceMethod("resolveAsync", &Tally::ResolveAsync), InstanceMethod("groups", &Tally::Groups),
+         InstanceMethod("sharingMatrix", &Tally::SharingMatrix),
+         InstanceMethod("approximateSwapPss", &Tally::ApproximateSwapPss),
+         InstanceMethod("excludeObserver", &Tally::ExcludeObserver), InstanceMethod("stats", &Tally::Stats),
+         InstanceMethod("timings", &Tally::Timings)});
   }
 
   // new Tally(kpagecountPath, kpageflagsPath)
-  TallyHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TallyHandle>(info) {
+  Tally(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tally>(info) {
     pagewalk::KpagePaths paths;
     paths.count = info[0].As<Napi::String>().Utf8Value();
     paths.flags = info[1].As<Napi::String>().Utf8Value();
@@ -537,27 +442,27 @@ class TallyHandle : public Napi::ObjectWrap<TallyHandle> {
     return info.Env().Undefined();
   }
 
-  // stats(out: Float64Array) [distinctPfns, bytesRead, readCalls, pfnLimit]
+  // stats(out: Float64Array of kTallyStats), laid out as TallyStat
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     auto out = info[0].As<Napi::Float64Array>();
-    if (out.ElementLength() < 4) throw Napi::RangeError::New(info.Env(), "buffer too small");
+    if (out.ElementLength() < kTallyStats) throw Napi::RangeError::New(info.Env(), "buffer too small");
     if (!busy_ && tally_->resolved()) {
       const auto& t = tally_->table();
-      out[0] = static_cast<double>(t.size());
-      out[1] = static_cast<double>(t.bytesRead());
-      out[2] = static_cast<double>(t.readCalls());
-      out[3] = static_cast<double>(t.pfnLimit());
+      out[kTallyDistinctPfns] = static_cast<double>(t.size());
+      out[kTallyBytesRead] = static_cast<double>(t.bytesRead());
+      out[kTallyReadCalls] = static_cast<double>(t.readCalls());
+      out[kTallyPfnLimit] = static_cast<double>(t.pfnLimit());
     }
     return info.Env().Undefined();
   }
 
-  // timings(out: Float64Array) [kpageMs, settleMs]
+  // timings(out: Float64Array of kTallyTimings), laid out as TallyTiming
   Napi::Value Timings(const Napi::CallbackInfo& info) {
     auto out = info[0].As<Napi::Float64Array>();
-    if (out.ElementLength() < 2) throw Napi::RangeError::New(info.Env(), "buffer too small");
+    if (out.ElementLength() < kTallyTimings) throw Napi::RangeError::New(info.Env(), "buffer too small");
     idle(info.Env());
-    out[0] = static_cast<double>(tally_->kpageNs()) / 1e6;
-    out[1] = static_cast<double>(tally_->settleNs()) / 1e6;
+    out[kTallyKpageMs] = static_cast<double>(tally_->kpageNs()) / 1e6;
+    out[kTallySettleMs] = static_cast<double>(tally_->settleNs()) / 1e6;
     return info.Env().Undefined();
   }
 
@@ -638,14 +543,24 @@ Napi::Value ShmemSwap(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PagemapHandle", PagemapHandle::Define(env));
   exports.Set("Walk", Walk::Define(env));
-  exports.Set("Tally", TallyHandle::Define(env));
+  exports.Set("Tally", Tally::Define(env));
   exports.Set("countStates", Napi::Function::New(env, CountStates));
   exports.Set("extractPfns", Napi::Function::New(env, ExtractPfns));
   exports.Set("runLengths", Napi::Function::New(env, RunLengths));
   exports.Set("shmemSwap", Napi::Function::New(env, ShmemSwap));
   exports.Set("kpageLookup", Napi::Function::New(env, KpageLookup));
+  // Sizes of the layouts lib/native.ts mirrors, so that a stale build is caught on load.
   exports.Set("mappingFields", Napi::Number::New(env, pagewalk::kFields));
   exports.Set("groupFields", Napi::Number::New(env, pagewalk::kGroupFields));
+  exports.Set("walkStatFields", Napi::Number::New(env, kWalkStats));
+  exports.Set("walkTimingFields", Napi::Number::New(env, kWalkTimings));
+  exports.Set("tallyStatFields", Napi::Number::New(env, kTallyStats));
+  exports.Set("tallyTimingFields", Napi::Number::New(env, kTallyTimings));
+  Napi::Object walkOptions = Napi::Object::New(env);
+  walkOptions.Set("lookUpExclusiveAnon", Napi::Number::New(env, kLookUpExclusiveAnon));
+  walkOptions.Set("collectSwapEntries", Napi::Number::New(env, kCollectSwapEntries));
+  walkOptions.Set("noScan", Napi::Number::New(env, kNoScan));
+  exports.Set("walkOptions", walkOptions);
   return exports;
 }
 

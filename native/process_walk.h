@@ -15,7 +15,8 @@
 namespace pagewalk {
 
 // Per-mapping figures. Field order is the layout of the BigUint64Array the
-// binding fills (kFields per mapping); keep lib/accounting.ts in step.
+// binding fills (kFields per mapping); mirrored as MappingField in
+// lib/native.ts: keep the two in step.
 enum MappingField : size_t {
   kRssPages = 0,  // pages with a normal struct page (smaps Rss)
   kPssFixed,      // sum of (PAGE_SIZE << 12) / mapcount (smaps PSS_SHIFT)

@@ -15,7 +15,8 @@
 namespace pagewalk {
 
 // Per-group figures (in pages). Field order is the layout of the
-// BigUint64Array the binding fills; keep lib/snapshot.ts in step.
+// BigUint64Array the binding fills; mirrored as GroupField in lib/native.ts:
+// keep the two in step.
 enum GroupField : size_t {
   kGroupOnlyPages = 0,  // mapped by the group's processes and nobody else
   kGroupSharedOutside,  // mapped by the group and by someone outside it
