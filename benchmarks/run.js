@@ -1020,7 +1020,7 @@ function svgPlot({ title, xLabel, yLabel = 'median time (ms)', xs, xTick, series
     const y = Y(refLine.y).toFixed(1);
     parts.push(`<line x1="${L}" x2="${L + pw}" y1="${y}" y2="${y}" stroke="#d62728" stroke-dasharray="5 4"/>`);
     parts.push(
-      `<text x="${L + pw - 4}" y="${(Y(refLine.y) - 5).toFixed(1)}" text-anchor="end" fill="#d62728">${esc(refLine.label)}</text>`,
+      `<text x="${L + pw - 4}" y="${(Y(refLine.y) + 13).toFixed(1)}" text-anchor="end" fill="#d62728">${esc(refLine.label)}</text>`,
     );
   }
   series.forEach((s, i) => {
