@@ -3,7 +3,6 @@
 // (PSS_SHIFT = 12), the same pages skipped (zero page, PFN holes, hugetlb),
 // plus swapped-out shared memory, which pagemap cannot see.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { describe, systemError, validatePid } from './errors';
 import { kpagePaths, kpageReadable, type PageFeatures, pageFeatures } from './kpage';
 import {
@@ -19,12 +18,12 @@ import {
   WalkTiming,
   walkStats,
 } from './native';
+import { PAGE, PAGE_SHIFT } from './page';
 import { openPagemap, type PagemapHandle, ScanCategory, scanDisabled } from './pagemap';
 import { type Mapping, readMapsAsync } from './proc/maps';
 import { readSmaps, readSmapsRollupAsync, type SmapsFields } from './proc/smaps';
 import { readStat } from './proc/stat';
 
-const PAGE = 4096;
 /** The kernel's PSS fixed point: PSS is summed as bytes << 12. */
 export const PSS_SHIFT = 12n;
 
@@ -72,6 +71,11 @@ export interface MemoryFigures {
   anonHugePages: number;
   /** PSS in the kernel's fixed point (bytes << 12), for exact sums. */
   pssFixed: bigint;
+  /** pssAnon, pssFile, pssShmem and swapPss in the same fixed point. */
+  pssAnonFixed: bigint;
+  pssFileFixed: bigint;
+  pssShmemFixed: bigint;
+  swapPssFixed: bigint;
   pages: PageCounts;
 }
 
@@ -223,6 +227,10 @@ export function emptyFigures(): MemoryFigures {
     ksm: 0,
     anonHugePages: 0,
     pssFixed: 0n,
+    pssAnonFixed: 0n,
+    pssFileFixed: 0n,
+    pssShmemFixed: 0n,
+    swapPssFixed: 0n,
     pages: emptyPages(),
   };
 }
@@ -232,22 +240,33 @@ export function pssBytes(fixed: bigint): number {
   return Number(fixed >> PSS_SHIFT);
 }
 
-/** Adds b into a (in place); PSS stays in fixed point until the end. */
+/** The figures summed as bytes. */
+const BYTE_FIGURES = ['vss', 'rss', 'uss', 'shared', 'swap', 'anonymous', 'ksm', 'anonHugePages'] as const;
+
+/**
+ * The figures summed in the kernel's fixed point and truncated to bytes
+ * only at the end, as smaps_rollup sums them: each with its fixed-point twin.
+ */
+const FIXED_FIGURES = [
+  ['pss', 'pssFixed'],
+  ['pssAnon', 'pssAnonFixed'],
+  ['pssFile', 'pssFileFixed'],
+  ['pssShmem', 'pssShmemFixed'],
+  ['swapPss', 'swapPssFixed'],
+] as const;
+
+/**
+ * Adds b into a (in place): every figure, the proportional ones in fixed
+ * point. Mappings into a process, processes into a group: one arithmetic.
+ */
 export function addFigures(a: MemoryFigures, b: MemoryFigures): MemoryFigures {
-  for (const k of ['vss', 'rss', 'uss', 'shared', 'swap', 'swapPss', 'anonymous', 'ksm', 'anonHugePages'] as const)
-    a[k] += b[k];
-  a.pssFixed += b.pssFixed;
-  a.pss = pssBytes(a.pssFixed);
+  for (const k of BYTE_FIGURES) a[k] += b[k];
+  for (const [bytes, fixed] of FIXED_FIGURES) {
+    a[fixed] += b[fixed];
+    a[bytes] = pssBytes(a[fixed]);
+  }
   for (const k of Object.keys(a.pages) as (keyof PageCounts)[]) a.pages[k] += b.pages[k];
   return a;
-}
-
-interface FixedSums {
-  pss: bigint;
-  anon: bigint;
-  file: bigint;
-  shmem: bigint;
-  swapPss: bigint;
 }
 
 // ------------------------------------------------------------------ targets
@@ -322,8 +341,8 @@ async function prepareWithSentinel(pid: number, flags: number, sentinel: Pagemap
     if (maps[i].start < USER_SPACE_END && maps[i].end > maps[i].start) walked.push(i);
   const ranges = new Float64Array(walked.length * 2);
   walked.forEach((mi, k) => {
-    ranges[2 * k] = Number(maps[mi].start >> 12n);
-    ranges[2 * k + 1] = Number(maps[mi].end >> 12n);
+    ranges[2 * k] = Number(maps[mi].start >> PAGE_SHIFT);
+    ranges[2 * k + 1] = Number(maps[mi].end >> PAGE_SHIFT);
   });
   const walk = new native.Walk(pid, ranges, flags);
   const timings = emptyTimings();
@@ -394,9 +413,9 @@ export function measureShmemSwap(t: Target): void {
   t.shmemSwap = t.walked.map((mi) => {
     const m = t.maps[mi];
     if (m.deviceMajor !== 0 || m.inode === 0n) return 0;
-    const startPage = Number(m.start >> 12n);
-    const endPage = Number(m.end >> 12n);
-    const offsetPages = Number(m.offset >> 12n);
+    const startPage = Number(m.start >> PAGE_SHIFT);
+    const endPage = Number(m.end >> PAGE_SHIFT);
+    const offsetPages = Number(m.offset >> PAGE_SHIFT);
     try {
       const swapped = native.shmemSwap(t.pid, startPage, endPage, offsetPages, false);
       if (swapped === SHMEM_NOT) return 0;
@@ -479,16 +498,10 @@ function figuresOf(
   m: Mapping,
   shmemSwapPages: number,
   anonHuge: number,
-): [MemoryFigures, FixedSums] {
+): MemoryFigures {
   const o = k * mappingFields;
   const n = (f: MappingField) => Number(data[o + f]);
-  const sums: FixedSums = {
-    pss: data[o + MappingField.PssFixed],
-    anon: data[o + MappingField.PssAnonFixed],
-    file: data[o + MappingField.PssFileFixed],
-    shmem: data[o + MappingField.PssShmemFixed],
-    swapPss: data[o + MappingField.SwapPssFixed],
-  };
+  const fixed = (f: MappingField) => data[o + f];
   const pages: PageCounts = {
     resident: n(MappingField.RssPages),
     private: n(MappingField.PrivatePages),
@@ -502,21 +515,25 @@ function figuresOf(
   const fig: MemoryFigures = {
     vss: m.size,
     rss: pages.resident * PAGE,
-    pss: pssBytes(sums.pss),
+    pss: pssBytes(fixed(MappingField.PssFixed)),
     uss: pages.private * PAGE,
     shared: pages.shared * PAGE,
     swap: (pages.swapped + shmemSwapPages) * PAGE,
-    swapPss: pssBytes(sums.swapPss),
-    pssAnon: pssBytes(sums.anon),
-    pssFile: pssBytes(sums.file),
-    pssShmem: pssBytes(sums.shmem),
+    swapPss: pssBytes(fixed(MappingField.SwapPssFixed)),
+    pssAnon: pssBytes(fixed(MappingField.PssAnonFixed)),
+    pssFile: pssBytes(fixed(MappingField.PssFileFixed)),
+    pssShmem: pssBytes(fixed(MappingField.PssShmemFixed)),
     anonymous: n(MappingField.AnonymousPages) * PAGE,
     ksm: n(MappingField.KsmPages) * PAGE,
     anonHugePages: anonHuge,
-    pssFixed: sums.pss,
+    pssFixed: fixed(MappingField.PssFixed),
+    pssAnonFixed: fixed(MappingField.PssAnonFixed),
+    pssFileFixed: fixed(MappingField.PssFileFixed),
+    pssShmemFixed: fixed(MappingField.PssShmemFixed),
+    swapPssFixed: fixed(MappingField.SwapPssFixed),
     pages,
   };
-  return [fig, sums];
+  return fig;
 }
 
 /** Per-process figures from a settled walk (PSS summed before truncation, as smaps_rollup does). */
@@ -532,29 +549,18 @@ export function shapeProcess(t: Target, options: AccountingOptions, pfnsVisible:
     partial: t.partial,
     timings: t.timings,
   };
-  const sums: FixedSums = { pss: 0n, anon: 0n, file: 0n, shmem: 0n, swapPss: 0n };
   const perMapping: MappingMemory[] = [];
   // Unwalked mappings ([vsyscall]) still count in VSS.
-  for (const m of t.maps) total.vss += m.size;
+  const walked = new Set(t.walked);
+  t.maps.forEach((m, i) => {
+    if (!walked.has(i)) total.vss += m.size;
+  });
   t.walked.forEach((mi, k) => {
     const anonHuge = t.anonHuge[k] ?? Number(data[k * mappingFields + MappingField.AnonHugePages]) * PAGE;
-    const [fig, s] = figuresOf(data, k, t.maps[mi], t.shmemSwap[k] ?? 0, anonHuge);
-    sums.pss += s.pss;
-    sums.anon += s.anon;
-    sums.file += s.file;
-    sums.shmem += s.shmem;
-    sums.swapPss += s.swapPss;
-    for (const key of ['rss', 'uss', 'shared', 'swap', 'anonymous', 'ksm', 'anonHugePages'] as const)
-      total[key] += fig[key];
-    for (const key of Object.keys(total.pages) as (keyof PageCounts)[]) total.pages[key] += fig.pages[key];
+    const fig = figuresOf(data, k, t.maps[mi], t.shmemSwap[k] ?? 0, anonHuge);
+    addFigures(total, fig);
     if (options.mappings) perMapping.push({ mapping: t.maps[mi], ...fig });
   });
-  total.pssFixed = sums.pss;
-  total.pss = pssBytes(sums.pss);
-  total.pssAnon = pssBytes(sums.anon);
-  total.pssFile = pssBytes(sums.file);
-  total.pssShmem = pssBytes(sums.shmem);
-  total.swapPss = pssBytes(sums.swapPss);
   if (options.mappings) total.mappings = perMapping;
   return total;
 }
@@ -576,6 +582,10 @@ export function figuresFromRollup(fields: SmapsFields): Omit<MemoryFigures, 'vss
     ksm: kb('KSM'),
     anonHugePages: kb('AnonHugePages'),
     pssFixed: BigInt(kb('Pss')) << PSS_SHIFT,
+    pssAnonFixed: BigInt(kb('Pss_Anon')) << PSS_SHIFT,
+    pssFileFixed: BigInt(kb('Pss_File')) << PSS_SHIFT,
+    pssShmemFixed: BigInt(kb('Pss_Shmem')) << PSS_SHIFT,
+    swapPssFixed: BigInt(kb('SwapPss')) << PSS_SHIFT,
   };
 }
 
@@ -716,5 +726,3 @@ export function checkAccountingOptions(options: AccountingOptions): void {
   if (options.excludeSelf !== undefined && typeof options.excludeSelf !== 'boolean')
     throw new TypeError(`options.excludeSelf must be a boolean, got ${describe(options.excludeSelf)}`);
 }
-
-export const cpuCount = (): number => (os.availableParallelism ? os.availableParallelism() : os.cpus().length);

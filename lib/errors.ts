@@ -1,8 +1,7 @@
 // Argument validation shared by every entry point: bad input is a TypeError
 // or RangeError thrown here, before anything reaches the addon.
+import { PAGE, PAGE_SHIFT } from './page';
 
-export const PAGE_SIZE = 4096;
-export const PAGE_SHIFT = 12n;
 /** Highest page number a pagemap offset can name (addresses below 2^64). */
 const MAX_PAGE = 2 ** 52;
 /** pid_max can be at most 2^22 (PID_MAX_LIMIT). */
@@ -32,7 +31,7 @@ export function addressToPage(address: unknown, name = 'address'): number {
   }
   if (big < 0n) throw new RangeError(`${name} must not be negative`);
   if (big >= 1n << 64n) throw new RangeError(`${name} is beyond the 64-bit address space`);
-  if (big & 0xfffn) throw new RangeError(`${name} 0x${big.toString(16)} is not page-aligned (4096)`);
+  if (big & (BigInt(PAGE) - 1n)) throw new RangeError(`${name} 0x${big.toString(16)} is not page-aligned (${PAGE})`);
   return Number(big >> PAGE_SHIFT);
 }
 

@@ -1,8 +1,9 @@
 // The pagemap reader: a handle on /proc/PID/pagemap for bulk reads and
 // PAGEMAP_SCAN, the entry decoder, and bulk decoders that never create one
 // JavaScript object per page.
-import { addressToPage, describe, PAGE_SHIFT, validateEntryBuffer, validatePageCount, validatePid } from './errors';
+import { addressToPage, describe, validateEntryBuffer, validatePageCount, validatePid } from './errors';
 import { type NativePagemapHandle, native } from './native';
+import { PAGE_SHIFT } from './page';
 
 /** Bits of a pagemap entry (Documentation/admin-guide/mm/pagemap.rst). */
 export const PM_PFN_MASK = (1n << 55n) - 1n;
@@ -258,13 +259,16 @@ export class PagemapHandle {
 
   /**
    * Reads the entries of `pageCount` pages from `address` into `out` (or a
-   * new array) and returns the filled part. Fewer entries come back only at
-   * the end of the user address space; a process that has exited raises
-   * ESRCH.
+   * new array) and returns them: always `pageCount` entries. Pages at or
+   * past the end of the target's user address space (0x7ffffffff000 on
+   * x86-64 with 4-level page tables; [vsyscall] lies beyond it) have no
+   * entries: asking for them throws a RangeError naming that end. A process
+   * that has exited raises ESRCH.
    */
   read(address: bigint | number, pageCount: number, out?: BigUint64Array): BigUint64Array {
     const [first, count, target] = this.#prepare(address, pageCount, out);
     const got = this.#native.read(first, count, target, 0);
+    if (got < count) this.#beyondUserSpace(first, count, got);
     return target.subarray(0, got);
   }
 
@@ -280,7 +284,33 @@ export class PagemapHandle {
         `${out === undefined ? 'the buffer' : 'out'} was detached or shrunk while the read was in flight`,
       );
     }
+    if (got < count) this.#beyondUserSpace(first, count, got);
     return target.subarray(0, got);
+  }
+
+  /**
+   * The addon reads short only past the end of user space (an exited
+   * process raises ESRCH): find that end and throw. Rare, so the end is
+   * searched for with one-entry reads rather than known in advance; it
+   * differs between processes (a 32-bit process ends at 4 GiB).
+   */
+  #beyondUserSpace(first: number, count: number, got: number): never {
+    let end = first + got;
+    if (got === 0) {
+      // Page 0 answers while the process lives; `first` did not.
+      const one = new BigUint64Array(1);
+      let below = 0;
+      end = first;
+      while (end - below > 1) {
+        const mid = below + Math.floor((end - below) / 2);
+        if (this.#native.read(mid, 1, one, 0) === 1) below = mid;
+        else end = mid;
+      }
+    }
+    const hex = (page: number) => `0x${(BigInt(page) << PAGE_SHIFT).toString(16)}`;
+    throw new RangeError(
+      `pages ${hex(first)}-${hex(first + count)} reach past the end of user space (${hex(end)}) of process ${this.pid}: pagemap has no entries there`,
+    );
   }
 
   #prepare(address: bigint | number, pageCount: number, out?: BigUint64Array): [number, number, BigUint64Array] {

@@ -9,7 +9,6 @@ import {
   addProcessTimings,
   addTallyTimings,
   checkAccountingOptions,
-  cpuCount,
   degradeToRollup,
   emptyFigures,
   emptyTimings,
@@ -36,12 +35,12 @@ import { validatePid } from './errors';
 import { checkGrouping, type Grouping, groupNameOf, ProcessFacts } from './groups';
 import { kpageReadable, pageFeatures } from './kpage';
 import { GroupField, native, TallyStat, walkStats } from './native';
+import { PAGE } from './page';
+import { cpuCount, pool } from './pool';
 import { readCmdline } from './proc/cmdline';
 import { readSmapsRollupAsync } from './proc/smaps';
 import { PF_KTHREAD, readStat } from './proc/stat';
 import { readStatus } from './proc/status';
-
-const PAGE = 4096;
 
 export interface ProcessInfo {
   pid: number;
@@ -216,14 +215,6 @@ function goneFrom(pid: number, err: unknown, name?: string): GoneProcess {
         ? 'denied'
         : 'error';
   return { pid, name, reason, message: e.message };
-}
-
-async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 export function checkSnapshotOptions(o: SnapshotOptions): void {

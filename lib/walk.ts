@@ -1,9 +1,11 @@
-// walk(pid): the page state of every mapping, streamed in bounded chunks so
-// that a process of any size is walked in constant memory. Empty stretches
+// walk(pid): the page state of every mapping (or of the parts of them in a
+// range), streamed in bounded chunks so that a process of any size is walked
+// in constant memory. Empty stretches
 // of large mappings are skipped with PAGEMAP_SCAN and reported as one chunk
 // without entries, so a sparse 128 TiB space costs what its pages cost.
 
-import { validatePageCount, validatePid } from './errors';
+import { addressToPage, validatePageCount, validatePid } from './errors';
+import { PAGE_SHIFT } from './page';
 import { countStates, openPagemap, type PagemapHandle } from './pagemap';
 import { type Mapping, readMaps, readMapsAsync } from './proc/maps';
 
@@ -29,7 +31,18 @@ export interface WalkOptions {
   copy?: boolean;
   /** Only mappings for which this returns true. */
   filter?: (mapping: Mapping) => boolean;
+  /** Only the pages at or above this page-aligned address (default 0). */
+  start?: bigint | number;
+  /** Only the pages below this page-aligned address (default: every page). */
+  end?: bigint | number;
 }
+
+/**
+ * Mappings at or above this address lie in the kernel's half ([vsyscall],
+ * the gate area, is not a vma): pagemap has no entries there, and smaps
+ * leaves them out of its totals.
+ */
+const KERNEL_HALF = 1n << 63n;
 
 const DEFAULT_CHUNK = 64 * 1024;
 
@@ -38,6 +51,8 @@ interface Plan {
   chunk: number;
   copy: boolean;
   filter: (m: Mapping) => boolean;
+  start: bigint;
+  end: bigint;
 }
 
 function plan(pid: number, options: WalkOptions): Plan {
@@ -46,7 +61,21 @@ function plan(pid: number, options: WalkOptions): Plan {
   if (chunk < 1) throw new RangeError('chunkPages must be at least 1');
   if (options.filter !== undefined && typeof options.filter !== 'function')
     throw new TypeError('filter must be a function');
-  return { pid, chunk, copy: options.copy ?? false, filter: options.filter ?? (() => true) };
+  const start = BigInt(addressToPage(options.start ?? 0, 'start')) << PAGE_SHIFT;
+  const end = options.end === undefined ? KERNEL_HALF : BigInt(addressToPage(options.end, 'end')) << PAGE_SHIFT;
+  if (end < start) throw new RangeError('end must not be below start');
+  return { pid, chunk, copy: options.copy ?? false, filter: options.filter ?? (() => true), start, end };
+}
+
+/** The part of a mapping to walk: [from, to), or null when it lies outside the range or in the kernel's half. */
+function span(mapping: Mapping, p: Plan): [bigint, bigint] | null {
+  // bigints: no Math.min/Math.max.
+  let from = mapping.start;
+  if (p.start > from) from = p.start;
+  let to = mapping.end;
+  if (p.end < to) to = p.end;
+  if (KERNEL_HALF < to) to = KERNEL_HALF;
+  return from < to && p.filter(mapping) ? [from, to] : null;
 }
 
 // Turns one read at `address` into a chunk and says where the next read
@@ -58,26 +87,22 @@ function settle(
   mapping: Mapping,
   mappingIndex: number,
   address: bigint,
-  pages: number,
+  to: bigint,
   entries: BigUint64Array,
-): { chunk: WalkChunk | null; next: bigint | null } {
-  if (entries.length === 0) return { chunk: null, next: null }; // beyond user space ([vsyscall])
+): { chunk: WalkChunk; next: bigint | null } {
   const counts = countStates(entries);
-  const afterRead = address + (BigInt(entries.length) << 12n);
+  const afterRead = address + (BigInt(entries.length) << PAGE_SHIFT);
   if (counts.present + counts.swapped > 0) {
     const chunk = { mapping, mappingIndex, address, pages: entries.length, entries };
-    return { chunk, next: entries.length < pages || afterRead >= mapping.end ? null : afterRead };
+    return { chunk, next: afterRead >= to ? null : afterRead };
   }
-  let next = afterRead;
-  if (afterRead < mapping.end && entries.length === pages) {
-    next = handle.nextPopulated(afterRead, mapping.end) ?? afterRead;
-  }
-  const chunk = { mapping, mappingIndex, address, pages: Number((next - address) >> 12n), entries: null };
-  return { chunk, next: entries.length < pages || next >= mapping.end ? null : next };
+  const next = afterRead < to ? (handle.nextPopulated(afterRead, to) ?? afterRead) : afterRead;
+  const chunk = { mapping, mappingIndex, address, pages: Number((next - address) >> PAGE_SHIFT), entries: null };
+  return { chunk, next: next >= to ? null : next };
 }
 
-function pagesAt(mapping: Mapping, address: bigint, p: Plan): number {
-  return Math.min(p.chunk, Number((mapping.end - address) >> 12n));
+function pagesAt(to: bigint, address: bigint, p: Plan): number {
+  return Math.min(p.chunk, Number((to - address) >> PAGE_SHIFT));
 }
 
 /** Streams the page states of every mapping of `pid`, reading on the thread pool. */
@@ -89,13 +114,15 @@ export async function* walk(pid: number, options: WalkOptions = {}): AsyncGenera
     const buffer = new BigUint64Array(p.copy ? 0 : p.chunk);
     for (let i = 0; i < maps.length; i++) {
       const mapping = maps[i];
-      if (!p.filter(mapping)) continue;
-      let address: bigint | null = mapping.start;
-      while (address !== null && address < mapping.end) {
-        const pages = pagesAt(mapping, address, p);
+      const part = span(mapping, p);
+      if (!part) continue;
+      const to = part[1];
+      let address: bigint | null = part[0];
+      while (address !== null) {
+        const pages = pagesAt(to, address, p);
         const entries = await handle.readAsync(address, pages, p.copy ? new BigUint64Array(pages) : buffer);
-        const step = settle(handle, mapping, i, address, pages, entries);
-        if (step.chunk) yield step.chunk;
+        const step = settle(handle, mapping, i, address, to, entries);
+        yield step.chunk;
         address = step.next;
       }
     }
@@ -113,13 +140,15 @@ export function* walkSync(pid: number, options: WalkOptions = {}): Generator<Wal
     const buffer = new BigUint64Array(p.copy ? 0 : p.chunk);
     for (let i = 0; i < maps.length; i++) {
       const mapping = maps[i];
-      if (!p.filter(mapping)) continue;
-      let address: bigint | null = mapping.start;
-      while (address !== null && address < mapping.end) {
-        const pages = pagesAt(mapping, address, p);
+      const part = span(mapping, p);
+      if (!part) continue;
+      const to = part[1];
+      let address: bigint | null = part[0];
+      while (address !== null) {
+        const pages = pagesAt(to, address, p);
         const entries = handle.read(address, pages, p.copy ? new BigUint64Array(pages) : buffer);
-        const step = settle(handle, mapping, i, address, pages, entries);
-        if (step.chunk) yield step.chunk;
+        const step = settle(handle, mapping, i, address, to, entries);
+        yield step.chunk;
         address = step.next;
       }
     }

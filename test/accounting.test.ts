@@ -146,6 +146,23 @@ describe('snapshot()', () => {
     expect(s.scope.only).toBe(family.only);
   });
 
+  it("sums a group's totals like its members' figures: every field, the proportional ones in fixed point", async () => {
+    const s = await snapshot({ pids: fx.pids, groups: [{ name: 'family', match: fx.pids }] });
+    const t = s.groups[0].totals;
+    const members = s.processes.filter((p) => fx.pids.includes(p.pid));
+    const fixed = (k: 'pssFixed' | 'pssAnonFixed' | 'pssFileFixed' | 'pssShmemFixed' | 'swapPssFixed') =>
+      members.reduce((a, p) => a + p[k], 0n);
+    // The family maps anonymous, file and shared memory: none of these may read 0.
+    expect(Math.min(t.pssAnon, t.pssFile, t.pssShmem)).toBeGreaterThan(0);
+    expect([t.pss, t.pssAnon, t.pssFile, t.pssShmem, t.swapPss]).toEqual(
+      (['pssFixed', 'pssAnonFixed', 'pssFileFixed', 'pssShmemFixed', 'swapPssFixed'] as const).map((k) =>
+        Number(fixed(k) >> 12n),
+      ),
+    );
+    for (const k of ['rss', 'uss', 'swap', 'anonymous'] as const)
+      expect(t[k]).toBe(members.reduce((a, p) => a + p[k], 0));
+  });
+
   it('reports a pid that does not exist as gone and keeps the rest', async () => {
     const s = await snapshot({ pids: [fx.pid, 4_000_000] });
     expect(s.processes.map((p) => p.pid)).toEqual([fx.pid]);

@@ -131,14 +131,21 @@ describe('addresses and page counts', () => {
     }
   });
 
-  it('a count of 0 reads nothing; the last page below 2^64 and pages past user space read as no entries', async () => {
+  it('a count of 0 reads nothing; the last page below 2^64 and pages past user space throw a RangeError naming its end', async () => {
     const h = openPagemap(idle.pid);
     expect(h.read(anon, 0).length).toBe(0);
     expect((await h.readAsync(anon, 0)).length).toBe(0);
-    expect(h.read((1n << 64n) - 4096n, 1).length).toBe(0);
-    expect(h.read(1n << 47n, 4).length).toBe(0);
-    expect(h.read(0xffffffffff600000n, 1).length).toBe(0); // [vsyscall]
-    expect((await h.readAsync(1n << 62n, 8)).length).toBe(0);
+    // x86-64 with 4-level page tables: user space ends one page below 2^47 (TASK_SIZE_MAX).
+    const end = /end of user space \(0x7ffffffff000\)/;
+    expect(() => h.read((1n << 64n) - 4096n, 1)).toThrow(end);
+    expect(() => h.read(1n << 47n, 4)).toThrow(RangeError);
+    expect(() => h.read(0xffffffffff600000n, 1)).toThrow(end); // [vsyscall]
+    expect(() => h.read(1n << 60n, 1)).toThrow(end);
+    await expect(h.readAsync(1n << 62n, 8)).rejects.toThrow(end);
+    await expect(h.readAsync(1n << 62n, 8)).rejects.toBeInstanceOf(RangeError);
+    // A read that starts below the end and runs past it: refused whole, not cut short.
+    expect(() => h.read((1n << 47n) - 8192n, 2)).toThrow(end);
+    expect(h.read((1n << 47n) - 8192n, 1).length).toBe(1);
     h.close();
   });
 

@@ -42,6 +42,12 @@ it('ships types, native sources and the build, and loads with require()', () => 
   expect(JSON.parse(out)).toEqual({ rss: true, src: 'pagemap' });
 });
 
+it('installs the pagewalk command', () => {
+  const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
+  const out = execFileSync(path.join(dir, 'node_modules', '.bin', 'pagewalk'), ['--version'], { encoding: 'utf8' });
+  expect(out.trim()).toBe(version);
+});
+
 it('loads with import', () => {
   fs.writeFileSync(
     path.join(dir, 'use.mjs'),

@@ -220,6 +220,29 @@ describe('walk()', () => {
     expect(emptyReservationChunk).toBe(true);
   });
 
+  it('walks only a range when given one: the parts of mappings inside it, cut at its ends', async () => {
+    const a = region('anon');
+    // From the middle of the anonymous region to well past its end.
+    const start = a.start + BigInt(Math.floor(a.pages / 2) * 4096);
+    const end = a.start + BigInt(a.pages * 4096) + (1n << 20n);
+    const chunks = [];
+    for await (const c of walk(fx.pid, { start, end, copy: true })) chunks.push(c);
+    expect(chunks[0].address).toBe(start);
+    for (const c of chunks) {
+      expect(c.address).toBeGreaterThanOrEqual(start);
+      expect(c.address + BigInt(c.pages * 4096)).toBeLessThanOrEqual(end);
+      expect(c.address).toBeGreaterThanOrEqual(c.mapping.start);
+      expect(c.address + BigInt(c.pages * 4096)).toBeLessThanOrEqual(c.mapping.end);
+    }
+    const first = chunks[0].entries as BigUint64Array;
+    expect(first[0]).toBe(readPagemapPlain(fx.pid, start, 1)[0]);
+    const sync = [...walkSync(fx.pid, { start, end })].map((c) => `${c.address}:${c.pages}`);
+    expect(sync).toEqual(chunks.map((c) => `${c.address}:${c.pages}`));
+    expect([...walkSync(fx.pid, { start: 4096, end: 8192 })]).toEqual([]); // nothing mapped there
+    expect(() => walkSync(fx.pid, { start: 8192, end: 4096 }).next()).toThrow(RangeError);
+    expect(() => walkSync(fx.pid, { start: 100 }).next()).toThrow(RangeError);
+  });
+
   it('walkSync() yields the same chunks as walk()', async () => {
     const a: string[] = [];
     for await (const c of walk(fx.pid, { copy: true }))
@@ -267,9 +290,11 @@ describe('errors', () => {
     h.close();
   });
 
-  it('a read past the end of user space returns nothing, without error', () => {
+  it('a read past the end of user space throws a RangeError naming it', async () => {
     const h = openPagemap(fx.pid);
-    expect(h.read(1n << 47n, 16).length).toBe(0);
+    expect(() => h.read(1n << 47n, 16)).toThrow(RangeError);
+    expect(() => h.read(1n << 47n, 16)).toThrow(/end of user space \(0x7ffffffff000\)/);
+    await expect(h.readAsync(1n << 47n, 16)).rejects.toThrow(/end of user space \(0x7ffffffff000\)/);
     h.close();
   });
 

@@ -1,6 +1,7 @@
 // Rendering for the pagewalk command: tables, units, SVG and terminal charts
 // and the address-space picture. Everything here is pure (data in, string
 // out) so that it can be tested without a process to measure.
+import { PAGE, PAGE_SHIFT } from '../page';
 
 // ------------------------------------------------------------------ units
 
@@ -349,7 +350,7 @@ export function newBand(
   path: string,
   maxBuckets = BAND_BUCKETS,
 ): PictureBand {
-  const pages = Number((end - start) >> 12n);
+  const pages = Number((end - start) >> PAGE_SHIFT);
   const buckets = Math.max(1, Math.min(maxBuckets, pages));
   return { start, end, perms, path, pages, buckets, counts: new Float64Array(buckets * STATE_COUNT) };
 }
@@ -459,7 +460,7 @@ function splitHeights(counts: Float64Array, o: number, height: number): number[]
 }
 
 function bandLabel(band: PictureBand): string {
-  return `${hex(band.start)}-${hex(band.end)} ${band.perms} ${iec(band.pages * 4096)} ${band.path || '[anon]'}`;
+  return `${hex(band.start)}-${hex(band.end)} ${band.perms} ${iec(band.pages * PAGE)} ${band.path || '[anon]'}`;
 }
 
 /** Where the picture's rows go; exposed so tests can check the gap compression. */

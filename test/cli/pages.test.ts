@@ -30,7 +30,7 @@ describe('pagewalk pages', () => {
     const [s, e] = range.split('-').map((x) => BigInt(`0x${x}`));
     const pages = Number((e - s) >> 12n);
     const entries = plainEntries(fx.sleeps[0], s, pages);
-    const out = JSON.parse(ok(['pages', String(fx.sleeps[0]), range, '--json'])) as {
+    const out = JSON.parse(ok(['pages', String(fx.sleeps[0]), range, '--all', '--json'])) as {
       address?: string;
       pages?: number;
       flags: string[];
@@ -51,7 +51,7 @@ describe('pagewalk pages', () => {
       i++;
     }
     expect(i).toBe(pages);
-    const text = ok(['pages', String(fx.sleeps[0]), range])
+    const text = ok(['pages', String(fx.sleeps[0]), range, '--all'])
       .trimEnd()
       .split('\n');
     expect(text[0]).toMatch(/^ADDRESS\s+FLAGS\s+PFN\/SWAP$/);
@@ -89,6 +89,32 @@ describe('pagewalk pages', () => {
     );
     const text = ok(['pages', String(fx.holder), '--runs']).split('\n');
     expect(text[0]).toMatch(/^START\s+END\s+PAGES\s+STATE$/);
+  });
+
+  it('lists populated pages only by default, says how many untouched ones it left out, and --all keeps them', () => {
+    const runs = JSON.parse(ok(['pages', String(fx.holder), '--runs', '--json'])) as {
+      pages: number;
+      flags: string[];
+    }[];
+    const total = runs.reduce((a, r) => a + r.pages, 0);
+    const populated = runs
+      .filter((r) => r.flags.includes('present') || r.flags.includes('swapped'))
+      .reduce((a, r) => a + r.pages, 0);
+    expect(populated).toBeGreaterThanOrEqual(4096); // the 16 MiB buffer
+    expect(total - populated).toBeGreaterThan(0);
+    const r = run(['pages', String(fx.holder)]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n').slice(1);
+    expect(lines).toHaveLength(populated);
+    for (const line of lines) expect(line).toMatch(/^0x[0-9a-f]+\s+\S*(present|swapped)/);
+    expect(r.stderr).toBe(`pagewalk: ${total - populated} untouched pages left out (--all lists every page)\n`);
+    const json = run(['pages', String(fx.holder), '--json']);
+    expect(JSON.parse(json.stdout)).toHaveLength(populated);
+    expect(json.stderr).toBe(r.stderr);
+    // --all: every page, one line each or one line per untouched stretch.
+    const all = ok(['pages', String(fx.holder), '--all', '--json']);
+    const records = JSON.parse(all) as { pages?: number }[];
+    expect(records.reduce((a, x) => a + (x.pages ?? 1), 0)).toBe(total);
   });
 
   it('rejects a malformed range', () => {

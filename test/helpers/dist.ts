@@ -30,8 +30,9 @@ export function copyBuiltPackage(extra: string[] = []): string {
     path.join(repoRoot, 'build', 'Release', 'pagewalk.node'),
     path.join(dir, 'build', 'Release', 'pagewalk.node'),
   );
-  // The runtime dependencies: the loader, and commander for dist/cli/main.js.
-  for (const dep of ['node-gyp-build', 'commander']) {
+  // The runtime dependencies, as package.json lists them.
+  const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
+  for (const dep of Object.keys(pkg.dependencies ?? {})) {
     fs.cpSync(path.join(repoRoot, 'node_modules', dep), path.join(dir, 'node_modules', dep), { recursive: true });
   }
   fs.copyFileSync(path.join(repoRoot, 'package.json'), path.join(dir, 'package.json'));

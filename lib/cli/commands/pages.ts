@@ -1,6 +1,20 @@
-// pagewalk pages PID [RANGE]: raw pagemap entries, decoded, one per page or as runs.
+// pagewalk pages PID [RANGE]: raw pagemap entries, decoded: one line per
+// populated page (every page with --all), or run-length ranges with --runs.
 import type { Command } from 'commander';
-import { decodeEntry, openPagemap, type PagemapHandle, PM_FLAG_MASK, runLengths } from '../../pagemap';
+import { PAGE_SHIFT } from '../../page';
+import {
+  decodeEntry,
+  PM_EXCLUSIVE,
+  PM_FILE,
+  PM_FLAG_MASK,
+  PM_GUARD,
+  PM_PFN_MASK,
+  PM_PRESENT,
+  PM_SOFT_DIRTY,
+  PM_SWAPPED,
+  PM_UFFD_WP,
+  runLengths,
+} from '../../pagemap';
 import { walk } from '../../walk';
 import { explain, PRIVILEGE, parsePid, usage } from '../errors';
 import { Output, warn } from '../output';
@@ -9,7 +23,11 @@ import { hex } from '../render';
 interface PagesOptions {
   runs?: boolean;
   json?: boolean;
+  all?: boolean;
 }
+
+/** The kernel's half starts here: walk() stops below it. */
+const USER_LIMIT = 1n << 63n;
 
 function parseRange(text: string): [bigint, bigint] {
   const m = /^(?:0x)?([0-9a-f]+)-(?:0x)?([0-9a-f]+)$/i.exec(text);
@@ -21,41 +39,14 @@ function parseRange(text: string): [bigint, bigint] {
   return [start, end];
 }
 
-interface Stretch {
-  address: bigint;
-  pages: number;
-  entries: BigUint64Array | null;
-}
-
-/** Reads an explicit range chunk by chunk, jumping over empty stretches with PAGEMAP_SCAN. */
-async function* rangeStretches(handle: PagemapHandle, start: bigint, end: bigint): AsyncGenerator<Stretch> {
-  const chunk = 65536;
-  const buffer = new BigUint64Array(chunk);
-  let address = start;
-  while (address < end) {
-    const pages = Math.min(chunk, Number((end - address) >> 12n));
-    const entries = await handle.readAsync(address, pages, buffer);
-    if (entries.length === 0) return;
-    const after = address + (BigInt(entries.length) << 12n);
-    if (entries.some((e) => e !== 0n)) {
-      yield { address, pages: entries.length, entries };
-      address = after;
-      continue;
-    }
-    const next = after < end ? (handle.nextPopulated(after, end) ?? after) : after;
-    yield { address, pages: Number((next - address) >> 12n), entries: null };
-    address = next;
-  }
-}
-
 const FLAG_NAMES: [bigint, string][] = [
-  [1n << 63n, 'present'],
-  [1n << 62n, 'swapped'],
-  [1n << 61n, 'file'],
-  [1n << 58n, 'guard'],
-  [1n << 57n, 'uffd-wp'],
-  [1n << 56n, 'exclusive'],
-  [1n << 55n, 'soft-dirty'],
+  [PM_PRESENT, 'present'],
+  [PM_SWAPPED, 'swapped'],
+  [PM_FILE, 'file'],
+  [PM_GUARD, 'guard'],
+  [PM_UFFD_WP, 'uffd-wp'],
+  [PM_EXCLUSIVE, 'exclusive'],
+  [PM_SOFT_DIRTY, 'soft-dirty'],
 ];
 
 function flagList(state: bigint): string[] {
@@ -66,17 +57,18 @@ async function pagesCommand(pidText: string, rangeText: string | undefined, o: P
   const pid = parsePid(pidText);
   const range = rangeText === undefined ? undefined : parseRange(rangeText);
   const out = new Output();
-  let handle: PagemapHandle | undefined;
-  let source: AsyncGenerator<Stretch>;
+  // Per page, like page-types: only populated (present or swapped) pages
+  // unless --all; a 64 GiB reservation would otherwise print 16 million lines.
+  const everyPage = Boolean(o.all);
+  let leftOut = 0;
   try {
-    if (range) {
-      handle = openPagemap(pid);
-      source = rangeStretches(handle, range[0], range[1]);
-    } else {
-      source = (async function* () {
-        for await (const c of walk(pid)) yield { address: c.address, pages: c.pages, entries: c.entries };
-      })();
-    }
+    const chunks = walk(
+      pid,
+      range && {
+        start: range[0] < USER_LIMIT ? range[0] : USER_LIMIT,
+        end: range[1] < USER_LIMIT ? range[1] : USER_LIMIT,
+      },
+    );
     let sawPresent = false;
     let sawPfn = false;
     let first = true;
@@ -89,7 +81,7 @@ async function pagesCommand(pidText: string, rangeText: string | undefined, o: P
     let run: { start: bigint; pages: number; state: bigint } | null = null;
     const emitRun = async () => {
       if (!run) return;
-      const end = run.start + (BigInt(run.pages) << 12n);
+      const end = run.start + (BigInt(run.pages) << PAGE_SHIFT);
       const flags = flagList(run.state);
       if (o.json) {
         await sep();
@@ -102,7 +94,7 @@ async function pagesCommand(pidText: string, rangeText: string | undefined, o: P
       run = null;
     };
     const addRun = async (start: bigint, pages: number, state: bigint) => {
-      if (run && run.state === state && run.start + (BigInt(run.pages) << 12n) === start) {
+      if (run && run.state === state && run.start + (BigInt(run.pages) << PAGE_SHIFT) === start) {
         run.pages += pages;
         return;
       }
@@ -112,9 +104,10 @@ async function pagesCommand(pidText: string, rangeText: string | undefined, o: P
     if (o.runs && !o.json)
       await out.write(`${'START'.padEnd(18)} ${'END'.padEnd(18)} ${'PAGES'.padStart(10)}  STATE\n`);
     if (!o.runs && !o.json) await out.write(`${'ADDRESS'.padEnd(18)} ${'FLAGS'.padEnd(42)} PFN/SWAP\n`);
-    for await (const s of source) {
+    for await (const s of chunks) {
       if (s.entries === null) {
         if (o.runs) await addRun(s.address, s.pages, 0n);
+        else if (!everyPage) leftOut += s.pages;
         else if (o.json) {
           await sep();
           await out.write(JSON.stringify({ address: hex(s.address), pages: s.pages, flags: [] }));
@@ -129,17 +122,21 @@ async function pagesCommand(pidText: string, rangeText: string | undefined, o: P
           const idx = r.triples[3 * i];
           const len = Number(r.triples[3 * i + 1]);
           const state = r.triples[3 * i + 2];
-          if (state & (1n << 63n)) {
+          if (state & PM_PRESENT) {
             sawPresent = true;
-            if (s.entries[Number(idx)] & ((1n << 55n) - 1n)) sawPfn = true;
+            if (s.entries[Number(idx)] & PM_PFN_MASK) sawPfn = true;
           }
-          await addRun(s.address + (idx << 12n), len, state & PM_FLAG_MASK);
+          await addRun(s.address + (idx << PAGE_SHIFT), len, state & PM_FLAG_MASK);
         }
         continue;
       }
       for (let i = 0; i < s.entries.length; i++) {
         const d = decodeEntry(s.entries[i]);
-        const address = s.address + (BigInt(i) << 12n);
+        if (!everyPage && !d.present && !d.swapped) {
+          leftOut++;
+          continue;
+        }
+        const address = s.address + (BigInt(i) << PAGE_SHIFT);
         if (d.present) {
           sawPresent = true;
           if (d.pfn) sawPfn = true;
@@ -169,11 +166,10 @@ async function pagesCommand(pidText: string, rangeText: string | undefined, o: P
     await emitRun();
     if (o.json) await out.write(first ? ']\n' : '\n]\n');
     await out.flush();
+    if (leftOut > 0) process.stderr.write(`pagewalk: ${leftOut} untouched pages left out (--all lists every page)\n`);
     if (sawPresent && !sawPfn && !o.runs) warn(`PFNs read as 0: showing them ${PRIVILEGE}`);
   } catch (err) {
     throw explain(err, pid);
-  } finally {
-    handle?.close();
   }
 }
 
@@ -181,10 +177,11 @@ async function pagesCommand(pidText: string, rangeText: string | undefined, o: P
 export function registerPages(program: Command): void {
   program
     .command('pages')
-    .description('raw pagemap entries of a process, decoded')
+    .description('raw pagemap entries of a process, decoded (populated pages; --all for every page)')
     .argument('<pid>', 'process id')
     .argument('[range]', 'hex address range START-END (default: every mapping)')
     .option('--runs', 'run-length ranges of identical state instead of one line per page')
+    .option('-a, --all', 'every page, untouched ones too (default: present or swapped pages only)')
     .option('--json', 'JSON')
     .action(pagesCommand);
 }

@@ -1,6 +1,7 @@
 // pagewalk picture PID: the address space as an SVG, pages coloured by state.
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
+import { PAGE, PAGE_SHIFT } from '../../page';
 import { openPagemap, type PagemapHandle, ScanCategory } from '../../pagemap';
 import { readCmdline } from '../../proc/cmdline';
 import { parseMaps } from '../../proc/maps';
@@ -24,7 +25,7 @@ async function pictureCommand(pidText: string, o: { output?: string }): Promise<
         bands[current] = newBand(c.mapping.start, c.mapping.end, c.mapping.perms, c.mapping.path);
       }
       const band = bands[current];
-      const first = Number((c.address - c.mapping.start) >> 12n);
+      const first = Number((c.address - c.mapping.start) >> PAGE_SHIFT);
       if (c.entries) addEntries(band, first, c.entries);
       else addPages(band, first, c.pages, PageState.None);
     }
@@ -39,8 +40,8 @@ async function pictureCommand(pidText: string, o: { output?: string }): Promise<
       for (const reg of r.regions) {
         movePages(
           bands[i],
-          Number((reg.start - s) >> 12n),
-          Number((reg.end - reg.start) >> 12n),
+          Number((reg.start - s) >> PAGE_SHIFT),
+          Number((reg.end - reg.start) >> PAGE_SHIFT),
           PageState.Shared,
           PageState.Zero,
         );
@@ -55,8 +56,8 @@ async function pictureCommand(pidText: string, o: { output?: string }): Promise<
   let rss = 0;
   let vss = 0;
   for (const b of present) {
-    vss += b.pages * 4096;
-    for (let k = 0; k < b.buckets; k++) rss += (b.counts[k * 5] + b.counts[k * 5 + 1]) * 4096;
+    vss += b.pages * PAGE;
+    for (let k = 0; k < b.buckets; k++) rss += (b.counts[k * 5] + b.counts[k * 5 + 1]) * PAGE;
   }
   const svg = pictureSvg({
     title: `pid ${pid}: ${command.slice(0, 80)} (VSS ${iec(vss)}, resident ${iec(rss)})`,
