@@ -52,8 +52,8 @@ export interface Sample {
   /** How long the snapshot took. */
   elapsedMs: number;
   source: 'pagemap' | 'smaps_rollup';
-  /** Whether the measuring process's own mappings were taken out of the sharing counts, when said. */
-  observer?: 'excluded' | 'included';
+  /** Whether the measuring process's own mappings were taken out of the sharing counts (snapshot's excludeSelf). */
+  observer: 'excluded' | 'included';
   processes: ProcessSample[];
   /** Processes that exited, were denied or changed while measured (left out of `processes`). */
   gone: number;
@@ -111,14 +111,13 @@ export interface SampleExtras {
 /** A snapshot as a sample: plain numbers and strings, ready for JSON. */
 export function sampleOf(snap: Snapshot, extras: SampleExtras = {}): Sample {
   const time = extras.time ?? new Date(Date.now() - snap.elapsedMs);
-  const observer = (snap as { observer?: 'excluded' | 'included' }).observer;
   return {
     format: SAMPLE_FORMAT,
     version: SAMPLE_VERSION,
     time: time.toISOString(),
     elapsedMs: Math.round(snap.elapsedMs),
     source: snap.source,
-    ...(observer ? { observer } : {}),
+    observer: snap.observer,
     processes: snap.processes.map((p) => {
       const cgroup = extras.cgroups?.get(p.pid);
       const mappings = mappingsByPath(p);

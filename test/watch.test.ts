@@ -166,7 +166,16 @@ function proc(pid: number, startTime: number, pss: number, extra: Partial<Proces
 }
 
 function sample(time: string, processes: ProcessSample[]): Sample {
-  return { format: 'pagewalk-sample', version: 1, time, elapsedMs: 1, source: 'pagemap', processes, gone: 0 };
+  return {
+    format: 'pagewalk-sample',
+    version: 1,
+    time,
+    elapsedMs: 1,
+    source: 'pagemap',
+    observer: 'included',
+    processes,
+    gone: 0,
+  };
 }
 
 describe('diffSamples()', () => {

@@ -10,12 +10,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { registerDiff } from './commands/diff';
 import { registerGroup } from './commands/group';
 import { registerLibs } from './commands/libs';
 import { registerPages } from './commands/pages';
 import { registerPicture } from './commands/picture';
+import { registerRecord } from './commands/record';
 import { registerShow } from './commands/show';
 import { registerSmem } from './commands/smem';
+import { registerTop } from './commands/top';
 import { EXIT_USAGE, explain } from './errors';
 
 /** In the order `pagewalk --help` lists them; smem is the default command. */
@@ -26,6 +29,9 @@ const COMMANDS: ((program: Command) => void)[] = [
   registerPages,
   registerGroup,
   registerPicture,
+  registerTop,
+  registerRecord,
+  registerDiff,
 ];
 
 export function buildProgram(): Command {

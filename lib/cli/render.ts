@@ -272,6 +272,89 @@ export function pieChartSvg(input: PieChart, width = 800, height = 600): string 
   return `${s}</svg>\n`;
 }
 
+export interface LineSeries {
+  name: string;
+  /** One value (bytes) per time; null where the series has no value (a process not yet started or gone). */
+  values: (number | null)[];
+}
+
+export interface LineChart {
+  title: string;
+  /** Milliseconds since the epoch, ascending. */
+  times: number[];
+  series: LineSeries[];
+}
+
+/** A size over time, one line per series; gaps where a series has no value. */
+export function lineChartSvg(chart: LineChart, width = 800, height = 600): string {
+  const left = 80;
+  const right = 30;
+  const top = 60;
+  const legendRows = Math.ceil(chart.series.length / 2);
+  const bottom = 60 + legendRows * 18;
+  const plotW = width - left - right;
+  const plotH = height - top - bottom;
+  const max = Math.max(0, ...chart.series.flatMap((s) => s.values.filter((v): v is number => v !== null)));
+  const unitIdx = max >= 2 ** 30 ? 3 : max >= 2 ** 20 ? 2 : 1;
+  const unit = 1024 ** unitIdx;
+  const unitName = ['B', 'KiB', 'MiB', 'GiB'][unitIdx];
+  const step = niceStep(max / unit);
+  const axisMax = Math.max(step, Math.ceil(max / unit / step) * step);
+  const y = (v: number) => top + plotH - (v / unit / axisMax) * plotH;
+  const t0 = chart.times[0] ?? 0;
+  const span = Math.max(1, (chart.times[chart.times.length - 1] ?? t0) - t0);
+  // A single sample sits in the middle rather than on the axis.
+  const x = (t: number) => (chart.times.length > 1 ? left + ((t - t0) / span) * plotW : left + plotW / 2);
+  let s = svgOpen(width, height);
+  s += `<text x="${width / 2}" y="28" text-anchor="middle" font-size="18" ${FONT}>${escapeXml(chart.title)}</text>\n`;
+  for (let t = 0; t <= axisMax + step / 2; t += step) {
+    const yy = r1(y(t * unit));
+    s += `<line x1="${left}" y1="${yy}" x2="${width - right}" y2="${yy}" stroke="#dddddd"/>\n`;
+    s += `<text x="${left - 6}" y="${yy + 4}" text-anchor="end" font-size="11" ${FONT}>${escapeXml(String(Number(t.toPrecision(6))))}</text>\n`;
+  }
+  s += `<text x="16" y="${top + plotH / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 16 ${top + plotH / 2})" ${FONT}>PSS (${unitName})</text>\n`;
+  // Time ticks at round numbers of seconds, labelled with the clock time.
+  const tStep = niceStep(span / 1000, 6) * 1000;
+  const clock = (ms: number) => new Date(ms).toISOString().slice(11, span < 10_000 ? 21 : 19);
+  for (let t = 0; chart.times.length > 1 && t <= span * (1 + 1e-9); t += tStep) {
+    const xx = r1(x(t0 + t));
+    s += `<line x1="${xx}" y1="${top}" x2="${xx}" y2="${top + plotH}" stroke="#eeeeee"/>\n`;
+    s += `<text x="${xx}" y="${top + plotH + 16}" text-anchor="middle" font-size="11" ${FONT}>${escapeXml(clock(t0 + t))}</text>\n`;
+  }
+  s += `<text x="${left + plotW / 2}" y="${top + plotH + 34}" text-anchor="middle" font-size="12" ${FONT}>time (UTC)</text>\n`;
+  s += `<line x1="${left}" y1="${top + plotH}" x2="${width - right}" y2="${top + plotH}" stroke="#333333"/>\n`;
+  s += `<line x1="${left}" y1="${top}" x2="${left}" y2="${top + plotH}" stroke="#333333"/>\n`;
+  chart.series.forEach((ser, k) => {
+    const colour = PALETTE[k % PALETTE.length];
+    // One polyline per run of values: a process that was not there leaves a gap.
+    let run: string[] = [];
+    const flush = () => {
+      if (run.length > 1)
+        s += `<polyline points="${run.join(' ')}" fill="none" stroke="${colour}" stroke-width="2.5" stroke-linejoin="round"/>\n`;
+      run = [];
+    };
+    ser.values.forEach((v, i) => {
+      if (v === null) {
+        flush();
+        return;
+      }
+      const px = r1(x(chart.times[i]));
+      const py = r1(y(v));
+      run.push(`${px},${py}`);
+      s += `<circle cx="${px}" cy="${py}" r="3.5" fill="${colour}"><title>${escapeXml(`${ser.name} ${clock(chart.times[i])}: ${iec(v)}`)}</title></circle>\n`;
+    });
+    flush();
+    const lx = left + (k % 2) * (plotW / 2);
+    const ly = top + plotH + 56 + Math.floor(k / 2) * 18;
+    const label = ser.name.length > 48 ? `${ser.name.slice(0, 47)}…` : ser.name;
+    s += `<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${colour}"/>`;
+    s += `<text x="${lx + 16}" y="${ly}" font-size="12" ${FONT}>${escapeXml(label)}</text>\n`;
+  });
+  if (chart.series.length === 0)
+    s += `<text x="${left + plotW / 2}" y="${top + plotH / 2}" text-anchor="middle" font-size="14" ${FONT}>no data</text>\n`;
+  return `${s}</svg>\n`;
+}
+
 const EIGHTHS = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
 
 /** A horizontal bar `width` cells long at full scale, in eighth-cell steps. */

@@ -1,0 +1,78 @@
+// pagewalk record: snapshots over time as JSON Lines, one sample a line with
+// its time (see lib/diff.ts, Sample), for `pagewalk diff` and other tools.
+import * as fs from 'node:fs';
+import type { Command } from 'commander';
+import { watch } from '../../watch';
+import { CliError, EXIT_RUNTIME, explain, usage } from '../errors';
+import { checkExact, processFilter } from '../measure';
+import { Output } from '../output';
+import { parseCount, parseSeconds } from '../timeline';
+
+interface RecordOptions {
+  delay: string;
+  count?: string;
+  output?: string;
+  append?: boolean;
+  mappings?: boolean;
+  processfilter?: string;
+  userfilter?: string;
+  includeSelf?: boolean;
+}
+
+async function recordCommand(o: RecordOptions): Promise<void> {
+  const interval = parseSeconds(o.delay);
+  const count = parseCount(o.count);
+  const filter = processFilter(o);
+  if (o.append && o.output === undefined) throw usage('--append needs -o FILE');
+  let fd: number | undefined;
+  if (o.output !== undefined) {
+    try {
+      fd = fs.openSync(o.output, o.append ? 'a' : 'w');
+    } catch (err) {
+      throw new CliError(`cannot write ${o.output}: ${(err as Error).message}`, EXIT_RUNTIME);
+    }
+  }
+  const out = new Output();
+  const ac = new AbortController();
+  // Ctrl-C or a kill ends the record after the sample under way: every line stays whole.
+  const stop = () => ac.abort();
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, stop);
+  try {
+    for await (const step of watch({
+      interval,
+      count,
+      signal: ac.signal,
+      filter,
+      mappings: o.mappings,
+      excludeSelf: !o.includeSelf,
+    })) {
+      if (step.index === 0) checkExact(step.snapshot, Boolean(o.mappings));
+      const line = `${JSON.stringify(step.sample)}\n`;
+      if (fd === undefined) {
+        await out.write(line);
+        await out.flush();
+      } else fs.writeSync(fd, line);
+    }
+  } catch (err) {
+    throw explain(err);
+  } finally {
+    for (const s of signals) process.off(s, stop);
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+export function registerRecord(program: Command): void {
+  program
+    .command('record')
+    .description('snapshots over time as JSON Lines, one timestamped sample a line (sizes in bytes)')
+    .option('-d, --delay <seconds>', 'seconds between samples', '2')
+    .option('-n, --count <n>', 'stop after N samples (default: at Ctrl-C)')
+    .option('-o, --output <file>', 'write to FILE (default: stdout)')
+    .option('-a, --append', 'add to the end of FILE (recording from cron, say) rather than replacing it')
+    .option('-m, --mappings', 'per-mapping figures too, summed per path within each process')
+    .option('-P, --processfilter <regex>', 'only processes whose name or command matches')
+    .option('-U, --userfilter <regex>', 'only processes whose user matches')
+    .option('--include-self', "count pagewalk's own mappings in the sharing (the kernel's view of the moment)")
+    .action(recordCommand);
+}
