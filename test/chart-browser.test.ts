@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGrower } from './helpers/grow';
 
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -198,5 +199,29 @@ describe('charts in a browser', () => {
     // sleep has private pages (its data, heap, stack) and shared ones (libc).
     expect(s.colours['#D55E00']).toBeGreaterThan(500);
     expect(s.colours['#0072B2']).toBeGreaterThan(500);
+  }, 120_000);
+  it('renders PSS over time from a record', async () => {
+    // Two processes whose memory grows between three samples: two rising lines.
+    const growers = [await startGrower(22_000), await startGrower(22_000)];
+    try {
+      const record = path.join(dir, 'record.jsonl');
+      const sample = (extra: string[]) => pagewalk(['record', '-n', '1', '-P', `grow 22000$`, '-o', record, ...extra]);
+      sample([]);
+      await growers[0].grow(2048);
+      await growers[1].grow(1024);
+      sample(['-a']);
+      await growers[0].grow(2048);
+      sample(['-a']);
+      const svg = path.join(dir, 'timeline.svg');
+      pagewalk(['diff', record, '-o', svg]);
+      const img = decodePng(screenshot(svg));
+      expect([img.width, img.height]).toEqual([WIDTH, HEIGHT]);
+      const s = stats(img, ['#0072B2', '#E69F00']);
+      expect(s.variance).toBeGreaterThan(100);
+      // Each line crosses most of the plot, 2.5 px wide.
+      for (const c of ['#0072B2', '#E69F00']) expect(s.colours[c], c).toBeGreaterThan(500);
+    } finally {
+      for (const g of growers) await g.kill();
+    }
   }, 120_000);
 });
