@@ -4,7 +4,7 @@
 // samples in, changes out, so the same code serves watch(), top, record and
 // diff, and can be checked without a process to measure.
 import { addFigures, emptyFigures, type MemoryFigures, pssBytes } from './accounting';
-import type { ProcessReport, Snapshot } from './snapshot';
+import type { GroupReport, ProcessReport, Snapshot } from './snapshot';
 
 /** The figures a sample keeps, in bytes. */
 export interface Figures {
@@ -34,8 +34,6 @@ export interface ProcessSample extends Figures {
   command: string;
   user: string;
   uid: number;
-  /** The process's cgroup (v2 path), when known. */
-  cgroup?: string;
   /** Per path, when the snapshot had per-mapping figures. */
   mappings?: MappingSample[];
 }
@@ -59,6 +57,10 @@ export interface Sample {
   gone: number;
   /** /proc/meminfo when the snapshot was taken: sizes in bytes, counts as they are. */
   meminfo?: Record<string, number>;
+  /** How `groups` were formed (snapshot's groupBy: 'name', 'exe', 'user', 'cgroup', or 'rules'). */
+  groupBy?: string;
+  /** The snapshot's groups, when it was grouped. */
+  groups?: GroupSample[];
 }
 
 const ANON = '[anon]';
@@ -104,8 +106,9 @@ export interface SampleExtras {
   /** When the snapshot began (default: its end minus its duration). */
   time?: Date;
   meminfo?: Record<string, number>;
-  /** Per pid, the process's cgroup. */
-  cgroups?: Map<number, string>;
+  /** What the groups are grouped by ('name', 'exe', 'user', 'cgroup', 'rules'), and the snapshot's groups to keep. */
+  groupBy?: string;
+  groups?: GroupReport[];
 }
 
 /** A snapshot as a sample: plain numbers and strings, ready for JSON. */
@@ -119,7 +122,6 @@ export function sampleOf(snap: Snapshot, extras: SampleExtras = {}): Sample {
     source: snap.source,
     observer: snap.observer,
     processes: snap.processes.map((p) => {
-      const cgroup = extras.cgroups?.get(p.pid);
       const mappings = mappingsByPath(p);
       return {
         pid: p.pid,
@@ -128,13 +130,18 @@ export function sampleOf(snap: Snapshot, extras: SampleExtras = {}): Sample {
         command: p.info.command,
         user: p.info.user,
         uid: p.info.uid,
-        ...(cgroup !== undefined ? { cgroup } : {}),
         ...figuresOf(p),
         ...(mappings ? { mappings } : {}),
       };
     }),
     gone: snap.gone.length,
     ...(extras.meminfo ? { meminfo: extras.meminfo } : {}),
+    ...(extras.groupBy && extras.groups
+      ? {
+          groupBy: extras.groupBy,
+          groups: extras.groups.map((g) => ({ key: g.name, pids: g.pids, only: g.only, ...figuresOf(g.totals) })),
+        }
+      : {}),
   };
 }
 
@@ -168,6 +175,14 @@ export function checkSample(value: unknown, where = 'sample'): Sample {
         if (!m || typeof m.path !== 'string') throw new TypeError(`${at}.mappings[${j}]: no path`);
         checkFigures(m, `${at}.mappings[${j}]`);
       }
+    }
+  }
+  if (s.groups !== undefined) {
+    if (!Array.isArray(s.groups)) throw new TypeError(`${where}: groups is not an array`);
+    for (const [i, g] of (s.groups as Record<string, unknown>[]).entries()) {
+      if (!g || typeof g.key !== 'string' || !Array.isArray(g.pids))
+        throw new TypeError(`${where}: groups[${i}]: needs key and pids`);
+      checkFigures(g, `${where}: groups[${i}]`);
     }
   }
   return value as Sample;
@@ -221,9 +236,11 @@ export interface ProcessChange extends Change {
 }
 
 export interface GroupSample extends Figures {
-  /** The group: a name, user or cgroup. */
+  /** The group's name: a process name, user, cgroup ... */
   key: string;
   pids: number[];
+  /** Memory only the group's processes map (what stopping them frees), when snapshot() grouped them. */
+  only?: number;
 }
 
 export interface GroupChange extends Change {
@@ -344,11 +361,9 @@ export function diffSamples(before: Sample, after: Sample, options: DiffOptions 
   };
 }
 
-export type GroupKey = 'name' | 'user' | 'cgroup';
-
-/** A sample's processes summed per name, user or cgroup (processes without one go to "?"). */
-export function groupSample(sample: Sample, by: GroupKey | ((p: ProcessSample) => string)): GroupSample[] {
-  const keyOf = typeof by === 'function' ? by : (p: ProcessSample) => String(p[by] ?? '?');
+/** A sample's processes summed per name or user, or per key of your choice. */
+export function groupSample(sample: Sample, by: 'name' | 'user' | ((p: ProcessSample) => string)): GroupSample[] {
+  const keyOf = typeof by === 'function' ? by : (p: ProcessSample) => p[by];
   const groups = new Map<string, GroupSample>();
   for (const p of sample.processes) {
     const k = keyOf(p);

@@ -25,7 +25,6 @@ export {
   type FigureKey,
   type Figures,
   type GroupChange,
-  type GroupKey,
   type GroupSample,
   groupSample,
   type MappingChange,

@@ -59,6 +59,8 @@ async function* steps(options: WatchOptions): AsyncGenerator<WatchStep, void, un
   let first: Sample | undefined;
   let previous: Sample | undefined;
   let lastStart = 0;
+  const grouping = snapshotOptions.groupBy;
+  const groupBy = grouping === undefined ? undefined : typeof grouping === 'string' ? grouping : 'rules';
   for (let index = 0; count === undefined || index < count; index++) {
     // Paced from snapshot start to snapshot start; a consumer slower than
     // the interval gets the next one as soon as it asks.
@@ -66,9 +68,14 @@ async function* steps(options: WatchOptions): AsyncGenerator<WatchStep, void, un
     if (signal?.aborted) return;
     lastStart = Date.now();
     const time = new Date();
-    const snap = await snapshot(snapshotOptions);
+    // An abort cuts the snapshot short; what it measured is dropped.
+    const snap = await snapshot({ ...snapshotOptions, signal });
     if (signal?.aborted) return;
-    const sample = sampleOf(snap, { time, ...(meminfo ? { meminfo: readMeminfo() } : {}) });
+    const sample = sampleOf(snap, {
+      time,
+      ...(meminfo ? { meminfo: readMeminfo() } : {}),
+      ...(groupBy ? { groupBy, groups: snap.groups.slice(snapshotOptions.groups?.length ?? 0) } : {}),
+    });
     first ??= sample;
     const step: WatchStep = {
       index,

@@ -1,10 +1,9 @@
-// What top, record and diff share: their options' checks, grouping of a
-// sample by name, user or cgroup, and signed sizes.
-import { type GroupKey, type GroupSample, groupSample, type Sample } from '../diff';
+// What top, record and diff share: their options' checks, a sample's
+// groups, and signed sizes.
+import { type GroupSample, groupSample, type Sample } from '../diff';
+import { GROUP_BY, type GroupBy } from '../groups';
 import { usage } from './errors';
 import { formatSize, type UnitStyle } from './render';
-
-export const GROUP_KEYS: readonly GroupKey[] = ['name', 'user', 'cgroup'];
 
 /** Seconds as given to -d: a number, 0 or more; returned in milliseconds. */
 export function parseSeconds(text: string, option = '-d'): number {
@@ -21,16 +20,25 @@ export function parseCount(text: string | undefined, option = '-n'): number | un
   return Number(text);
 }
 
-export function parseGroupKey(text: string | undefined): GroupKey | undefined {
+/** The column header of a group's name. */
+export const GROUP_HEADERS: Record<GroupBy, string> = { name: 'Name', exe: 'Exe', user: 'User', cgroup: 'Cgroup' };
+
+export function parseGroupBy(text: string | undefined): GroupBy | undefined {
   if (text === undefined) return undefined;
-  if (!GROUP_KEYS.includes(text as GroupKey))
-    throw usage(`--by: unknown grouping "${text}" (known: ${GROUP_KEYS.join(' ')})`);
-  return text as GroupKey;
+  if (!GROUP_BY.includes(text as GroupBy))
+    throw usage(`--by: unknown grouping "${text}" (known: ${GROUP_BY.join(' ')})`);
+  return text as GroupBy;
 }
 
-/** The sample's groups: those snapshot() made (groupBy) when recorded, else summed here by name or user. */
-export function groupsOf(sample: Sample, by: GroupKey): GroupSample[] {
-  return groupSample(sample, by);
+/**
+ * The sample's groups: those snapshot() made when it was taken grouped that
+ * way, else its processes summed here by name or user (exe and cgroup are
+ * not in a sample's processes).
+ */
+export function groupsOf(sample: Sample, by: GroupBy): GroupSample[] {
+  if (sample.groupBy === by && sample.groups) return sample.groups;
+  if (by === 'name' || by === 'user') return groupSample(sample, by);
+  throw usage(`--by ${by}: the sample of ${sample.time} was not grouped by ${by} (record it with --by ${by})`);
 }
 
 /** A size change with its sign: +1200, -48, 0 (kB, or human units). */

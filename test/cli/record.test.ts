@@ -57,7 +57,8 @@ describe('pagewalk record and diff', () => {
     const a = await grower();
     const b = await grower();
     const file = path.join(dir, 'grow.jsonl');
-    const record = (extra: string[]) => ok(['record', '-n', '1', '-m', '-P', MATCH, '-o', file, ...extra]);
+    const record = (extra: string[]) =>
+      ok(['record', '-n', '1', '-m', '--by', 'exe', '-P', MATCH, '-o', file, ...extra]);
     record([]);
     await a.grow(300);
     await b.grow(50);
@@ -121,6 +122,16 @@ describe('pagewalk record and diff', () => {
     const groups = JSON.parse(ok(['diff', file, '--from', '1', '--to', '2', '--by', 'name', '--json']));
     expect(groups.groups).toHaveLength(1);
     expect(groups.groups[0]).toMatchObject({ key: 'grow', delta: { rss: 350 * PAGE } });
+    // Grouped by executable as snapshot() grouped them when recorded.
+    const exe = JSON.parse(ok(['diff', file, '--from', '1', '--to', '2', '--by', 'exe', '--json']));
+    expect(samples[0].groupBy).toBe('exe');
+    expect(exe.groups).toHaveLength(1);
+    expect(exe.groups[0]).toMatchObject({
+      key: path.join(root, 'test', 'fixtures', 'bin', 'grow'),
+      delta: { rss: 350 * PAGE },
+    });
+    expect(exe.groups[0].pidsAfter.sort()).toEqual([a.pid, b.pid].sort());
+    expect(run(['diff', file, '--by', 'cgroup']).stderr).toMatch(/was not grouped by cgroup/);
   });
 
   it('compares the last samples of two records, and sees processes start and exit', async () => {

@@ -10,14 +10,14 @@ import {
   diffSamples,
   FIGURE_KEYS,
   type FigureKey,
-  type GroupKey,
   parseRecord,
   type Sample,
 } from '../../diff';
+import type { GroupBy } from '../../groups';
 import { CliError, EXIT_RUNTIME, usage } from '../errors';
 import { Output } from '../output';
 import { type Column, formatSize, type LineSeries, lineChartSvg, renderTable, type UnitStyle } from '../render';
-import { groupsOf, parseCount, parseGroupKey, signedSize } from '../timeline';
+import { GROUP_HEADERS, groupsOf, parseCount, parseGroupBy, signedSize } from '../timeline';
 
 interface DiffOptions {
   from?: string;
@@ -67,7 +67,7 @@ function keep<T extends Change>(list: T[], o: DiffOptions, limit?: number): T[] 
 }
 
 /** The entities of the chart: processes (pid and start time) or groups, with their PSS per sample. */
-function chartSeries(samples: Sample[], by: GroupKey | undefined, max = 8): LineSeries[] {
+function chartSeries(samples: Sample[], by: GroupBy | undefined, max = 8): LineSeries[] {
   const series = new Map<string, { name: string; values: (number | null)[] }>();
   samples.forEach((s, i) => {
     const entries = by
@@ -95,7 +95,7 @@ async function diffCommand(fileA: string, fileB: string | undefined, o: DiffOpti
   if (!FIGURE_KEYS.includes(o.sort as FigureKey))
     throw usage(`--sort: unknown field "${o.sort}" (known: ${FIGURE_KEYS.join(' ')})`);
   const sort = o.sort as FigureKey;
-  const by = parseGroupKey(o.by);
+  const by = parseGroupBy(o.by);
   const limit = parseCount(o.limit, '--limit');
   const a = readRecord(fileA);
   const b = fileB === undefined ? a : readRecord(fileB);
@@ -157,7 +157,7 @@ async function diffCommand(fileA: string, fileB: string | undefined, o: DiffOpti
       header: `d${k === 'swap' ? 'Swap' : k.toUpperCase()}`,
       align: 'right' as const,
     })),
-    { header: by === 'user' ? 'User' : by === 'cgroup' ? 'Cgroup' : by === 'name' ? 'Name' : 'Command', align: 'left' },
+    { header: by ? GROUP_HEADERS[by] : 'Command', align: 'left' },
   ];
   const cells = (c: Change) => [
     c.status,
@@ -199,7 +199,7 @@ export function registerDiff(program: Command): void {
     .option('--from <n>', 'the sample of A to start from: 1 the first, -1 the last')
     .option('--to <n>', 'the sample (of B, or of A) to compare with: 1 the first, -1 the last')
     .option('-s, --sort <field>', 'the figure to compare and sort by: pss uss rss swap vss', 'pss')
-    .option('--by <key>', 'groups instead of processes: name, user or cgroup')
+    .option('--by <key>', 'groups instead of processes: name or user, or as recorded with record --by')
     .option('-a, --all', 'list what did not change too')
     .option('-l, --limit <n>', 'the N largest changes only')
     .option('-k, --abbreviate', 'human units (1.2M) instead of kB')

@@ -6,7 +6,7 @@ import { watch } from '../../watch';
 import { CliError, EXIT_RUNTIME, explain, usage } from '../errors';
 import { checkExact, processFilter } from '../measure';
 import { Output } from '../output';
-import { parseCount, parseSeconds } from '../timeline';
+import { parseCount, parseGroupBy, parseSeconds } from '../timeline';
 
 interface RecordOptions {
   delay: string;
@@ -17,12 +17,14 @@ interface RecordOptions {
   processfilter?: string;
   userfilter?: string;
   includeSelf?: boolean;
+  by?: string;
 }
 
 async function recordCommand(o: RecordOptions): Promise<void> {
   const interval = parseSeconds(o.delay);
   const count = parseCount(o.count);
   const filter = processFilter(o);
+  const groupBy = parseGroupBy(o.by);
   if (o.append && o.output === undefined) throw usage('--append needs -o FILE');
   let fd: number | undefined;
   if (o.output !== undefined) {
@@ -45,6 +47,7 @@ async function recordCommand(o: RecordOptions): Promise<void> {
       signal: ac.signal,
       filter,
       mappings: o.mappings,
+      groupBy,
       excludeSelf: !o.includeSelf,
     })) {
       if (step.index === 0) checkExact(step.snapshot, Boolean(o.mappings));
@@ -71,6 +74,7 @@ export function registerRecord(program: Command): void {
     .option('-o, --output <file>', 'write to FILE (default: stdout)')
     .option('-a, --append', 'add to the end of FILE (recording from cron, say) rather than replacing it')
     .option('-m, --mappings', 'per-mapping figures too, summed per path within each process')
+    .option('--by <key>', "each sample's groups too, by name, exe, user or cgroup (what they alone hold needs root)")
     .option('-P, --processfilter <regex>', 'only processes whose name or command matches')
     .option('-U, --userfilter <regex>', 'only processes whose user matches')
     .option('--include-self', "count pagewalk's own mappings in the sharing (the kernel's view of the moment)")

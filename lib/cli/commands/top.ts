@@ -4,13 +4,14 @@
 // terminal it takes the screen and keys; with -b (or when stdout is not a
 // terminal) it prints plain frames one after the other, as top(1) does.
 import type { Command } from 'commander';
-import { diffGroups, type Figures, type GroupKey, type Sample, type SampleDiff } from '../../diff';
+import { diffGroups, type Figures, type Sample, type SampleDiff } from '../../diff';
+import type { GroupBy } from '../../groups';
 import { type WatchStep, watch } from '../../watch';
 import { explain, usage } from '../errors';
 import { checkExact, processFilter } from '../measure';
 import { Output, terminalWidth } from '../output';
 import { type Column, formatSize, human, renderTable, type UnitStyle } from '../render';
-import { groupsOf, parseCount, parseGroupKey, parseSeconds, signedSize } from '../timeline';
+import { GROUP_HEADERS, groupsOf, parseCount, parseGroupBy, parseSeconds, signedSize } from '../timeline';
 
 interface TopOptions {
   delay: string;
@@ -78,7 +79,7 @@ function processRows(step: WatchStep): TopRow[] {
   }));
 }
 
-function groupRows(sample: Sample, previous: Sample, first: Sample, by: GroupKey): TopRow[] {
+function groupRows(sample: Sample, previous: Sample, first: Sample, by: GroupBy): TopRow[] {
   const now = groupsOf(sample, by);
   const last = new Map(diffGroups(groupsOf(previous, by), now).map((g) => [g.key, g.delta]));
   const start = new Map(diffGroups(groupsOf(first, by), now).map((g) => [g.key, g.delta]));
@@ -135,7 +136,7 @@ function frameLines(frame: Frame, o: TopOptions, sort: SortKey, interactive: boo
   const columns: Column[] = [
     ...(grouped
       ? [
-          { header: o.by === 'user' ? 'User' : o.by === 'cgroup' ? 'Cgroup' : 'Name', align: 'left' as const },
+          { header: GROUP_HEADERS[o.by as GroupBy], align: 'left' as const },
           { header: 'Count', align: 'right' as const },
         ]
       : [
@@ -174,7 +175,7 @@ const SCREEN_LEAVE = '\x1b[?25h\x1b[?1049l';
 async function topCommand(o: TopOptions): Promise<void> {
   const interval = parseSeconds(o.delay);
   const count = parseCount(o.iterations);
-  const by = parseGroupKey(o.by);
+  const by = parseGroupBy(o.by);
   if (!(o.sort in SORTS)) throw usage(`--sort: unknown field "${o.sort}" (known: ${Object.keys(SORTS).join(' ')})`);
   let sort = o.sort as SortKey;
   const filter = processFilter(o);
@@ -245,6 +246,7 @@ async function topCommand(o: TopOptions): Promise<void> {
       count,
       signal: ac.signal,
       filter,
+      groupBy: by,
       excludeSelf: !o.includeSelf,
     })) {
       if (step.index === 0) checkExact(step.snapshot, false);
@@ -277,7 +279,7 @@ export function registerTop(program: Command): void {
       '-b, --batch',
       'plain frames one after another, no screen control (the default when stdout is not a terminal)',
     )
-    .option('--by <key>', 'groups instead of processes: name, user or cgroup')
+    .option('--by <key>', 'groups instead of processes: name, exe, user or cgroup')
     .option('-s, --sort <field>', 'pss uss rss swap change start (keys p u r s c g on a terminal)', 'pss')
     .option('-P, --processfilter <regex>', 'only processes whose name or command matches')
     .option('-U, --userfilter <regex>', 'only processes whose user matches')
