@@ -2,27 +2,12 @@
 // kernel's own smaps rules (fs/proc/task_mmu.c): the same fixed-point PSS
 // (PSS_SHIFT = 12), the same pages skipped (zero page, PFN holes, hugetlb),
 // plus swapped-out shared memory, which pagemap cannot see.
-import * as fs from 'node:fs';
-import { describe, systemError, validatePid } from './errors';
-import { kpagePaths, kpageReadable, type PageFeatures, pageFeatures } from './kpage';
-import {
-  MappingField,
-  type NativeTally,
-  type NativeWalk,
-  native,
-  TallyTiming,
-  WALK_COLLECT_SWAP,
-  WALK_LOOKUP_EXCLUSIVE_ANON,
-  WALK_NO_SCAN,
-  type WalkStats,
-  WalkTiming,
-  walkStats,
-} from './native';
-import { PAGE, PAGE_SHIFT } from './page';
-import { openPagemap, type PagemapHandle, ScanCategory, scanDisabled } from './pagemap';
-import { type Mapping, readMapsAsync } from './proc/maps';
-import { readSmaps, readSmapsRollupAsync, type SmapsFields } from './proc/smaps';
-import { readStat } from './proc/stat';
+import { describe } from './errors';
+import { MappingField, type NativeTally, type NativeWalk, native, TallyTiming, WalkTiming } from './native';
+import { PAGE } from './page';
+import type { Target } from './pipeline';
+import type { Mapping } from './proc/maps';
+import type { SmapsFields } from './proc/smaps';
 
 /** The kernel's PSS fixed point: PSS is summed as bytes << 12. */
 export const PSS_SHIFT = 12n;
@@ -204,9 +189,6 @@ export interface AccountingOptions {
   excludeSelf?: boolean;
 }
 
-/** Kernel-half mappings ([vsyscall]) have no pagemap entries. */
-const USER_SPACE_END = 1n << 63n;
-
 function emptyPages(): PageCounts {
   return { resident: 0, private: 0, shared: 0, swapped: 0, present: 0, zero: 0, hugetlb: 0, unresolved: 0 };
 }
@@ -269,225 +251,6 @@ export function addFigures(a: MemoryFigures, b: MemoryFigures): MemoryFigures {
   return a;
 }
 
-// ------------------------------------------------------------------ targets
-
-/** One process being measured: its maps, native walk and extras. */
-export interface Target {
-  pid: number;
-  maps: Mapping[];
-  /** Indices into maps of the mappings walked (user space only). */
-  walked: number[];
-  walk: NativeWalk;
-  /** Swapped shmem pages per walked mapping; null: unknown (no privilege). */
-  shmemSwap: (number | null)[];
-  /** AnonHugePages bytes per walked mapping; a missing entry means the walk's own figure. */
-  anonHuge: number[];
-  /** Time of this process's own phases (maps to thp). */
-  timings: Timings;
-  identity: string;
-  partial: boolean;
-  /**
-   * /proc/PID/pagemap opened before the maps were read: the descriptor pins
-   * the address space (mm) the maps describe. Once the process execs or
-   * exits, reads through it come back empty, which no start-time or exe
-   * comparison can see when a program execs itself. Null for processes
-   * without an mm (kernel threads, zombies). Closed by mmSurvived().
-   */
-  sentinel: PagemapHandle | null;
-}
-
-/** Start time and exe of a pid: changes when the pid is reused or execs. */
-export function processIdentity(pid: number): string {
-  const { startTime } = readStat(pid);
-  let exe = '';
-  try {
-    exe = fs.readlinkSync(`/proc/${pid}/exe`);
-  } catch {
-    // kernel threads and zombies have no exe
-  }
-  return `${startTime}:${exe}`;
-}
-
-export function walkFlags(features: PageFeatures): number {
-  let flags = WALK_COLLECT_SWAP;
-  if (features.ksmActive || features.hugetlbInUse) flags |= WALK_LOOKUP_EXCLUSIVE_ANON;
-  if (scanDisabled()) flags |= WALK_NO_SCAN;
-  return flags;
-}
-
-export async function prepareTarget(pid: number, flags: number): Promise<Target> {
-  let sentinel: PagemapHandle | null = null;
-  try {
-    sentinel = openPagemap(pid);
-  } catch (err) {
-    // ESRCH: no mm (kernel thread, zombie); its maps read empty below, or
-    // the process is gone and the reads below say so.
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-  }
-  try {
-    return await prepareWithSentinel(pid, flags, sentinel);
-  } catch (err) {
-    sentinel?.close();
-    throw err;
-  }
-}
-
-async function prepareWithSentinel(pid: number, flags: number, sentinel: PagemapHandle | null): Promise<Target> {
-  const began = performance.now();
-  const identity = processIdentity(pid);
-  const maps = await readMapsAsync(pid);
-  const walked: number[] = [];
-  for (let i = 0; i < maps.length; i++)
-    if (maps[i].start < USER_SPACE_END && maps[i].end > maps[i].start) walked.push(i);
-  const ranges = new Float64Array(walked.length * 2);
-  walked.forEach((mi, k) => {
-    ranges[2 * k] = Number(maps[mi].start >> PAGE_SHIFT);
-    ranges[2 * k + 1] = Number(maps[mi].end >> PAGE_SHIFT);
-  });
-  const walk = new native.Walk(pid, ranges, flags);
-  const timings = emptyTimings();
-  timings.maps = performance.now() - began;
-  return { pid, maps, walked, walk, shmemSwap: [], anonHuge: [], timings, identity, partial: false, sentinel };
-}
-
-/** Walks a prepared target: pagemap, then shmem swap and THP, each timed. */
-export async function walkTarget(t: Target, features: PageFeatures): Promise<void> {
-  await t.walk.runAsync();
-  addWalkTimings(t.timings, t.walk);
-  const walked = performance.now();
-  measureShmemSwap(t);
-  const swapDone = performance.now();
-  t.timings.shmemSwap += swapDone - walked;
-  measureAnonHuge(t, features);
-  t.timings.thp += performance.now() - swapDone;
-}
-
-/**
- * Whether the address space walked is still the one whose maps were read
- * (no exec, no exit since prepareTarget). Closes the sentinel.
- */
-export function mmSurvived(t: Target): boolean {
-  const s = t.sentinel;
-  if (!s) return true;
-  t.sentinel = null;
-  try {
-    s.read(0, 1);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw err;
-  } finally {
-    s.close();
-  }
-}
-
-/** Releases what a target holds besides memory (its sentinel descriptor). */
-export function releaseTarget(t: Target): void {
-  t.sentinel?.close();
-  t.sentinel = null;
-}
-
-/**
- * Whether a pid names a live (not zombie) process, so that an ESRCH from its
- * pagemap means it exec'd rather than exited.
- */
-export function stillRunning(pid: number): boolean {
-  try {
-    const { state } = readStat(pid);
-    return state !== 'Z' && state !== 'X' && state !== 'x';
-  } catch {
-    return false;
-  }
-}
-
-const SHMEM_NOT = -1;
-const SHMEM_NO_CACHESTAT = -2;
-
-/**
- * Swapped shared memory for each mapping that may be shmem (device major 0
- * with an inode: tmpfs, /dev/zero MAP_SHARED, SysV shm, memfd). Rules of
- * smap_gather_stats(): whole shmem swap for shared or read-only mappings,
- * only what sits behind page-table holes for private writable ones.
- */
-export function measureShmemSwap(t: Target): void {
-  t.shmemSwap = t.walked.map((mi) => {
-    const m = t.maps[mi];
-    if (m.deviceMajor !== 0 || m.inode === 0n) return 0;
-    const startPage = Number(m.start >> PAGE_SHIFT);
-    const endPage = Number(m.end >> PAGE_SHIFT);
-    const offsetPages = Number(m.offset >> PAGE_SHIFT);
-    try {
-      const swapped = native.shmemSwap(t.pid, startPage, endPage, offsetPages, false);
-      if (swapped === SHMEM_NOT) return 0;
-      if (swapped === SHMEM_NO_CACHESTAT) return null;
-      if (swapped > 0 && !m.shared && m.write) return native.shmemSwap(t.pid, startPage, endPage, offsetPages, true);
-      return swapped;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') {
-        t.partial = true; // unmapped meanwhile
-        return 0;
-      }
-      if (code === 'EPERM' || code === 'EACCES') return null;
-      throw err;
-    }
-  });
-}
-
-/** PMD-mapped anonymous THP per mapping (smaps AnonHugePages), via PAGEMAP_SCAN. */
-export function measureAnonHuge(t: Target, features: PageFeatures): void {
-  t.anonHuge = t.walked.map(() => 0);
-  if (!features.thpInUse || t.walked.length === 0) return;
-  if (scanDisabled()) {
-    anonHugeFromSmaps(t);
-    return;
-  }
-  // The walk itself scanned, on the thread pool, the 2 MiB stretches whose
-  // PFNs could form a THP: exact whenever it saw PFNs and PAGEMAP_SCAN works.
-  // Left empty, shapeProcess() takes the walk's own AnonHugePages field.
-  const s = walkStats(t.walk);
-  if (!s.scanUnsupported && s.pfnsVisible && !s.sawHiddenPfn) {
-    t.anonHuge = [];
-    return;
-  }
-  const handle = openPagemap(t.pid);
-  let supported = true;
-  try {
-    t.walked.forEach((mi, k) => {
-      const m = t.maps[mi];
-      if (!supported || m.size < 2 * 1024 * 1024) return;
-      const r = handle.scan(m.start, m.end, {
-        require: ScanCategory.HUGE | ScanCategory.PRESENT | ScanCategory.FILE | ScanCategory.PFNZERO,
-        inverted: ScanCategory.FILE | ScanCategory.PFNZERO,
-        anyOf: 0,
-        report: ScanCategory.HUGE,
-      });
-      supported = r.supported;
-      for (const reg of r.regions) t.anonHuge[k] += Number(reg.end - reg.start);
-    });
-  } finally {
-    handle.close();
-  }
-  if (!supported) anonHugeFromSmaps(t);
-}
-
-/**
- * Without PAGEMAP_SCAN (before 6.7) pagemap cannot tell a PMD-mapped THP
- * from 512 small pages: take AnonHugePages per mapping from smaps, the
- * kernel's own figure. A mapping gone meanwhile marks the report partial.
- */
-function anonHugeFromSmaps(t: Target): void {
-  const byStart = new Map<bigint, number>();
-  for (const e of readSmaps(t.pid)) byStart.set(e.start, (e.fields.AnonHugePages ?? 0) * 1024);
-  t.walked.forEach((mi, k) => {
-    const m = t.maps[mi];
-    if (m.size < 2 * 1024 * 1024) return;
-    const v = byStart.get(m.start);
-    if (v === undefined) t.partial = true;
-    else t.anonHuge[k] = v;
-  });
-}
-
 // ------------------------------------------------------------------ shaping
 
 const mappingFields = native.mappingFields;
@@ -495,7 +258,7 @@ const mappingFields = native.mappingFields;
 function figuresOf(
   data: BigUint64Array,
   k: number,
-  m: Mapping,
+  size: number,
   shmemSwapPages: number,
   anonHuge: number,
 ): MemoryFigures {
@@ -513,7 +276,7 @@ function figuresOf(
     unresolved: n(MappingField.UnresolvedPages),
   };
   const fig: MemoryFigures = {
-    vss: m.size,
+    vss: size,
     rss: pages.resident * PAGE,
     pss: pssBytes(fixed(MappingField.PssFixed)),
     uss: pages.private * PAGE,
@@ -550,14 +313,16 @@ export function shapeProcess(t: Target, options: AccountingOptions, pfnsVisible:
     timings: t.timings,
   };
   const perMapping: MappingMemory[] = [];
-  // Unwalked mappings ([vsyscall]) still count in VSS.
+  // Unwalked mappings ([vsyscall]) still count in VSS; a whole-space walk
+  // is one range whose size is the process's VSS.
   const walked = new Set(t.walked);
   t.maps.forEach((m, i) => {
     if (!walked.has(i)) total.vss += m.size;
   });
   t.walked.forEach((mi, k) => {
     const anonHuge = t.anonHuge[k] ?? Number(data[k * mappingFields + MappingField.AnonHugePages]) * PAGE;
-    const fig = figuresOf(data, k, t.maps[mi], t.shmemSwap[k] ?? 0, anonHuge);
+    const size = t.wholeSpace ? t.vss : t.maps[mi].size;
+    const fig = figuresOf(data, k, size, t.shmemSwap[k] ?? 0, anonHuge);
     addFigures(total, fig);
     if (options.mappings) perMapping.push({ mapping: t.maps[mi], ...fig });
   });
@@ -587,135 +352,6 @@ export function figuresFromRollup(fields: SmapsFields): Omit<MemoryFigures, 'vss
     pssShmemFixed: BigInt(kb('Pss_Shmem')) << PSS_SHIFT,
     swapPssFixed: BigInt(kb('SwapPss')) << PSS_SHIFT,
   };
-}
-
-export function unprivilegedError(pid: number, why: string): NodeJS.ErrnoException {
-  return systemError(
-    'EPERM',
-    -1,
-    'read',
-    `/proc/${pid}/pagemap`,
-    `exact PSS needs CAP_SYS_ADMIN (run as root): ${why}`,
-  );
-}
-
-/** Why exact figures are out of reach for these walks, or null when they are not. */
-export function privilegeGap(stats: WalkStats[], kpageOk: boolean): string | null {
-  const hidden = stats.some((s) => s.sawHiddenPfn && !s.pfnsVisible);
-  if (hidden) return 'PFNs in pagemap are hidden';
-  const pending = stats.some((s) => s.pendingPfns > 0);
-  if (pending && !kpageOk) return '/proc/kpagecount is not readable';
-  return null;
-}
-
-/** Replaces computed figures with smaps_rollup's where they cannot be exact. */
-export async function degradeToRollup(report: ProcessMemory): Promise<void> {
-  const rollup = await readSmapsRollupAsync(report.pid);
-  Object.assign(report, figuresFromRollup(rollup.fields));
-  report.source = 'smaps_rollup';
-  report.observer = 'included';
-  report.pfnsVisible = false;
-  // Per-mapping figures would mix sources: drop them rather than mislead.
-  delete report.mappings;
-}
-
-/**
- * The frames the calling process maps that another process may map too, one
- * entry per virtual page (a frame mapped twice is listed twice), from the
- * caller's own pagemap. Exclusive anonymous pages are left out: their
- * mapcount is 1, so no other process maps them. Null when PFNs are hidden.
- */
-export async function observerPfns(flags: number): Promise<BigUint64Array | null> {
-  const self = await prepareTarget(process.pid, flags);
-  try {
-    await self.walk.runAsync();
-  } finally {
-    releaseTarget(self);
-  }
-  const s = walkStats(self.walk);
-  if (s.sawHiddenPfn && !s.pfnsVisible) return null;
-  const pfns = new BigUint64Array(s.pendingPfns);
-  self.walk.pendingPfns(pfns);
-  return pfns;
-}
-
-/**
- * Tells the tally to settle without the caller's mappings. observerWalk: the
- * index of the caller's own walk in the tally, or -1. False when the caller's
- * PFNs are hidden (figures then stay the kernel's view).
- */
-export async function excludeObserver(tally: NativeTally, flags: number, observerWalk: number): Promise<boolean> {
-  const pfns = await observerPfns(flags);
-  if (!pfns) return false;
-  tally.excludeObserver(pfns, observerWalk);
-  return true;
-}
-
-export function newTally(): NativeTally {
-  const p = kpagePaths();
-  return new native.Tally(p.kpagecount, p.kpageflags);
-}
-
-/**
- * Exact memory figures of one process, equal to its smaps_rollup to the kB
- * (Rss, Pss, Pss_Anon, Pss_File, Pss_Shmem, Swap, Anonymous, KSM) when run
- * with CAP_SYS_ADMIN, and computed in a single pass over pagemap.
- */
-export async function processMemory(pid: number, options: AccountingOptions = {}): Promise<ProcessMemory> {
-  validatePid(pid);
-  checkAccountingOptions(options);
-  const began = performance.now();
-  const timings = emptyTimings();
-  const features = pageFeatures();
-  // A process that execs while it is walked makes the walk fail (ESRCH) or
-  // read an address space its maps do not describe: measure it again.
-  let t: Target;
-  for (let attempt = 1; ; attempt++) {
-    t = await prepareTarget(pid, walkFlags(features));
-    try {
-      await walkTarget(t, features);
-    } catch (err) {
-      releaseTarget(t);
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH' && attempt < 3 && stillRunning(pid)) continue;
-      throw err;
-    } finally {
-      addProcessTimings(timings, t.timings);
-    }
-    if (mmSurvived(t)) break;
-    // Exec'd (or exited) after its maps were read: the figures may mix two
-    // address spaces. Try again while it keeps running, else say so.
-    if (attempt >= 3 || !stillRunning(pid)) {
-      t.partial = true;
-      break;
-    }
-  }
-  const stats = walkStats(t.walk);
-  const kpageOk = stats.pendingPfns === 0 || kpageReadable();
-  const gap = privilegeGap([stats], kpageOk);
-  if (gap && options.unprivileged === 'error') throw unprivilegedError(pid, gap);
-  const tally = newTally();
-  tally.add(t.walk);
-  // The caller's own figures stay the kernel's: it is not gone while it measures itself.
-  let excluded = false;
-  if (!gap && options.excludeSelf && pid !== process.pid)
-    excluded = await excludeObserver(tally, walkFlags(features), -1);
-  if (!gap) await tally.resolveAsync();
-  tally.approximateSwapPss();
-  addTallyTimings(timings, tally);
-  const shaping = performance.now();
-  timings.walks = shaping - began - timings.kpage - timings.settle;
-  if (processIdentity(pid) !== t.identity) t.partial = true;
-  const report = shapeProcess(t, options, !gap);
-  if (excluded) report.observer = 'excluded';
-  if (gap || t.shmemSwap.includes(null)) {
-    if (gap) await degradeToRollup(report);
-    else report.swap = figuresFromRollup((await readSmapsRollupAsync(pid)).fields).swap;
-  }
-  const end = performance.now();
-  timings.shape = end - shaping;
-  timings.total = end - began;
-  report.timings = timings;
-  return report;
 }
 
 export function checkAccountingOptions(options: AccountingOptions): void {

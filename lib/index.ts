@@ -9,7 +9,6 @@ export {
   type PageCounts,
   type ProcessMemory,
   PSS_SHIFT,
-  processMemory,
   pssBytes,
   type Timings,
 } from './accounting';
@@ -92,6 +91,7 @@ export {
   type ScanResult,
   type StateCounts,
 } from './pagemap';
+export { processMemory } from './pipeline';
 export {
   type CgroupLine,
   type MemoryCgroup,

@@ -77,7 +77,9 @@ export interface NativeBinding {
   tallyStatFields: number;
   tallyTimingFields: number;
   /** The option bits of new Walk(), binding.cc's WalkOption. */
-  walkOptions: { lookUpExclusiveAnon: number; collectSwapEntries: number; noScan: number };
+  walkOptions: { lookUpExclusiveAnon: number; collectSwapEntries: number; noScan: number; wholeSpace: number };
+  /** TASK_SIZE as a page number, or 0 when the kernel lacks PAGEMAP_SCAN (no whole-space walks). */
+  wholeSpaceEndPage(): number;
 }
 
 // Per-mapping figure slots: native/process_walk.h's MappingField.
@@ -171,6 +173,7 @@ for (const [name, built, mirrored] of [
 export const WALK_LOOKUP_EXCLUSIVE_ANON = native.walkOptions.lookUpExclusiveAnon;
 export const WALK_COLLECT_SWAP = native.walkOptions.collectSwapEntries;
 export const WALK_NO_SCAN = native.walkOptions.noScan;
+export const WALK_WHOLE_SPACE = native.walkOptions.wholeSpace;
 
 /** A walk's statistics by name. */
 export interface WalkStats {

@@ -6,39 +6,29 @@ import * as fs from 'node:fs';
 import {
   type AccountingOptions,
   addFigures,
-  addProcessTimings,
-  addTallyTimings,
   checkAccountingOptions,
-  degradeToRollup,
   emptyFigures,
   emptyTimings,
-  excludeObserver,
-  figuresFromRollup,
   type MemoryFigures,
-  mmSurvived,
-  newTally,
   type ObserverView,
   type ProcessMemory,
-  prepareTarget,
-  privilegeGap,
-  processIdentity,
-  releaseTarget,
-  shapeProcess,
-  stillRunning,
-  type Target,
   type Timings,
-  unprivilegedError,
-  walkFlags,
-  walkTarget,
 } from './accounting';
 import { validatePid } from './errors';
 import { checkGrouping, type Grouping, groupNameOf, ProcessFacts } from './groups';
-import { kpageReadable, pageFeatures } from './kpage';
-import { GroupField, native, TallyStat, walkStats } from './native';
+import { GroupField, native, TallyStat } from './native';
 import { PAGE } from './page';
+import {
+  measureContext,
+  measureProcess,
+  processIdentity,
+  reportTarget,
+  settleTargets,
+  stillRunning,
+  type Target,
+} from './pipeline';
 import { cpuCount, pool } from './pool';
 import { readCmdline } from './proc/cmdline';
-import { readSmapsRollupAsync } from './proc/smaps';
 import { PF_KTHREAD, readStat } from './proc/stat';
 import { readStatus } from './proc/status';
 
@@ -249,8 +239,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   checkSnapshotOptions(options);
   const began = performance.now();
   const timings = emptyTimings();
-  const features = pageFeatures();
-  const flags = walkFlags(features);
+  const ctx = measureContext(options);
   const gone: GoneProcess[] = [];
   const candidates = options.pids
     ? [...new Set(options.pids)]
@@ -275,41 +264,30 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
       skipped.push(info);
       return;
     }
-    let t: Target | undefined;
     try {
-      t = await prepareTarget(info.pid, flags);
-      await walkTarget(t, features);
+      const { t, survived } = await measureProcess(info.pid, ctx, timings);
       // The address space walked must still be the one whose maps were
       // read: a process that exec'd (even into the same program) is left
       // out rather than reported with figures mixing two images.
-      if (mmSurvived(t)) targets.push({ info, t });
+      if (survived) targets.push({ info, t });
       else if (stillRunning(info.pid)) gone.push(execedDuringWalk(info));
       else gone.push({ pid: info.pid, name: info.name, reason: 'exited', message: 'process exited during the walk' });
     } catch (err) {
-      if (t) releaseTarget(t);
       gone.push(goneFrom(info.pid, err, info.name));
     }
-    if (t) addProcessTimings(timings, t.timings);
     options.onProgress?.(++done, infos.length);
   });
   timings.walks = performance.now() - walksBegan;
   targets.sort((a, b) => a.info.pid - b.info.pid);
 
-  const stats = targets.map(({ t }) => walkStats(t.walk));
-  const kpageOk = stats.every((s) => s.pendingPfns === 0) || kpageReadable();
-  const gap = privilegeGap(stats, kpageOk);
-  if (gap && options.unprivileged === 'error') throw unprivilegedError(targets[0]?.info.pid ?? process.pid, gap);
-
-  const tally = newTally();
-  for (const { t } of targets) tally.add(t.walk);
-  let excluded = false;
-  if (!gap && options.excludeSelf) {
-    const selfWalk = targets.findIndex(({ info }) => info.pid === process.pid);
-    excluded = await excludeObserver(tally, flags, selfWalk);
-  }
-  if (!gap) await tally.resolveAsync();
-  tally.approximateSwapPss();
-  addTallyTimings(timings, tally);
+  const selfWalk = targets.findIndex(({ info }) => info.pid === process.pid);
+  const { tally, gap, excluded } = await settleTargets(
+    targets.map(({ t }) => t),
+    ctx,
+    options,
+    selfWalk,
+    timings,
+  );
   const shaping = performance.now();
   const tallyStats = new Float64Array(native.tallyStatFields);
   tally.stats(tallyStats);
@@ -334,18 +312,16 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   for (let i = 0; i < targets.length; i++) {
     if (!live[i]) continue;
     const { info, t } = targets[i];
-    const report: ProcessReport = { ...shapeProcess(t, options, !gap), info };
-    // The caller's own report stays the kernel's view.
-    if (excluded && info.pid !== process.pid) report.observer = 'excluded';
+    let report: ProcessReport;
     try {
-      if (gap) await degradeToRollup(report);
-      else if (t.shmemSwap.includes(null))
-        report.swap = figuresFromRollup((await readSmapsRollupAsync(t.pid)).fields).swap;
+      report = { ...(await reportTarget(t, options, gap)), info };
     } catch (err) {
       gone.push(goneFrom(info.pid, err, info.name));
       live[i] = false;
       continue;
     }
+    // The caller's own report stays the kernel's view.
+    if (excluded && info.pid !== process.pid && report.source === 'pagemap') report.observer = 'excluded';
     processes.push(report);
   }
 

@@ -33,6 +33,7 @@ enum WalkOption : uint32_t {
   kLookUpExclusiveAnon = 1u << 0,
   kCollectSwapEntries = 1u << 1,
   kNoScan = 1u << 2,
+  kWholeSpace = 1u << 3,
 };
 
 enum WalkStat : size_t {
@@ -254,6 +255,7 @@ class Walk : public Napi::ObjectWrap<Walk> {
     options.lookUpExclusiveAnon = bits & kLookUpExclusiveAnon;
     options.collectSwapEntries = bits & kCollectSwapEntries;
     options.useScan = !(bits & kNoScan);
+    options.wholeSpace = bits & kWholeSpace;
     walk_ = std::make_shared<pagewalk::ProcessWalk>(pid, std::move(addresses), options);
   }
 
@@ -549,6 +551,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runLengths", Napi::Function::New(env, RunLengths));
   exports.Set("shmemSwap", Napi::Function::New(env, ShmemSwap));
   exports.Set("kpageLookup", Napi::Function::New(env, KpageLookup));
+  // wholeSpaceEndPage() -> TASK_SIZE as a page number, or 0 without PAGEMAP_SCAN
+  exports.Set("wholeSpaceEndPage", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                return Napi::Number::New(info.Env(), static_cast<double>(pagewalk::wholeSpaceEndPage()));
+              }));
   // Sizes of the layouts lib/native.ts mirrors, so that a stale build is caught on load.
   exports.Set("mappingFields", Napi::Number::New(env, pagewalk::kFields));
   exports.Set("groupFields", Napi::Number::New(env, pagewalk::kGroupFields));
@@ -560,6 +566,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   walkOptions.Set("lookUpExclusiveAnon", Napi::Number::New(env, kLookUpExclusiveAnon));
   walkOptions.Set("collectSwapEntries", Napi::Number::New(env, kCollectSwapEntries));
   walkOptions.Set("noScan", Napi::Number::New(env, kNoScan));
+  walkOptions.Set("wholeSpace", Napi::Number::New(env, kWholeSpace));
   exports.Set("walkOptions", walkOptions);
   return exports;
 }

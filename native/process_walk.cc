@@ -1,12 +1,17 @@
 #include "process_walk.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <ctime>
 #include <exception>
+#include <mutex>
 #include <thread>
 
 #include "pagemap_entry.h"
+#include "system_error.h"
 
 namespace pagewalk {
 
@@ -26,6 +31,13 @@ constexpr uint64_t kParallelMinPages = uint64_t{1} << 18;
 // switches the walk to PAGEMAP_SCAN; a scanned window denser than 1/2 switches
 // back to plain reads.
 constexpr size_t kSparseRatio = 16;
+// Pages a PAGEMAP_SCAN may report before it returns, and THP candidate pages
+// one HUGE scan may cover: the kernel holds the target's mmap lock for a
+// whole scan call, and one call over N present PTEs costs about 40 ns each
+// plus about 400 ns per VMA it enters (measured on 6.18): 1024 keeps a call
+// well under a millisecond, so the process measured never stalls for longer.
+constexpr uint64_t kScanMaxPages = 1024;
+constexpr uint64_t kHugeScanMaxPages = 16 * 512;
 // Populated regions closer than this are read in one pread.
 constexpr uint64_t kRegionMergeGapPages = 32;
 
@@ -40,6 +52,22 @@ constexpr uint64_t kFirstNonSwapType = 24;
 inline bool isSwapSlot(uint64_t e) { return !(e & kGuard) && (e & kSwapTypeMask) < kFirstNonSwapType; }
 
 }  // namespace
+
+// The threads of a whole-space walk take work from here under the mutex:
+// a stretch found by PAGEMAP_SCAN (queued), or the next pagemap chunk of a
+// dense stretch. The scan itself runs under the mutex, so stretches are
+// handed out in address order and none twice.
+struct SpaceCursor {
+  std::mutex mutex;
+  uint64_t page = 0;  // first page not yet handed out or scanned
+  uint64_t end = 0;
+  bool sparse = true;  // find populated stretches by scanning, not reading
+  uint64_t scanWindow = 0;
+  std::vector<uint64_t> queue;  // (first, last) page pairs found by the last scan
+  size_t queued = 0;            // pairs of queue already handed out
+  bool done = false;
+  std::exception_ptr error;
+};
 
 uint64_t monotonicNs() {
   timespec ts;
@@ -73,13 +101,14 @@ ProcessWalk::ProcessWalk(int pid, std::vector<uint64_t> ranges, WalkOptions opti
   swapBegin_.assign(mappings() + 1, 0);
 }
 
-// Threads of its own (beyond the libuv pool) are opt-in: PAGEWALK_WALK_THREADS=2
-// on a machine with two or more CPUs. Off by default, so that the library
-// creates no thread of its own (docs/reliability.md).
+// Large walks and tallies use a second thread of their own whenever the
+// machine has two CPUs or more (threads are allowed; processes never are).
+// PAGEWALK_WALK_THREADS=1 keeps every walk on one libuv pool thread.
 bool extraThreadsAllowed() {
   static const bool allowed = [] {
     const char* v = std::getenv("PAGEWALK_WALK_THREADS");
-    return v != nullptr && std::atoi(v) > 1 && std::thread::hardware_concurrency() >= 2;
+    if (v != nullptr && std::atoi(v) == 1) return false;
+    return std::thread::hardware_concurrency() >= 2;
   }();
   return allowed;
 }
@@ -88,6 +117,41 @@ void ProcessWalk::run() {
   // Kernel threads have no mappings, and their pagemap cannot even be
   // opened (ESRCH): nothing to walk is a walk of zeros, not an error.
   if (mappings() == 0) return;
+  if (options_.wholeSpace) {
+    SpaceCursor cursor;
+    cursor.page = ranges_[0] >> kPageShift;
+    cursor.end = ranges_[1] >> kPageShift;
+    cursor.scanWindow = kChunkEntries * kSparseRatio;
+    if (!options_.parallel || !extraThreadsAllowed()) {
+      runSpace(cursor);
+    } else {
+      WalkOptions tailOptions = options_;
+      tailOptions.parallel = false;
+      ProcessWalk tail(pid_, ranges_, tailOptions);
+      std::thread worker([&] {
+        try {
+          tail.runSpace(cursor);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(cursor.mutex);
+          if (!cursor.error) cursor.error = std::current_exception();
+        }
+      });
+      try {
+        runSpace(cursor);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(cursor.mutex);
+        if (!cursor.error) cursor.error = std::current_exception();
+      }
+      worker.join();
+      if (!cursor.error) absorb(tail, 0, true);
+    }
+    if (cursor.error) std::rethrow_exception(cursor.error);
+    pendingBegin_[0] = 0;
+    swapBegin_[0] = 0;
+    pendingBegin_[1] = pending_.size();
+    swapBegin_[1] = swapEntries_.size();
+    return;
+  }
   // A large address space is walked by two threads, each over half of it
   // with its own pagemap descriptor: the kernel's pagemap_read() takes the
   // mmap lock shared, so the halves proceed side by side on two cores.
@@ -147,6 +211,15 @@ void ProcessWalk::run() {
   ranges_[2 * ms + 1] = savedEnd;
   if (headError) std::rethrow_exception(headError);
   if (tailError) std::rethrow_exception(tailError);
+  absorb(tail, ms, cut);
+}
+
+// Adds a walk of mappings [firstMapping, ...) of this one, made on another
+// thread, into this one. continuesMapping: the tail's first mapping is the
+// rest of mapping firstMapping (its pending PFNs follow this walk's own).
+void ProcessWalk::absorb(const ProcessWalk& tail, size_t firstMapping, bool continuesMapping) {
+  const size_t ms = firstMapping;
+  const bool cut = continuesMapping;
   // Tail mapping j is mapping ms + j; when the split cut mapping ms, its
   // pending PFNs continue straight after the head's.
   const size_t pendingBase = pending_.size(), swapBase = swapEntries_.size();
@@ -174,6 +247,150 @@ void ProcessWalk::run() {
   timings_.scanNs += tail.timings_.scanNs;
   timings_.thpNs += tail.timings_.thpNs;
   timings_.consumeNs += tail.timings_.consumeNs;
+}
+
+// ---------------------------------------------------------------- whole space
+
+uint64_t wholeSpaceEndPage() {
+  static const uint64_t end = [] {
+    uint64_t result = 0;
+    try {
+      PagemapFile self(static_cast<int>(::getpid()));
+      ScanRequest req;
+      req.startAddress = 0;
+      req.endAddress = kPageSize;
+      req.categoryAnyofMask = kScanPresent;
+      req.returnMask = kScanPresent;
+      uint64_t region[3];
+      if (self.scan(req, region, 1).unsupported) return uint64_t{0};
+      // The highest page whose entry reads: pagemap stops at TASK_SIZE.
+      uint64_t lo = 1, hi = uint64_t{1} << 52, entry;
+      while (hi - lo > 1) {
+        const uint64_t mid = lo + (hi - lo) / 2;
+        if (self.read(mid, 1, &entry) == 1)
+          lo = mid;
+        else
+          hi = mid;
+      }
+      result = hi;
+    } catch (...) {
+      result = 0;
+    }
+    return result;
+  }();
+  return end;
+}
+
+// One thread of a whole-space walk: everything it reads is mapping 0.
+void ProcessWalk::runSpace(SpaceCursor& c) {
+  pagemap_ = std::make_unique<PagemapFile>(pid_);
+  buffer_.resize(kChunkEntries);
+  regions_.resize(kScanRegions * 3);
+  for (;;) {
+    uint64_t first = 0, count = 0;
+    bool dense = false;
+    {
+      std::lock_guard<std::mutex> lock(c.mutex);
+      if (c.done || c.error) break;
+      if (c.queued < c.queue.size() / 2) {
+        first = c.queue[2 * c.queued];
+        count = c.queue[2 * c.queued + 1] - first;
+        c.queued++;
+      } else if (c.page >= c.end) {
+        c.done = true;
+        break;
+      } else if (c.sparse) {
+        // Find the next populated stretches; empty windows double so that
+        // an empty TiB costs a handful of calls.
+        ScanRequest req;
+        req.startAddress = c.page << kPageShift;
+        req.endAddress = std::min(c.end, c.page + c.scanWindow) << kPageShift;
+        req.categoryAnyofMask = kScanPresent | kScanSwapped;
+        req.returnMask = kScanPresent | kScanSwapped;
+        req.maxPages = kScanMaxPages;
+        stats_.scanCalls++;
+        const uint64_t began = monotonicNs();
+        ScanResult r;
+        try {
+          r = pagemap_->scan(req, regions_.data(), kScanRegions);
+        } catch (...) {
+          c.error = std::current_exception();
+          break;
+        }
+        timings_.scanNs += monotonicNs() - began;
+        if (r.unsupported) {
+          // Checked by wholeSpaceEndPage(); reading a whole space instead
+          // would take minutes, so say so.
+          c.error =
+              std::make_exception_ptr(SystemError(ENOTTY, "ioctl", pagemap_->path(), "no PAGEMAP_SCAN"));
+          break;
+        }
+        const uint64_t windowEnd = req.endAddress >> kPageShift;
+        const uint64_t walkEnd = r.regions ? std::max(r.walkEnd >> kPageShift, c.page + 1)
+                                           : std::max(r.walkEnd >> kPageShift, windowEnd);
+        c.queue.clear();
+        c.queued = 0;
+        uint64_t populated = 0;
+        for (size_t i = 0; i < r.regions;) {
+          uint64_t a = regions_[3 * i] >> kPageShift, b = regions_[3 * i + 1] >> kPageShift;
+          size_t j = i + 1;
+          while (j < r.regions && (regions_[3 * j] >> kPageShift) - b <= kRegionMergeGapPages &&
+                 (regions_[3 * j + 1] >> kPageShift) - a <= kChunkEntries) {
+            b = regions_[3 * j + 1] >> kPageShift;
+            j++;
+          }
+          for (uint64_t p = a; p < b; p += kChunkEntries) {
+            c.queue.push_back(p);
+            c.queue.push_back(std::min(b, p + kChunkEntries));
+          }
+          populated += b - a;
+          i = j;
+        }
+        const uint64_t window = walkEnd > c.page ? walkEnd - c.page : 1;
+        stats_.pagesSkippedByScan += window - std::min(window, populated);
+        if (populated * 2 > window) c.sparse = false;
+        c.scanWindow = r.regions ? kChunkEntries * kSparseRatio
+                                 : std::min<uint64_t>(c.scanWindow * 2, uint64_t{1} << 36);
+        c.page = std::max(walkEnd, c.page + 1);
+        continue;
+      } else {
+        first = c.page;
+        count = std::min<uint64_t>(c.end - c.page, kChunkEntries);
+        c.page += count;
+        dense = true;
+      }
+    }
+    size_t got = 0, populated = 0;
+    try {
+      const uint64_t readBegan = monotonicNs();
+      got = pagemap_->read(first, static_cast<size_t>(count), buffer_.data());
+      const uint64_t readDone = monotonicNs();
+      timings_.pagemapNs += readDone - readBegan;
+      stats_.readCalls++;
+      stats_.entriesRead += got;
+      for (size_t i = 0; i < got; i++) populated += (buffer_[i] & (kPresent | kSwapped)) != 0;
+      noteHugeCandidates(first, buffer_.data(), got);
+      consume(0, buffer_.data(), got);
+      timings_.consumeNs += monotonicNs() - readDone;
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(c.mutex);
+      if (!c.error) c.error = std::current_exception();
+      break;
+    }
+    if (got < count || (dense && count == kChunkEntries && populated * kSparseRatio < count)) {
+      std::lock_guard<std::mutex> lock(c.mutex);
+      if (got < count) c.end = std::min(c.end, first + got);  // end of the user address space
+      // A sparse full chunk: back to scanning from wherever the cursor is.
+      else if (!c.sparse) {
+        c.sparse = true;
+        c.scanWindow = kChunkEntries * kSparseRatio;
+      }
+    }
+  }
+  scanAnonHuge(0);
+  pagemap_.reset();
+  std::vector<uint64_t>().swap(buffer_);
+  std::vector<uint64_t>().swap(regions_);
 }
 
 // Walks mappings [0, count) on this thread.
@@ -211,7 +428,7 @@ void ProcessWalk::walkMapping(size_t m) {
       req.endAddress = std::min(end, page + scanWindow) << kPageShift;
       req.categoryAnyofMask = kScanPresent | kScanSwapped;
       req.returnMask = kScanPresent | kScanSwapped;
-      req.maxPages = kChunkEntries;
+      req.maxPages = kScanMaxPages;
       stats_.scanCalls++;
       const uint64_t scanBegan = monotonicNs();
       const ScanResult r = pagemap_->scan(req, regions_.data(), kScanRegions);
@@ -334,7 +551,7 @@ void ProcessWalk::scanAnonHuge(size_t m) {
     while (page < end) {
       ScanRequest req;
       req.startAddress = page << kPageShift;
-      req.endAddress = end << kPageShift;
+      req.endAddress = std::min(end, page + kHugeScanMaxPages) << kPageShift;
       req.categoryInverted = kScanFile | kScanPfnZero;
       req.categoryMask = kScanHuge | kScanPresent | kScanFile | kScanPfnZero;
       req.categoryAnyofMask = 0;
@@ -347,8 +564,9 @@ void ProcessWalk::scanAnonHuge(size_t m) {
       }
       for (size_t k = 0; k < r.regions; k++)
         f[kAnonHugePages] += (regions_[3 * k + 1] - regions_[3 * k]) >> kPageShift;
-      if (r.regions < kScanRegions) break;
-      page = std::max(r.walkEnd >> kPageShift, page + 1);
+      // Fewer regions than room for: the scan covered its whole range.
+      page = r.regions < kScanRegions ? req.endAddress >> kPageShift
+                                      : std::max(r.walkEnd >> kPageShift, page + 1);
     }
   }
   hugeCandidates_.clear();

@@ -45,7 +45,14 @@ struct WalkOptions {
   bool useScan = true;
   // Split a large walk over two threads.
   bool parallel = true;
+  // The single range is a whole address space, not a mapping: its populated
+  // stretches are found with PAGEMAP_SCAN (no /proc/PID/maps needed), and
+  // up to two threads share the work chunk by chunk. Needs PAGEMAP_SCAN.
+  bool wholeSpace = false;
 };
+
+// Shared progress of the threads of a whole-space walk.
+struct SpaceCursor;
 
 // Where a walk's time went, in nanoseconds of its own threads (summed over
 // both when a walk is split), for the timings breakdown of lib/.
@@ -102,6 +109,8 @@ class ProcessWalk {
 
  private:
   void runSerial(size_t count);
+  void runSpace(SpaceCursor& cursor);
+  void absorb(const ProcessWalk& tail, size_t firstMapping, bool continuesMapping);
   void walkMapping(size_t m);
   void consume(size_t m, const uint64_t* entries, size_t n);
   void noteHugeCandidates(uint64_t firstPage, const uint64_t* entries, size_t n);
@@ -128,8 +137,14 @@ class ProcessWalk {
 
 // Adds one page's share to a mapping's figures, exactly as smaps_account()
 // and smaps_page_accumulate() do.
-// Whether walks and tallies may start threads of their own (PAGEWALK_WALK_THREADS=2).
+// Whether walks and tallies may start threads of their own (two CPUs or more,
+// unless PAGEWALK_WALK_THREADS=1).
 bool extraThreadsAllowed();
+
+// The end of the user address space of this process's kind (TASK_SIZE, as a
+// page number), and 0 when the kernel has no PAGEMAP_SCAN: whole-space walks
+// need both. Found once by probing /proc/self/pagemap.
+uint64_t wholeSpaceEndPage();
 
 void accountPage(uint64_t* f, uint32_t mapcount, uint32_t kpageFlags);
 

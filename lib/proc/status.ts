@@ -6,6 +6,8 @@ export interface ProcStatus {
   uid: number;
   /** Effective capabilities (CapEff:), a bit mask; 0n when absent. */
   capEff: bigint;
+  /** Mapped address space in bytes (VmSize:; the gate area not included); 0 without an mm. */
+  vmSize: number;
 }
 
 /** CAP_SYS_ADMIN's bit number in ProcStatus.capEff. */
@@ -14,7 +16,12 @@ export const CAP_SYS_ADMIN = 21n;
 export function parseStatus(text: string): ProcStatus {
   const uid = /^Uid:\s+(\d+)/m.exec(text)?.[1];
   const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(text)?.[1];
-  return { uid: Number(uid ?? 0), capEff: capEff === undefined ? 0n : BigInt(`0x${capEff}`) };
+  const vmSizeKb = /^VmSize:\s+(\d+) kB$/m.exec(text)?.[1];
+  return {
+    uid: Number(uid ?? 0),
+    capEff: capEff === undefined ? 0n : BigInt(`0x${capEff}`),
+    vmSize: Number(vmSizeKb ?? 0) * 1024,
+  };
 }
 
 export function readStatus(pid: ProcTarget): ProcStatus {

@@ -1,6 +1,7 @@
 // pagewalk show PID: per-mapping figures of one process, like Android's showmap.
 import type { Command } from 'commander';
-import { type MemoryFigures, processMemory } from '../../accounting';
+import type { MemoryFigures } from '../../accounting';
+import { processMemory } from '../../pipeline';
 import { CliError, EXIT_RUNTIME, explain, PRIVILEGE, parsePid, usage } from '../errors';
 import { Output } from '../output';
 import { type Column, formatSize, hex, renderTable, type UnitStyle } from '../render';

@@ -1,0 +1,532 @@
+// The measuring pipeline, written once for processMemory() and snapshot():
+// per process, open pagemap (pinning the address space), read maps, walk,
+// swapped shmem, THP, exec check; then for all of them at once, privilege,
+// one kpage lookup per distinct frame, settling, shaping and the
+// smaps_rollup fallback. The figure arithmetic lives in accounting.ts.
+import * as fs from 'node:fs';
+import {
+  type AccountingOptions,
+  addProcessTimings,
+  addTallyTimings,
+  addWalkTimings,
+  checkAccountingOptions,
+  emptyTimings,
+  figuresFromRollup,
+  type ProcessMemory,
+  shapeProcess,
+  type Timings,
+} from './accounting';
+import { systemError, validatePid } from './errors';
+import { kpagePaths, kpageReadable, type PageFeatures, pageFeatures } from './kpage';
+import {
+  type NativeTally,
+  type NativeWalk,
+  native,
+  WALK_COLLECT_SWAP,
+  WALK_LOOKUP_EXCLUSIVE_ANON,
+  WALK_NO_SCAN,
+  WALK_WHOLE_SPACE,
+  type WalkStats,
+  walkStats,
+} from './native';
+import { PAGE_SHIFT } from './page';
+import { openPagemap, type PagemapHandle, ScanCategory, scanDisabled } from './pagemap';
+import { type Mapping, readMaps, readMapsAsync } from './proc/maps';
+import { readMeminfo } from './proc/meminfo';
+import { readSmaps, readSmapsRollupAsync } from './proc/smaps';
+import { readStat } from './proc/stat';
+import { readStatus } from './proc/status';
+
+/** Kernel-half mappings ([vsyscall]) have no pagemap entries. */
+const USER_SPACE_END = 1n << 63n;
+
+/** One process being measured: its maps, native walk and extras. */
+export interface Target {
+  pid: number;
+  /** Its mappings; empty for a whole-space walk, which needs none. */
+  maps: Mapping[];
+  /** Indices into maps of the mappings walked (user space only); [-1] for a whole-space walk. */
+  walked: number[];
+  /** Mapped address space in bytes. */
+  vss: number;
+  /** Walked as one address space, populated stretches found with PAGEMAP_SCAN (no maps read). */
+  wholeSpace: boolean;
+  walk: NativeWalk;
+  /** Swapped shmem pages per walked mapping; null: unknown (no privilege). */
+  shmemSwap: (number | null)[];
+  /** AnonHugePages bytes per walked mapping; a missing entry means the walk's own figure. */
+  anonHuge: number[];
+  /** Time of this process's own phases (maps to thp). */
+  timings: Timings;
+  identity: string;
+  partial: boolean;
+  /**
+   * /proc/PID/pagemap opened before the maps were read: the descriptor pins
+   * the address space (mm) the maps describe. Once the process execs or
+   * exits, reads through it come back empty, which no start-time or exe
+   * comparison can see when a program execs itself. Null for processes
+   * without an mm (kernel threads, zombies). Closed by mmSurvived().
+   */
+  sentinel: PagemapHandle | null;
+}
+
+/** Start time and exe of a pid: changes when the pid is reused or execs. */
+export function processIdentity(pid: number): string {
+  const { startTime } = readStat(pid);
+  let exe = '';
+  try {
+    exe = fs.readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    // kernel threads and zombies have no exe
+  }
+  return `${startTime}:${exe}`;
+}
+
+export function walkFlags(features: PageFeatures): number {
+  let flags = WALK_COLLECT_SWAP;
+  if (features.ksmActive || features.hugetlbInUse) flags |= WALK_LOOKUP_EXCLUSIVE_ANON;
+  if (scanDisabled()) flags |= WALK_NO_SCAN;
+  return flags;
+}
+
+/**
+ * Opens and prepares one process. wholeSpace: walk its address space as one
+ * range instead of reading its maps (only figures of the whole process).
+ */
+export async function prepareTarget(pid: number, flags: number, wholeSpace = false): Promise<Target> {
+  let sentinel: PagemapHandle | null = null;
+  try {
+    sentinel = openPagemap(pid);
+  } catch (err) {
+    // ESRCH: no mm (kernel thread, zombie); its maps read empty below, or
+    // the process is gone and the reads below say so.
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+  try {
+    return await prepareWithSentinel(pid, flags, sentinel, wholeSpace);
+  } catch (err) {
+    sentinel?.close();
+    throw err;
+  }
+}
+
+let gateAreaBytes: number | undefined;
+/**
+ * The gate area ([vsyscall] on x86-64): listed in every 64-bit process's
+ * maps, so counted in VSS, but not in VmSize. The same for every process of
+ * this machine's kind, so read once from our own maps.
+ */
+function gateArea(): number {
+  if (gateAreaBytes === undefined) {
+    gateAreaBytes = 0;
+    for (const m of readMaps(process.pid)) if (m.start >= USER_SPACE_END) gateAreaBytes += m.size;
+  }
+  return gateAreaBytes;
+}
+
+async function prepareWithSentinel(
+  pid: number,
+  flags: number,
+  sentinel: PagemapHandle | null,
+  wholeSpace: boolean,
+): Promise<Target> {
+  const began = performance.now();
+  const identity = processIdentity(pid);
+  const timings = emptyTimings();
+  const base = { pid, shmemSwap: [], anonHuge: [], timings, identity, partial: false, sentinel };
+  if (wholeSpace) {
+    // Without an mm (kernel thread, zombie) there is nothing to walk.
+    const vmSize = sentinel ? readStatus(pid).vmSize : 0;
+    const ranges = new Float64Array(vmSize > 0 ? [0, native.wholeSpaceEndPage()] : []);
+    const walk = new native.Walk(pid, ranges, flags | WALK_WHOLE_SPACE);
+    timings.maps = performance.now() - began;
+    const walked = vmSize > 0 ? [-1] : [];
+    return { ...base, maps: [], walked, vss: vmSize > 0 ? vmSize + gateArea() : 0, wholeSpace, walk };
+  }
+  const maps = await readMapsAsync(pid);
+  const walked: number[] = [];
+  let vss = 0;
+  for (let i = 0; i < maps.length; i++) {
+    vss += maps[i].size;
+    if (maps[i].start < USER_SPACE_END && maps[i].end > maps[i].start) walked.push(i);
+  }
+  const ranges = new Float64Array(walked.length * 2);
+  walked.forEach((mi, k) => {
+    ranges[2 * k] = Number(maps[mi].start >> PAGE_SHIFT);
+    ranges[2 * k + 1] = Number(maps[mi].end >> PAGE_SHIFT);
+  });
+  const walk = new native.Walk(pid, ranges, flags);
+  timings.maps = performance.now() - began;
+  return { ...base, maps, walked, vss, wholeSpace, walk };
+}
+
+/** Walks a prepared target: pagemap, then shmem swap and THP, each timed. */
+export async function walkTarget(t: Target, ctx: MeasureContext): Promise<void> {
+  await t.walk.runAsync();
+  addWalkTimings(t.timings, t.walk);
+  const walked = performance.now();
+  measureShmemSwap(t, ctx);
+  const swapDone = performance.now();
+  t.timings.shmemSwap += swapDone - walked;
+  measureAnonHuge(t, ctx.features);
+  t.timings.thp += performance.now() - swapDone;
+}
+
+/**
+ * Whether the address space walked is still the one whose maps were read
+ * (no exec, no exit since prepareTarget). Closes the sentinel.
+ */
+export function mmSurvived(t: Target): boolean {
+  const s = t.sentinel;
+  if (!s) return true;
+  t.sentinel = null;
+  try {
+    s.read(0, 1);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  } finally {
+    s.close();
+  }
+}
+
+/** Releases what a target holds besides memory (its sentinel descriptor). */
+export function releaseTarget(t: Target): void {
+  t.sentinel?.close();
+  t.sentinel = null;
+}
+
+/**
+ * Whether a pid names a live (not zombie) process, so that an ESRCH from its
+ * pagemap means it exec'd rather than exited.
+ */
+export function stillRunning(pid: number): boolean {
+  try {
+    const { state } = readStat(pid);
+    return state !== 'Z' && state !== 'X' && state !== 'x';
+  } catch {
+    return false;
+  }
+}
+
+const SHMEM_NOT = -1;
+const SHMEM_NO_CACHESTAT = -2;
+
+/**
+ * Swapped shared memory for each mapping that may be shmem (device major 0
+ * with an inode: tmpfs, /dev/zero MAP_SHARED, SysV shm, memfd). Rules of
+ * smap_gather_stats(): whole shmem swap for shared or read-only mappings,
+ * only what sits behind page-table holes for private writable ones.
+ * Without a swap slot in use nothing can be swapped out, and one shmem range
+ * mapped by many processes is measured once per call (ctx.shmemSwapMemo).
+ */
+export function measureShmemSwap(t: Target, ctx: MeasureContext): void {
+  if (!ctx.swapInUse) {
+    t.shmemSwap = t.walked.map(() => 0);
+    return;
+  }
+  t.shmemSwap = t.walked.map((mi) => {
+    const m = t.maps[mi];
+    if (m.deviceMajor !== 0 || m.inode === 0n || !ctx.swapInUse) return 0;
+    const startPage = Number(m.start >> PAGE_SHIFT);
+    const endPage = Number(m.end >> PAGE_SHIFT);
+    const offsetPages = Number(m.offset >> PAGE_SHIFT);
+    // The whole range's swap is a fact of the object, not of the mapper.
+    const key = `${m.deviceMajor}:${m.deviceMinor}:${m.inode}:${offsetPages}:${endPage - startPage}`;
+    try {
+      let swapped = ctx.shmemSwapMemo.get(key);
+      if (swapped === undefined) {
+        swapped = native.shmemSwap(t.pid, startPage, endPage, offsetPages, false);
+        if (swapped === SHMEM_NO_CACHESTAT) swapped = null;
+        ctx.shmemSwapMemo.set(key, swapped);
+      }
+      if (swapped === SHMEM_NOT) return 0;
+      if (swapped === null) return null;
+      if (swapped > 0 && !m.shared && m.write) return native.shmemSwap(t.pid, startPage, endPage, offsetPages, true);
+      return swapped;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
+        t.partial = true; // unmapped meanwhile
+        return 0;
+      }
+      if (code === 'EPERM' || code === 'EACCES') return null;
+      throw err;
+    }
+  });
+}
+
+/** PMD-mapped anonymous THP per mapping (smaps AnonHugePages), via PAGEMAP_SCAN. */
+export function measureAnonHuge(t: Target, features: PageFeatures): void {
+  t.anonHuge = t.walked.map(() => 0);
+  if (!features.thpInUse || t.walked.length === 0) return;
+  // A whole-space walk runs only where PAGEMAP_SCAN works, and privileged
+  // (PFNs visible) it finds every THP itself; hidden PFNs fall back to
+  // smaps_rollup for every figure anyway.
+  if (t.wholeSpace) {
+    t.anonHuge = [];
+    return;
+  }
+  if (scanDisabled()) {
+    anonHugeFromSmaps(t);
+    return;
+  }
+  // The walk itself scanned, on the thread pool, the 2 MiB stretches whose
+  // PFNs could form a THP: exact whenever it saw PFNs and PAGEMAP_SCAN works.
+  // Left empty, shapeProcess() takes the walk's own AnonHugePages field.
+  const s = walkStats(t.walk);
+  if (!s.scanUnsupported && s.pfnsVisible && !s.sawHiddenPfn) {
+    t.anonHuge = [];
+    return;
+  }
+  const handle = openPagemap(t.pid);
+  let supported = true;
+  try {
+    t.walked.forEach((mi, k) => {
+      const m = t.maps[mi];
+      if (!supported || m.size < 2 * 1024 * 1024) return;
+      const r = handle.scan(m.start, m.end, {
+        require: ScanCategory.HUGE | ScanCategory.PRESENT | ScanCategory.FILE | ScanCategory.PFNZERO,
+        inverted: ScanCategory.FILE | ScanCategory.PFNZERO,
+        anyOf: 0,
+        report: ScanCategory.HUGE,
+      });
+      supported = r.supported;
+      for (const reg of r.regions) t.anonHuge[k] += Number(reg.end - reg.start);
+    });
+  } finally {
+    handle.close();
+  }
+  if (!supported) anonHugeFromSmaps(t);
+}
+
+/**
+ * Without PAGEMAP_SCAN (before 6.7) pagemap cannot tell a PMD-mapped THP
+ * from 512 small pages: take AnonHugePages per mapping from smaps, the
+ * kernel's own figure. A mapping gone meanwhile marks the report partial.
+ */
+function anonHugeFromSmaps(t: Target): void {
+  const byStart = new Map<bigint, number>();
+  for (const e of readSmaps(t.pid)) byStart.set(e.start, (e.fields.AnonHugePages ?? 0) * 1024);
+  t.walked.forEach((mi, k) => {
+    const m = t.maps[mi];
+    if (m.size < 2 * 1024 * 1024) return;
+    const v = byStart.get(m.start);
+    if (v === undefined) t.partial = true;
+    else t.anonHuge[k] = v;
+  });
+}
+
+export function unprivilegedError(pid: number, why: string): NodeJS.ErrnoException {
+  return systemError(
+    'EPERM',
+    -1,
+    'read',
+    `/proc/${pid}/pagemap`,
+    `exact PSS needs CAP_SYS_ADMIN (run as root): ${why}`,
+  );
+}
+
+/** Why exact figures are out of reach for these walks, or null when they are not. */
+export function privilegeGap(stats: WalkStats[], kpageOk: boolean): string | null {
+  const hidden = stats.some((s) => s.sawHiddenPfn && !s.pfnsVisible);
+  if (hidden) return 'PFNs in pagemap are hidden';
+  const pending = stats.some((s) => s.pendingPfns > 0);
+  if (pending && !kpageOk) return '/proc/kpagecount is not readable';
+  return null;
+}
+
+/** Replaces computed figures with smaps_rollup's where they cannot be exact. */
+export async function degradeToRollup(report: ProcessMemory): Promise<void> {
+  const rollup = await readSmapsRollupAsync(report.pid);
+  Object.assign(report, figuresFromRollup(rollup.fields));
+  report.source = 'smaps_rollup';
+  report.observer = 'included';
+  report.pfnsVisible = false;
+  // Per-mapping figures would mix sources: drop them rather than mislead.
+  delete report.mappings;
+}
+
+/**
+ * The frames the calling process maps that another process may map too, one
+ * entry per virtual page (a frame mapped twice is listed twice), from the
+ * caller's own pagemap. Exclusive anonymous pages are left out: their
+ * mapcount is 1, so no other process maps them. Null when PFNs are hidden.
+ */
+export async function observerPfns(flags: number): Promise<BigUint64Array | null> {
+  const self = await prepareTarget(process.pid, flags);
+  try {
+    await self.walk.runAsync();
+  } finally {
+    releaseTarget(self);
+  }
+  const s = walkStats(self.walk);
+  if (s.sawHiddenPfn && !s.pfnsVisible) return null;
+  const pfns = new BigUint64Array(s.pendingPfns);
+  self.walk.pendingPfns(pfns);
+  return pfns;
+}
+
+/**
+ * Tells the tally to settle without the caller's mappings. observerWalk: the
+ * index of the caller's own walk in the tally, or -1. False when the caller's
+ * PFNs are hidden (figures then stay the kernel's view).
+ */
+export async function excludeObserver(tally: NativeTally, flags: number, observerWalk: number): Promise<boolean> {
+  const pfns = await observerPfns(flags);
+  if (!pfns) return false;
+  tally.excludeObserver(pfns, observerWalk);
+  return true;
+}
+
+export function newTally(): NativeTally {
+  const p = kpagePaths();
+  return new native.Tally(p.kpagecount, p.kpageflags);
+}
+
+/** What every measurement of one call shares: page features, walk flags, swap state, memos. */
+export interface MeasureContext {
+  features: PageFeatures;
+  flags: number;
+  /** A swap slot is in use: without one no shmem page can be swapped out. */
+  swapInUse: boolean;
+  /** Swapped pages of shmem ranges measured in this call, by object and range. */
+  shmemSwapMemo: Map<string, number | null>;
+  /**
+   * Walk each process as one address space (PAGEMAP_SCAN finds what is
+   * populated) instead of reading its maps: only when no per-mapping figure
+   * is asked for, no swap slot is in use (shmem swap needs the mappings) and
+   * the kernel has PAGEMAP_SCAN.
+   */
+  wholeSpace: boolean;
+}
+
+export function measureContext(options: AccountingOptions): MeasureContext {
+  const features = pageFeatures();
+  let swapInUse = true;
+  try {
+    const m = readMeminfo();
+    swapInUse = (m.SwapTotal ?? 1) - (m.SwapFree ?? 0) > 0;
+  } catch {
+    // no meminfo: assume swap, measure it
+  }
+  const wholeSpace =
+    !options.mappings && !swapInUse && !scanDisabled() && native.wholeSpaceEndPage() > 0 && !wholeSpaceOff();
+  return { features, flags: walkFlags(features), swapInUse, shmemSwapMemo: new Map(), wholeSpace };
+}
+
+/** PAGEWALK_WHOLE_SPACE=0 reads every process's maps instead (for comparison and tests). */
+function wholeSpaceOff(): boolean {
+  return process.env.PAGEWALK_WHOLE_SPACE === '0';
+}
+
+/**
+ * One process, from the open of its pagemap to its THP: the target, and
+ * whether its address space survived the walk (no exec or exit meanwhile).
+ * On error the target is released and the error thrown.
+ */
+export async function measureProcess(
+  pid: number,
+  ctx: MeasureContext,
+  into: Timings,
+): Promise<{ t: Target; survived: boolean }> {
+  const t = await prepareTarget(pid, ctx.flags, ctx.wholeSpace);
+  try {
+    await walkTarget(t, ctx);
+  } catch (err) {
+    releaseTarget(t);
+    throw err;
+  } finally {
+    addProcessTimings(into, t.timings);
+  }
+  return { t, survived: mmSurvived(t) };
+}
+
+/** A tally of walks settled against the kernel's per-frame facts. */
+export interface Settled {
+  tally: NativeTally;
+  /** Why exact figures are out of reach, or null. */
+  gap: string | null;
+  /** The caller's own mappings were taken off every mapcount (excludeSelf). */
+  excluded: boolean;
+}
+
+/**
+ * Privilege check, one kpage lookup of every distinct pending frame of all
+ * the walks, settling and SwapPss. selfWalk: the index of the caller's own
+ * walk among them (-1 if none), for excludeSelf.
+ */
+export async function settleTargets(
+  targets: Target[],
+  ctx: MeasureContext,
+  options: AccountingOptions,
+  selfWalk: number,
+  timings: Timings,
+): Promise<Settled> {
+  const stats = targets.map((t) => walkStats(t.walk));
+  const kpageOk = stats.every((s) => s.pendingPfns === 0) || kpageReadable();
+  const gap = privilegeGap(stats, kpageOk);
+  if (gap && options.unprivileged === 'error') throw unprivilegedError(targets[0]?.pid ?? process.pid, gap);
+  const tally = newTally();
+  for (const t of targets) tally.add(t.walk);
+  let excluded = false;
+  if (!gap && options.excludeSelf) excluded = await excludeObserver(tally, ctx.flags, selfWalk);
+  if (!gap) await tally.resolveAsync();
+  tally.approximateSwapPss();
+  addTallyTimings(timings, tally);
+  return { tally, gap, excluded };
+}
+
+/** Figures of a settled target, with smaps_rollup standing in where they cannot be exact. */
+export async function reportTarget(t: Target, options: AccountingOptions, gap: string | null): Promise<ProcessMemory> {
+  const report = shapeProcess(t, options, !gap);
+  if (gap) await degradeToRollup(report);
+  else if (t.shmemSwap.includes(null)) report.swap = figuresFromRollup((await readSmapsRollupAsync(t.pid)).fields).swap;
+  return report;
+}
+
+/**
+ * Exact memory figures of one process, equal to its smaps_rollup to the kB
+ * (Rss, Pss, Pss_Anon, Pss_File, Pss_Shmem, Swap, Anonymous, KSM) when run
+ * with CAP_SYS_ADMIN, and computed in a single pass over pagemap.
+ */
+export async function processMemory(pid: number, options: AccountingOptions = {}): Promise<ProcessMemory> {
+  validatePid(pid);
+  checkAccountingOptions(options);
+  const began = performance.now();
+  const timings = emptyTimings();
+  const ctx = measureContext(options);
+  // A process that execs while it is walked makes the walk fail (ESRCH) or
+  // read an address space its maps do not describe: measure it again.
+  let t: Target;
+  for (let attempt = 1; ; attempt++) {
+    let survived: boolean;
+    try {
+      ({ t, survived } = await measureProcess(pid, ctx, timings));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH' && attempt < 3 && stillRunning(pid)) continue;
+      throw err;
+    }
+    if (survived) break;
+    // Exec'd (or exited) after its maps were read: the figures may mix two
+    // address spaces. Try again while it keeps running, else say so.
+    if (attempt >= 3 || !stillRunning(pid)) {
+      t.partial = true;
+      break;
+    }
+  }
+  // The caller's own figures stay the kernel's: it is not gone while it measures itself.
+  const settleOptions = { ...options, excludeSelf: options.excludeSelf && pid !== process.pid };
+  const { gap, excluded } = await settleTargets([t], ctx, settleOptions, -1, timings);
+  const shaping = performance.now();
+  timings.walks = shaping - began - timings.kpage - timings.settle;
+  if (processIdentity(pid) !== t.identity) t.partial = true;
+  const report = await reportTarget(t, options, gap);
+  if (excluded && report.source === 'pagemap') report.observer = 'excluded';
+  const end = performance.now();
+  timings.shape = end - shaping;
+  timings.total = end - began;
+  report.timings = timings;
+  return report;
+}
