@@ -315,7 +315,7 @@ class Walk : public Napi::ObjectWrap<Walk> {
     out[kWalkScanUnsupported] = s.scanUnsupported ? 1 : 0;
     out[kWalkPfnsVisible] = s.pfnsVisible ? 1 : 0;
     out[kWalkSawHiddenPfn] = s.sawHiddenPfn ? 1 : 0;
-    out[kWalkPendingPfns] = static_cast<double>(walk_->pendingPfns().size());
+    out[kWalkPendingPfns] = static_cast<double>(walk_->pendingPages());
     out[kWalkSwapEntries] = static_cast<double>(walk_->swapEntries().size());
     return info.Env().Undefined();
   }
@@ -343,10 +343,12 @@ class Walk : public Napi::ObjectWrap<Walk> {
   Napi::Value PendingPfns(const Napi::CallbackInfo& info) {
     auto out = info[0].As<Napi::BigUint64Array>();
     if (busy_) throw Napi::Error::New(info.Env(), "walk still running");
-    const auto& p = walk_->pendingPfns();
-    if (out.ElementLength() < p.size()) throw Napi::RangeError::New(info.Env(), "output buffer too small");
-    if (!p.empty()) std::memcpy(out.Data(), p.data(), p.size() * sizeof(uint64_t));
-    return Napi::Number::New(info.Env(), static_cast<double>(p.size()));
+    if (out.ElementLength() < walk_->pendingPages())
+      throw Napi::RangeError::New(info.Env(), "output buffer too small");
+    uint64_t* o = out.Data();
+    size_t n = 0;
+    walk_->forEachPendingPfn([&](uint64_t pfn) { o[n++] = pfn; });
+    return Napi::Number::New(info.Env(), static_cast<double>(n));
   }
 
   std::shared_ptr<pagewalk::ProcessWalk> walk_;

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <exception>
+#include <thread>
 
 #include "system_error.h"
 
@@ -20,6 +22,8 @@ namespace {
 // per wanted one for scattered shared memory.
 constexpr uint64_t kCoalesceGap = 4;
 constexpr uint64_t kMaxRunEntries = 64 * 1024;
+// Fewer wanted frames than this are read by one thread.
+constexpr uint32_t kParallelMinFrames = 32 * 1024;
 
 class Fd {
  public:
@@ -83,7 +87,7 @@ uint64_t KpageTable::findPfnLimit() {
   return hi;
 }
 
-void KpageTable::resolve() {
+void KpageTable::resolve(bool twoThreads) {
   rank_.assign(bits_.size() + 1, 0);
   uint32_t total = 0;
   for (size_t w = 0; w < bits_.size(); w++) {
@@ -95,6 +99,42 @@ void KpageTable::resolve() {
   flags_.assign(total, 0);
   if (total == 0) return;
 
+  // Two threads split the wanted frames in halves, each reading its own
+  // runs through its own descriptors: the kernel's per-frame work (a folio
+  // lookup per kpagecount and kpageflags entry) is most of the cost.
+  size_t split = bits_.size();
+  if (twoThreads && total >= kParallelMinFrames) {
+    split = static_cast<size_t>(std::lower_bound(rank_.begin(), rank_.end(), total / 2) - rank_.begin());
+    if (split >= bits_.size()) split = bits_.size();
+  }
+  if (split >= bits_.size()) {
+    resolveWords(0, bits_.size(), bytesRead_, readCalls_);
+    return;
+  }
+  uint64_t tailBytes = 0, tailCalls = 0;
+  std::exception_ptr tailError;
+  std::thread worker([&] {
+    try {
+      resolveWords(split, bits_.size(), tailBytes, tailCalls);
+    } catch (...) {
+      tailError = std::current_exception();
+    }
+  });
+  std::exception_ptr headError;
+  try {
+    resolveWords(0, split, bytesRead_, readCalls_);
+  } catch (...) {
+    headError = std::current_exception();
+  }
+  worker.join();
+  bytesRead_ += tailBytes;
+  readCalls_ += tailCalls;
+  if (headError) std::rethrow_exception(headError);
+  if (tailError) std::rethrow_exception(tailError);
+}
+
+// Reads the wanted frames of bitmap words [wBegin, wEnd).
+void KpageTable::resolveWords(size_t wBegin, size_t wEnd, uint64_t& bytes, uint64_t& calls) {
   Fd countFd(paths_.count);
   Fd flagsFd(paths_.flags);
   std::vector<uint64_t> buf(2 * kMaxRunEntries);
@@ -103,7 +143,7 @@ void KpageTable::resolve() {
   bool inRun = false;
   uint64_t runFirst = 0;
   uint64_t runLast = 0;
-  for (size_t w = 0; w < bits_.size(); w++) {
+  for (size_t w = wBegin; w < wEnd; w++) {
     uint64_t word = bits_[w];
     while (word) {
       const uint64_t pfn = (uint64_t{w} << 6) + static_cast<uint64_t>(__builtin_ctzll(word));
@@ -112,16 +152,16 @@ void KpageTable::resolve() {
         runLast = pfn;
         continue;
       }
-      if (inRun) readRun(countFd.get(), flagsFd.get(), runFirst, runLast, buf);
+      if (inRun) readRun(countFd.get(), flagsFd.get(), runFirst, runLast, buf, bytes, calls);
       inRun = true;
       runFirst = runLast = pfn;
     }
   }
-  if (inRun) readRun(countFd.get(), flagsFd.get(), runFirst, runLast, buf);
+  if (inRun) readRun(countFd.get(), flagsFd.get(), runFirst, runLast, buf, bytes, calls);
 }
 
-void KpageTable::readRun(int countFd, int flagsFd, uint64_t first, uint64_t last,
-                         std::vector<uint64_t>& buf) {
+void KpageTable::readRun(int countFd, int flagsFd, uint64_t first, uint64_t last, std::vector<uint64_t>& buf,
+                         uint64_t& bytes, uint64_t& calls) {
   const size_t n = static_cast<size_t>(last - first + 1);
   uint64_t* counts = buf.data();
   uint64_t* flags = buf.data() + kMaxRunEntries;
@@ -132,13 +172,13 @@ void KpageTable::readRun(int countFd, int flagsFd, uint64_t first, uint64_t last
     while (done < n) {
       const ssize_t r = ::pread(fd, out + done, (n - done) * sizeof(uint64_t),
                                 static_cast<off_t>((first + done) * sizeof(uint64_t)));
-      readCalls_++;
+      calls++;
       if (r < 0) {
         if (errno == EINTR) continue;
         throw SystemError(errno, "read", path);
       }
       if (r == 0) break;
-      bytesRead_ += static_cast<uint64_t>(r);
+      bytes += static_cast<uint64_t>(r);
       done += static_cast<size_t>(r) / sizeof(uint64_t);
     }
     for (size_t i = done; i < n; i++) out[i] = 0;

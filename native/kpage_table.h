@@ -39,7 +39,8 @@ class KpageTable {
   }
 
   // Reads count and flags for every wanted PFN. Call once, after all want()s.
-  void resolve();
+  // twoThreads: split the reads over a second thread when there are many.
+  void resolve(bool twoThreads = false);
 
   static constexpr size_t kAbsent = SIZE_MAX;
   // Dense index of a wanted PFN after resolve(), or kAbsent.
@@ -77,7 +78,9 @@ class KpageTable {
 
  private:
   uint64_t findPfnLimit();
-  void readRun(int countFd, int flagsFd, uint64_t first, uint64_t last, std::vector<uint64_t>& buf);
+  void resolveWords(size_t wBegin, size_t wEnd, uint64_t& bytes, uint64_t& calls);
+  void readRun(int countFd, int flagsFd, uint64_t first, uint64_t last, std::vector<uint64_t>& buf,
+               uint64_t& bytes, uint64_t& calls);
 
   KpagePaths paths_;
   uint64_t pfnLimit_ = 0;

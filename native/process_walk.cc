@@ -232,6 +232,8 @@ void ProcessWalk::absorb(const ProcessWalk& tail, size_t firstMapping, bool cont
     for (size_t f = 0; f < kFields; f++) figures_[m * kFields + f] += tail.figures_[j * kFields + f];
   }
   pending_.insert(pending_.end(), tail.pending_.begin(), tail.pending_.end());
+  pendingPages_ += tail.pendingPages_;
+  runFloor_ = pending_.size();
   swapEntries_.insert(swapEntries_.end(), tail.swapEntries_.begin(), tail.swapEntries_.end());
   pendingBegin_[mappings()] = pending_.size();
   swapBegin_[mappings()] = swapEntries_.size();
@@ -400,6 +402,7 @@ void ProcessWalk::runSerial(size_t count) {
   if (options_.useScan) regions_.resize(kScanRegions * 3);
   for (size_t m = 0; m < count; m++) {
     pendingBegin_[m] = pending_.size();
+    runFloor_ = pending_.size();
     swapBegin_[m] = swapEntries_.size();
     walkMapping(m);
     scanAnonHuge(m);
@@ -594,7 +597,7 @@ void ProcessWalk::consume(size_t m, const uint64_t* entries, size_t n) {
         continue;
       }
       stats_.pfnsVisible = true;
-      pending_.push_back(pfn);
+      pendPfn(pfn);
     } else if ((e & kSwapped) && isSwapSlot(e)) {
       swapped++;
       if (options_.collectSwapEntries) swapEntries_.push_back(e & kPfnMask);
@@ -610,30 +613,56 @@ void ProcessWalk::consume(size_t m, const uint64_t* entries, size_t n) {
   exclusiveAnonPages_ += exclusiveAnon;
 }
 
+void ProcessWalk::pendPfn(uint64_t pfn) {
+  // A PFN beyond the run field is device memory (no struct page): any PFN
+  // at or past the kpage files' end is skipped alike.
+  if (pfn > kRunPfnMask) pfn = kRunPfnMask;
+  pendingPages_++;
+  if (pending_.size() > runFloor_) {
+    uint64_t& last = pending_.back();
+    const uint64_t length = runLength(last);
+    if (runFirst(last) + length == pfn && length < kMaxRunLength) {
+      last += uint64_t{1} << kRunLengthShift;
+      return;
+    }
+  }
+  pending_.push_back(pfn);
+}
+
 void ProcessWalk::settle(const KpageTable& table, bool withoutObserver) {
   for (size_t m = 0; m < mappings(); m++) {
     uint64_t* f = &figures_[m * kFields];
     for (size_t k = pendingBegin_[m]; k < pendingBegin_[m + 1]; k++) {
-      const size_t idx = table.indexOf(pending_[k]);
-      if (idx == KpageTable::kAbsent) continue;  // no struct page: PFNMAP, device
-      const uint32_t flags = table.flags(idx);
-      const uint32_t count = withoutObserver ? table.mapcountWithoutObserver(idx) : table.mapcount(idx);
-      if (bit(flags, kKpfZeroPage)) {
-        f[kZeroPages]++;
-        continue;
-      }
-      if (bit(flags, kKpfNoPage) || count == 0) continue;
-      if (bit(flags, kKpfHuge)) {
-        f[kHugetlbPages]++;
-        continue;
-      }
-      accountPage(f, count, flags);
+      const uint64_t first = runFirst(pending_[k]), length = runLength(pending_[k]);
+      // Every frame of a run is wanted, so their dense indices run on too,
+      // unless part of the run lies beyond the table (no struct page).
+      const size_t firstIdx = table.indexOf(first);
+      const bool inTable = firstIdx != KpageTable::kAbsent && first + length <= table.pfnLimit();
+      for (uint64_t i = 0; i < length; i++)
+        settlePage(f, table, inTable ? firstIdx + i : table.indexOf(first + i), withoutObserver);
     }
   }
 }
 
+void ProcessWalk::settlePage(uint64_t* f, const KpageTable& table, size_t idx, bool withoutObserver) {
+  if (idx == KpageTable::kAbsent) return;  // no struct page: PFNMAP, device
+  const uint32_t flags = table.flags(idx);
+  const uint32_t count = withoutObserver ? table.mapcountWithoutObserver(idx) : table.mapcount(idx);
+  if (bit(flags, kKpfZeroPage)) {
+    f[kZeroPages]++;
+    return;
+  }
+  if (bit(flags, kKpfNoPage) || count == 0) return;
+  if (bit(flags, kKpfHuge)) {
+    f[kHugetlbPages]++;
+    return;
+  }
+  accountPage(f, count, flags);
+}
+
 void ProcessWalk::releasePending() {
   std::vector<uint64_t>().swap(pending_);
+  pendingPages_ = 0;
   std::vector<uint64_t>().swap(swapEntries_);
 }
 

@@ -85,7 +85,7 @@ class ProcessWalk {
   // process exits part-way).
   void run();
 
-  // After the caller has resolved the kpage table from pendingPfns():
+  // After the caller has resolved the kpage table from pendingRuns():
   // settles the pending pages into the per-mapping figures. withoutObserver:
   // with the mapcounts the frames will have once the observer has exited
   // (KpageTable::discountObserver), instead of the kernel's.
@@ -94,7 +94,19 @@ class ProcessWalk {
   size_t mappings() const { return ranges_.size() / 2; }
   const std::vector<uint64_t>& figures() const { return figures_; }
   std::vector<uint64_t>& figures() { return figures_; }
-  const std::vector<uint64_t>& pendingPfns() const { return pending_; }
+  // Pending PFNs as runs of consecutive frames (first | (length - 1) << 40):
+  // shared memory is mostly allocated in runs, so a run costs one entry and
+  // one table lookup instead of one per page.
+  const std::vector<uint64_t>& pendingRuns() const { return pending_; }
+  // Pages the pending runs cover (a frame mapped twice counts twice).
+  uint64_t pendingPages() const { return pendingPages_; }
+  static uint64_t runFirst(uint64_t run) { return run & kRunPfnMask; }
+  static uint64_t runLength(uint64_t run) { return (run >> kRunLengthShift) + 1; }
+  template <typename Fn>
+  void forEachPendingPfn(Fn fn) const {
+    for (uint64_t run : pending_)
+      for (uint64_t p = runFirst(run), end = p + runLength(run); p < end; p++) fn(p);
+  }
   // pending_[pendingBegin_[m] .. pendingBegin_[m+1]) belong to mapping m.
   const std::vector<size_t>& pendingBegin() const { return pendingBegin_; }
   // Raw swap entries (type | offset << 5), when collected.
@@ -121,7 +133,16 @@ class ProcessWalk {
   WalkOptions options_;
   std::unique_ptr<PagemapFile> pagemap_;
   std::vector<uint64_t> figures_;
+  static constexpr unsigned kRunLengthShift = 40;
+  static constexpr uint64_t kRunPfnMask = (uint64_t{1} << kRunLengthShift) - 1;
+  static constexpr uint64_t kMaxRunLength = uint64_t{1} << (64 - kRunLengthShift);
+  void pendPfn(uint64_t pfn);
+  static void settlePage(uint64_t* f, const KpageTable& table, size_t idx, bool withoutObserver);
+
   std::vector<uint64_t> pending_;
+  uint64_t pendingPages_ = 0;
+  // Runs start at or after this index: no run spans two mappings.
+  size_t runFloor_ = 0;
   std::vector<size_t> pendingBegin_;
   std::vector<uint64_t> swapEntries_;
   std::vector<size_t> swapBegin_;

@@ -32,13 +32,12 @@ class AddElapsed {
 
 void Tally::resolve() {
   bool anyPending = false;
-  for (const auto& w : walks_) anyPending = anyPending || !w->pendingPfns().empty();
+  for (const auto& w : walks_) anyPending = anyPending || !w->pendingRuns().empty();
   if (!anyPending) return;  // nothing to look up: never open the kpage files
   const uint64_t began = monotonicNs();
   table_ = std::make_unique<KpageTable>(paths_);
-  for (const auto& w : walks_)
-    for (uint64_t pfn : w->pendingPfns()) table_->want(pfn);
-  table_->resolve();
+  for (const auto& w : walks_) w->forEachPendingPfn([&](uint64_t pfn) { table_->want(pfn); });
+  table_->resolve(extraThreadsAllowed());
   if (excludeObserver_) {
     table_->discountObserver(observerPfns_.data(), observerPfns_.size());
     std::vector<uint64_t>().swap(observerPfns_);
@@ -49,9 +48,9 @@ void Tally::resolve() {
   // Settling reads the table and writes only its own walk's figures: the
   // walks are split in two halves of about equal pending PFNs, one per core.
   size_t total = 0;
-  for (const auto& w : walks_) total += w->pendingPfns().size();
+  for (const auto& w : walks_) total += w->pendingRuns().size();
   size_t split = 0, head = 0;
-  while (split < walks_.size() && head * 2 < total) head += walks_[split++]->pendingPfns().size();
+  while (split < walks_.size() && head * 2 < total) head += walks_[split++]->pendingRuns().size();
   if (walks_.size() < 2 || split >= walks_.size() || total < (size_t{1} << 16) || !extraThreadsAllowed()) {
     for (size_t i = 0; i < walks_.size(); i++) walks_[i]->settle(*table_, withoutObserver(i));
     return;
@@ -91,10 +90,10 @@ void Tally::groups(const int32_t* groupOf, size_t groups, uint64_t* out) const {
       o[kGroupOnlyPages] += walks_[w]->exclusiveAnonPages();
       o[kGroupDistinctPages] += walks_[w]->exclusiveAnonPages();
       if (!table_) continue;
-      for (uint64_t pfn : walks_[w]->pendingPfns()) {
+      walks_[w]->forEachPendingPfn([&](uint64_t pfn) {
         const size_t idx = table_->indexOf(pfn);
         if (idx != KpageTable::kAbsent) inGroup[idx]++;
-      }
+      });
     }
     for (size_t idx = 0; idx < inGroup.size(); idx++) {
       if (!inGroup[idx] || !isNormalPage(*table_, idx)) continue;
@@ -119,24 +118,24 @@ void Tally::sharingMatrix(uint64_t* out) const {
   std::vector<uint32_t> lastSeen(table_->size(), UINT32_MAX);
   std::vector<uint32_t> degree(table_->size() + 1, 0);
   for (size_t w = 0; w < n; w++) {
-    for (uint64_t pfn : walks_[w]->pendingPfns()) {
+    walks_[w]->forEachPendingPfn([&](uint64_t pfn) {
       const size_t idx = table_->indexOf(pfn);
-      if (idx == KpageTable::kAbsent || lastSeen[idx] == w || !isNormalPage(*table_, idx)) continue;
+      if (idx == KpageTable::kAbsent || lastSeen[idx] == w || !isNormalPage(*table_, idx)) return;
       lastSeen[idx] = static_cast<uint32_t>(w);
       degree[idx + 1]++;
-    }
+    });
   }
   for (size_t i = 1; i < degree.size(); i++) degree[i] += degree[i - 1];
   std::vector<uint32_t> mappers(degree.back());
   std::vector<uint32_t> fill(degree.begin(), degree.end() - 1);
   std::fill(lastSeen.begin(), lastSeen.end(), UINT32_MAX);
   for (size_t w = 0; w < n; w++) {
-    for (uint64_t pfn : walks_[w]->pendingPfns()) {
+    walks_[w]->forEachPendingPfn([&](uint64_t pfn) {
       const size_t idx = table_->indexOf(pfn);
-      if (idx == KpageTable::kAbsent || lastSeen[idx] == w || !isNormalPage(*table_, idx)) continue;
+      if (idx == KpageTable::kAbsent || lastSeen[idx] == w || !isNormalPage(*table_, idx)) return;
       lastSeen[idx] = static_cast<uint32_t>(w);
       mappers[fill[idx]++] = static_cast<uint32_t>(w);
-    }
+    });
   }
   for (size_t idx = 0; idx < table_->size(); idx++) {
     for (uint32_t a = degree[idx]; a < degree[idx + 1]; a++) {
