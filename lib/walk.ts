@@ -42,7 +42,7 @@ export interface WalkOptions {
  * the gate area, is not a vma): pagemap has no entries there, and smaps
  * leaves them out of its totals.
  */
-const KERNEL_HALF = 1n << 63n;
+export const KERNEL_HALF = 1n << 63n;
 
 const DEFAULT_CHUNK = 64 * 1024;
 

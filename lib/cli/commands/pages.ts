@@ -15,7 +15,7 @@ import {
   PM_UFFD_WP,
   runLengths,
 } from '../../pagemap';
-import { walk } from '../../walk';
+import { KERNEL_HALF, walk } from '../../walk';
 import { explain, PRIVILEGE, parsePid, usage } from '../errors';
 import { Output, warn } from '../output';
 import { hex } from '../render';
@@ -26,9 +26,6 @@ interface PagesOptions {
   all?: boolean;
 }
 
-/** The kernel's half starts here: walk() stops below it. */
-const USER_LIMIT = 1n << 63n;
-
 function parseRange(text: string): [bigint, bigint] {
   const m = /^(?:0x)?([0-9a-f]+)-(?:0x)?([0-9a-f]+)$/i.exec(text);
   if (!m) throw usage(`invalid range "${text}" (expected hex START-END, e.g. 7f0000000000-7f0000100000)`);
@@ -36,7 +33,8 @@ function parseRange(text: string): [bigint, bigint] {
   const end = (BigInt(`0x${m[2]}`) + 0xfffn) & ~0xfffn;
   if (end <= start) throw usage(`invalid range "${text}": END must be above START`);
   if (end > 1n << 64n) throw usage(`invalid range "${text}": beyond the 64-bit address space`);
-  return [start, end];
+  // The kernel's half has no pagemap entries: walk() stops below it.
+  return [start < KERNEL_HALF ? start : KERNEL_HALF, end < KERNEL_HALF ? end : KERNEL_HALF];
 }
 
 const FLAG_NAMES: [bigint, string][] = [
@@ -62,13 +60,7 @@ async function pagesCommand(pidText: string, rangeText: string | undefined, o: P
   const everyPage = Boolean(o.all);
   let leftOut = 0;
   try {
-    const chunks = walk(
-      pid,
-      range && {
-        start: range[0] < USER_LIMIT ? range[0] : USER_LIMIT,
-        end: range[1] < USER_LIMIT ? range[1] : USER_LIMIT,
-      },
-    );
+    const chunks = walk(pid, range && { start: range[0], end: range[1] });
     let sawPresent = false;
     let sawPfn = false;
     let first = true;
