@@ -39,6 +39,7 @@ export {
   type SampleExtras,
   sampleOf,
 } from './diff';
+export { Exporter, type ExporterOptions } from './exporter';
 export {
   checkGrouping,
   GROUP_BY,

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite uses: smem (compared side by
 # side with `pagewalk smem`), chromium (renders the SVG charts), clang-format
-# (lint of native/), a C compiler (fixtures) and setpriv (unprivileged runs).
+# (lint of native/), a C compiler (fixtures), setpriv (unprivileged runs) and
+# prometheus (its `prometheus` scrapes `pagewalk serve` in the tests and its
+# `promtool check metrics` checks the exposition).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 need=()
@@ -14,6 +16,7 @@ command -v strace >/dev/null || need+=(strace)
 command -v pgrep >/dev/null || need+=(procps)
 command -v script >/dev/null || need+=(bsdutils)
 command -v mkswap >/dev/null || need+=(util-linux)
+command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup-machine: need root to install: ${need[*]}" >&2

@@ -16,6 +16,7 @@ import { registerLibs } from './commands/libs';
 import { registerPages } from './commands/pages';
 import { registerPicture } from './commands/picture';
 import { registerRecord } from './commands/record';
+import { registerServe } from './commands/serve';
 import { registerShow } from './commands/show';
 import { registerSmem } from './commands/smem';
 import { registerTop } from './commands/top';
@@ -32,6 +33,7 @@ const COMMANDS: ((program: Command) => void)[] = [
   registerTop,
   registerRecord,
   registerDiff,
+  registerServe,
 ];
 
 export function buildProgram(): Command {

@@ -1,0 +1,182 @@
+// pagewalk serve scraped by a real Prometheus (Debian's prometheus package,
+// installed by scripts/setup-machine.sh), on loopback, every second: the
+// figures Prometheus stores for a stopped fixture family are the kernel's.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { root } from './helpers/cli';
+import { type Fixture, fixtureBin, killAllFixtures, startFixture } from './helpers/fixture';
+import { groupTruth } from './helpers/group-oracle';
+import { rollup } from './helpers/oracle';
+import { freePort, type Served, startServe, stopAllServes } from './helpers/serve';
+
+// A copy of the fixture under a name no other process has: the family is
+// the only match of the config, and its program's pages are its own.
+const NAME = `pwprom${process.pid % 100_000}`;
+const GROUP = `family ${NAME}`;
+
+let tmp: string;
+let family: Fixture;
+let served: Served;
+let prometheus: ChildProcess | undefined;
+let prometheusExited: Promise<unknown> | undefined;
+let api: string;
+
+interface Sample {
+  /** Seconds since the epoch: when Prometheus scraped it. */
+  at: number;
+  value: number;
+}
+
+async function query(promql: string): Promise<{ metric: Record<string, string>; values?: [number, string][] }[]> {
+  const r = await fetch(`${api}/api/v1/query?query=${encodeURIComponent(promql)}`);
+  const body = (await r.json()) as { status: string; data: { result: [] }; error?: string };
+  if (body.status !== 'success') throw new Error(`${promql}: ${body.error}`);
+  return body.data.result;
+}
+
+/** The newest sample Prometheus holds for the family group's metric, once one was scraped after `after`. */
+async function newestAfter(metric: string, after: number): Promise<Sample> {
+  for (let i = 0; i < 100; i++) {
+    const [series] = await query(`${metric}{group="${GROUP}"}[10s]`);
+    const last = series?.values?.at(-1);
+    if (last && last[0] > after) return { at: last[0], value: Number(last[1]) };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no sample of ${metric} after ${after}`);
+}
+
+async function startPrometheus(target: number): Promise<void> {
+  const data = path.join(tmp, 'data');
+  const config = path.join(tmp, 'prometheus.yml');
+  fs.writeFileSync(
+    config,
+    [
+      'global:',
+      '  scrape_interval: 1s',
+      '  scrape_timeout: 1s',
+      'scrape_configs:',
+      '  - job_name: pagewalk',
+      '    static_configs:',
+      `      - targets: ['127.0.0.1:${target}']`,
+      '',
+    ].join('\n'),
+  );
+  // The port is free when picked; another program could take it before
+  // Prometheus does, so a Prometheus that exits at once is started again.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    api = `http://127.0.0.1:${port}`;
+    const child = spawn(
+      'prometheus',
+      [
+        `--config.file=${config}`,
+        `--storage.tsdb.path=${data}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let log = '';
+    child.stderr?.on('data', (d) => {
+      log += d;
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.once('error', () => undefined);
+    prometheus = child;
+    prometheusExited = exited;
+    for (let i = 0; i < 300; i++) {
+      if (child.exitCode !== null || child.signalCode !== null) break;
+      try {
+        if ((await fetch(`${api}/-/ready`)).ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    if (attempt === 2) throw new Error(`prometheus did not become ready: ${log}`);
+  }
+}
+
+beforeAll(async () => {
+  execFileSync('npm', ['run', 'build:ts'], { cwd: root, stdio: 'ignore' });
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewalk-prometheus-'));
+  const bin = path.join(tmp, NAME);
+  fs.copyFileSync(fixtureBin('layouts'), bin);
+  fs.chmodSync(bin, 0o755);
+  family = await startFixture(['anon', 'file', 'zero', 'shared', 'cow'], {}, { bin });
+  family.stop();
+  const config = path.join(tmp, 'groups.yaml');
+  fs.writeFileSync(config, `groups:\n  - name: "family {{name}}"\n    match:\n      name: ^${NAME}$\n`);
+  served = await startServe(['--config', config, '--min-interval', '0']);
+  await startPrometheus(served.port);
+}, 120_000);
+
+afterAll(async () => {
+  if (prometheus && prometheus.exitCode === null && prometheus.signalCode === null) {
+    prometheus.kill('SIGTERM');
+    const done = await Promise.race([prometheusExited, new Promise((r) => setTimeout(() => r('timeout'), 10_000))]);
+    if (done === 'timeout') {
+      prometheus.kill('SIGKILL');
+      await prometheusExited;
+    }
+  }
+  await stopAllServes();
+  await killAllFixtures();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('a real Prometheus scraping pagewalk serve', () => {
+  it('reports the target up', async () => {
+    let health = '';
+    for (let i = 0; i < 200 && health !== 'up'; i++) {
+      const r = (await (await fetch(`${api}/api/v1/targets`)).json()) as {
+        data: { activeTargets: { health: string; lastError: string }[] };
+      };
+      health = r.data.activeTargets[0]?.health ?? '';
+      if (health !== 'up') await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(health).toBe('up');
+  });
+
+  it('stores the family PSS equal to smaps_rollup (to the kB per process) and its unique memory equal to the oracle', async () => {
+    // PSS moves when any process on the machine maps or unmaps a library the
+    // family maps: a comparison counts only when smaps_rollup read the same
+    // before and after the scrape it is compared with.
+    const n = family.pids.length;
+    let compared = false;
+    for (let attempt = 0; attempt < 10 && !compared; attempt++) {
+      const before = family.pids.map((p) => rollup(p).Pss);
+      const pss = await newestAfter('pagewalk_group_pss_bytes', Date.now() / 1000);
+      const after = family.pids.map((p) => rollup(p).Pss);
+      if (before.join() !== after.join()) continue;
+      const kb = after.reduce((a, b) => a + b, 0);
+      // The kernel truncates each process' PSS to the kB; pagewalk adds bytes.
+      expect(pss.value).toBeGreaterThanOrEqual(kb * 1024);
+      expect(pss.value).toBeLessThan((kb + n) * 1024);
+      compared = true;
+    }
+    expect(compared, 'smaps_rollup never held still around a scrape').toBe(true);
+
+    const unique = await newestAfter('pagewalk_group_unique_bytes', Date.now() / 1000);
+    const truth = groupTruth(family.pids);
+    expect(unique.value).toBe(truth.onlyPages * 4096);
+    // The known shape: anonymous, shared, copy-on-write and the children's copies, at least.
+    expect(unique.value).toBeGreaterThanOrEqual((64 + 32 + 32 + 16) * 4096);
+    const [processes] = await query(`pagewalk_group_processes{group="${GROUP}"}`);
+    expect(processes.metric.job).toBe('pagewalk');
+    const [exact] = await query('pagewalk_exact');
+    expect(exact).toBeDefined();
+  });
+
+  it('can rank groups and tell what stopping one frees, in PromQL', async () => {
+    const top = await query('topk(10, pagewalk_group_pss_bytes)');
+    expect(top.map((s) => s.metric.group)).toEqual([GROUP]);
+    const freed = await query(`sum(pagewalk_group_unique_bytes{group="${GROUP}"})`);
+    expect(freed).toHaveLength(1);
+  });
+});
