@@ -5,3 +5,10 @@
 export const PAGE = 4096;
 /** log2(PAGE), for bigint addresses. */
 export const PAGE_SHIFT = 12n;
+
+/**
+ * Where the kernel's half of the address space starts. Mappings there (the
+ * [vsyscall] gate area, not a vma) have no pagemap entries, and smaps_rollup
+ * leaves them out.
+ */
+export const KERNEL_HALF = 1n << 63n;

@@ -29,16 +29,13 @@ import {
   type WalkStats,
   walkStats,
 } from './native';
-import { PAGE_SHIFT } from './page';
+import { KERNEL_HALF, PAGE_SHIFT } from './page';
 import { openPagemap, type PagemapHandle, ScanCategory, scanDisabled } from './pagemap';
 import { type Mapping, readMaps, readMapsAsync } from './proc/maps';
 import { readMeminfo } from './proc/meminfo';
 import { readSmaps, readSmapsRollupAsync } from './proc/smaps';
 import { readStat } from './proc/stat';
 import { readStatus } from './proc/status';
-
-/** Kernel-half mappings ([vsyscall]) have no pagemap entries. */
-const USER_SPACE_END = 1n << 63n;
 
 /** One process being measured: its maps, native walk and extras. */
 export interface Target {
@@ -119,7 +116,7 @@ let gateAreaBytes: number | undefined;
 function gateArea(): number {
   if (gateAreaBytes === undefined) {
     gateAreaBytes = 0;
-    for (const m of readMaps(process.pid)) if (m.start >= USER_SPACE_END) gateAreaBytes += m.size;
+    for (const m of readMaps(process.pid)) if (m.start >= KERNEL_HALF) gateAreaBytes += m.size;
   }
   return gateAreaBytes;
 }
@@ -148,7 +145,7 @@ async function prepareWithSentinel(
   let vss = 0;
   for (let i = 0; i < maps.length; i++) {
     vss += maps[i].size;
-    if (maps[i].start < USER_SPACE_END && maps[i].end > maps[i].start) walked.push(i);
+    if (maps[i].start < KERNEL_HALF && maps[i].end > maps[i].start) walked.push(i);
   }
   const ranges = new Float64Array(walked.length * 2);
   walked.forEach((mi, k) => {

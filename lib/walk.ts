@@ -5,7 +5,7 @@
 // without entries, so a sparse 128 TiB space costs what its pages cost.
 
 import { addressToPage, validatePageCount, validatePid } from './errors';
-import { PAGE_SHIFT } from './page';
+import { KERNEL_HALF, PAGE_SHIFT } from './page';
 import { countStates, openPagemap, type PagemapHandle } from './pagemap';
 import { type Mapping, readMaps, readMapsAsync } from './proc/maps';
 
@@ -36,13 +36,6 @@ export interface WalkOptions {
   /** Only the pages below this page-aligned address (default: every page). */
   end?: bigint | number;
 }
-
-/**
- * Mappings at or above this address lie in the kernel's half ([vsyscall],
- * the gate area, is not a vma): pagemap has no entries there, and smaps
- * leaves them out of its totals.
- */
-export const KERNEL_HALF = 1n << 63n;
 
 const DEFAULT_CHUNK = 64 * 1024;
 

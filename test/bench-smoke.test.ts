@@ -112,9 +112,9 @@ describe('benchmark harness (tiny smoke run)', () => {
       expect(backends?.cases.some((c) => c.kind === 'snapshot')).toBe(true);
       // stall: the running process reported a latency window for each reader, idle included.
       const stall = report.scenarios.find((s) => s.id === 'stall');
-      const windows = stall?.cases.map((c) => [c.kind, c.stall]) ?? [];
-      expect(windows.map(([k]) => k)).toEqual(['idle', 'processMemory', 'snapshot', 'pread', 'smapsRollup']);
-      for (const [, w] of windows) {
+      const windows = stall?.cases.map((c) => ({ kind: c.kind, stall: c.stall })) ?? [];
+      expect(windows.map(({ kind }) => kind)).toEqual(['idle', 'processMemory', 'snapshot', 'pread', 'smapsRollup']);
+      for (const { stall: w } of windows) {
         expect(w?.calls).toBeGreaterThan(0);
         expect(w?.worstMs).toBeGreaterThan(0);
       }

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ProcessMemory, snapshot } from '../lib/index';
+import { type ProcessMemory, processMemory, snapshot } from '../lib/index';
 import { buildDist, repoRoot } from './helpers/dist';
 import { fixtureBin } from './helpers/fixture';
 import { inKb, kernelKb, ROLLUP_KEYS } from './helpers/oracle';
@@ -205,7 +205,6 @@ describe.runIf(isRoot)('excludeSelf: figures once the observer has gone', () => 
 
 describe('excludeSelf argument', () => {
   it('must be a boolean', async () => {
-    const { processMemory } = await import('../lib/index');
     await expect(processMemory(process.pid, { excludeSelf: 'yes' as unknown as boolean })).rejects.toThrow(TypeError);
     await expect(snapshot({ pids: [process.pid], excludeSelf: 1 as unknown as boolean })).rejects.toThrow(
       /excludeSelf must be a boolean/,

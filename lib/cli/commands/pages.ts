@@ -1,7 +1,7 @@
 // pagewalk pages PID [RANGE]: raw pagemap entries, decoded: one line per
 // populated page (every page with --all), or run-length ranges with --runs.
 import type { Command } from 'commander';
-import { PAGE_SHIFT } from '../../page';
+import { KERNEL_HALF, PAGE_SHIFT } from '../../page';
 import {
   decodeEntry,
   PM_EXCLUSIVE,
@@ -15,7 +15,7 @@ import {
   PM_UFFD_WP,
   runLengths,
 } from '../../pagemap';
-import { KERNEL_HALF, walk } from '../../walk';
+import { walk } from '../../walk';
 import { explain, PRIVILEGE, parsePid, usage } from '../errors';
 import { Output, warn } from '../output';
 import { hex } from '../render';

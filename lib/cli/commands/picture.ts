@@ -1,7 +1,7 @@
 // pagewalk picture PID: the address space as an SVG, pages coloured by state.
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
-import { PAGE, PAGE_SHIFT } from '../../page';
+import { KERNEL_HALF, PAGE, PAGE_SHIFT } from '../../page';
 import { openPagemap, type PagemapHandle, ScanCategory } from '../../pagemap';
 import { readCmdline } from '../../proc/cmdline';
 import { parseMaps } from '../../proc/maps';
@@ -35,7 +35,7 @@ async function pictureCommand(pidText: string, o: { output?: string }): Promise<
     parseMaps(fs.readFileSync(`/proc/${pid}/maps`, 'utf8')).forEach((m, i) => {
       const { start: s, end: e } = m;
       if (!bands[i] || bands[i].start !== s) bands[i] = newBand(s, e, m.perms, m.path);
-      if (s >= 1n << 63n) return;
+      if (s >= KERNEL_HALF) return;
       const r = (handle as PagemapHandle).scan(s, e, { require: ScanCategory.PFNZERO, report: ScanCategory.PFNZERO });
       for (const reg of r.regions) {
         movePages(
