@@ -10,6 +10,7 @@ import {
   human,
   iec,
   kb,
+  lineChartSvg,
   mergeSmallSlices,
   movePages,
   newBand,
@@ -287,5 +288,39 @@ describe('address-space picture', () => {
 
   it('escapes XML special characters', () => {
     expect(escapeXml(`<a href="x">&'`)).toBe('&lt;a href=&quot;x&quot;&gt;&amp;&apos;');
+  });
+});
+
+describe('PSS over time', () => {
+  it('draws a line per series, broken where a series has no value', () => {
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    const svg = lineChartSvg({
+      title: 'PSS <over> time',
+      times: [t0, t0 + 2000, t0 + 4000, t0 + 6000],
+      series: [
+        { name: 'steady', values: [10 << 20, 10 << 20, 10 << 20, 10 << 20] },
+        // Started late, gone for one sample, back.
+        { name: 'comes & goes', values: [null, 20 << 20, null, 30 << 20] },
+        { name: 'runs', values: [1 << 20, 2 << 20, null, null] },
+      ],
+    });
+    assertWellFormed(svg);
+    expect(svg).toContain('PSS &lt;over&gt; time');
+    expect(svg).toContain('comes &amp; goes');
+    // steady: one polyline through 4 points; runs: one through 2; comes & goes: two lone points, no line.
+    const lines = [...svg.matchAll(/<polyline points="([^"]+)"/g)].map((m) => m[1].split(' ').length);
+    expect(lines).toEqual([4, 2]);
+    expect(svg.match(/<circle /g)).toHaveLength(4 + 2 + 2);
+    // 30 MiB on an axis in MiB; ticks labelled with the time of day.
+    expect(svg).toContain('PSS (MiB)');
+    expect(svg).toContain('>00:00:06.0<');
+  });
+
+  it('puts a single sample in the middle and says when there is nothing', () => {
+    const one = lineChartSvg({ title: 't', times: [0], series: [{ name: 'a', values: [4096] }] });
+    assertWellFormed(one);
+    expect(one).toMatch(/<circle cx="425" /);
+    const none = lineChartSvg({ title: 't', times: [0, 1000], series: [] });
+    expect(none).toContain('>no data<');
   });
 });

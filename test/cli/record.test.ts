@@ -1,13 +1,13 @@
 // pagewalk record and pagewalk diff on grow fixtures that add and drop a
 // known number of pages between samples: the differences must be exactly
 // what the fixtures did, to the page, per process and per mapping.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseRecord } from '../../lib/index';
-import { ok, root, run, TAG } from '../helpers/cli';
+import { cli, ok, root, run, TAG } from '../helpers/cli';
 import { type Grower, startGrower } from '../helpers/grow';
 
 const PAGE = 4096;
@@ -157,6 +157,30 @@ describe('pagewalk record and diff', () => {
     const samples = parseRecord(out);
     expect(samples).toHaveLength(3);
     expect(samples.every((s) => s.processes.length === 1 && s.meminfo && s.meminfo.MemTotal > 0)).toBe(true);
+  });
+
+  it('records until Ctrl-C, leaving whole lines', async () => {
+    await grower();
+    // An hour between samples: it ends only because of the signal.
+    const child = spawn(process.execPath, [cli, 'record', '-d', '3600', '-P', MATCH], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (d) => {
+        out += d;
+        if (out.endsWith('\n')) resolve();
+      });
+    });
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(err).toBe('');
+    expect(parseRecord(out)).toHaveLength(1);
   });
 
   it('says what is wrong with its arguments and files', () => {

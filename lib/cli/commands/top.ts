@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { diffGroups, type Figures, type Sample, type SampleDiff } from '../../diff';
 import type { GroupBy } from '../../groups';
+import type { Snapshot } from '../../snapshot';
 import { type WatchStep, watch } from '../../watch';
 import { explain, usage } from '../errors';
 import { checkExact, processFilter } from '../measure';
@@ -183,6 +184,7 @@ async function topCommand(o: TopOptions): Promise<void> {
   const out = new Output();
   const ac = new AbortController();
   let frame: Frame | undefined;
+  let firstSnapshot: Snapshot | undefined;
   let first: Sample | undefined;
   let previous: Sample | undefined;
   let restored = !interactive;
@@ -249,7 +251,11 @@ async function topCommand(o: TopOptions): Promise<void> {
       groupBy: by,
       excludeSelf: !o.includeSelf,
     })) {
-      if (step.index === 0) checkExact(step.snapshot, false);
+      // On a terminal the screen would hide a warning: it is given once the screen is back.
+      if (step.index === 0) {
+        if (interactive) firstSnapshot = step.snapshot;
+        else checkExact(step.snapshot, false);
+      }
       first ??= step.sample;
       const rows = by ? groupRows(step.sample, previous ?? step.sample, first, by) : processRows(step);
       const sum = (s: Sample | undefined) => (s ?? step.sample).processes.reduce((t, p) => t + p.pss, 0);
@@ -267,6 +273,7 @@ async function topCommand(o: TopOptions): Promise<void> {
     restore();
     for (const s of signals) process.off(s, quit);
   }
+  if (firstSnapshot) checkExact(firstSnapshot, false);
 }
 
 export function registerTop(program: Command): void {
