@@ -139,7 +139,12 @@ export function sampleOf(snap: Snapshot, extras: SampleExtras = {}): Sample {
     ...(extras.groupBy && extras.groups
       ? {
           groupBy: extras.groupBy,
-          groups: extras.groups.map((g) => ({ key: g.name, pids: g.pids, only: g.only, ...figuresOf(g.totals) })),
+          groups: extras.groups.map((g) => ({
+            key: g.name,
+            pids: g.pids,
+            only: g.only ?? undefined,
+            ...figuresOf(g.totals),
+          })),
         }
       : {}),
   };
@@ -239,7 +244,7 @@ export interface GroupSample extends Figures {
   /** The group's name: a process name, user, cgroup ... */
   key: string;
   pids: number[];
-  /** Memory only the group's processes map (what stopping them frees), when snapshot() grouped them. */
+  /** Memory only the group's processes map (what stopping them frees), when snapshot() grouped them with CAP_SYS_ADMIN. */
   only?: number;
 }
 

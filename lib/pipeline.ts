@@ -10,8 +10,10 @@ import {
   addTallyTimings,
   addWalkTimings,
   checkAccountingOptions,
+  emptyFigures,
   emptyTimings,
   figuresFromRollup,
+  type MappingMemory,
   type ProcessMemory,
   shapeProcess,
   type Timings,
@@ -29,11 +31,11 @@ import {
   type WalkStats,
   walkStats,
 } from './native';
-import { KERNEL_HALF, PAGE_SHIFT } from './page';
+import { KERNEL_HALF, PAGE, PAGE_SHIFT } from './page';
 import { openPagemap, type PagemapHandle, ScanCategory, scanDisabled } from './pagemap';
 import { type Mapping, readMaps, readMapsAsync } from './proc/maps';
 import { readMeminfo } from './proc/meminfo';
-import { readSmaps, readSmapsRollupAsync } from './proc/smaps';
+import { readSmaps, readSmapsAsync, readSmapsRollupAsync } from './proc/smaps';
 import { readStat } from './proc/stat';
 import { readStatus } from './proc/status';
 
@@ -334,15 +336,38 @@ export function privilegeGap(stats: WalkStats[], kpageOk: boolean): string | nul
   return null;
 }
 
-/** Replaces computed figures with smaps_rollup's where they cannot be exact. */
-export async function degradeToRollup(report: ProcessMemory): Promise<void> {
+/**
+ * Replaces computed figures with the kernel's own where they cannot be
+ * exact: process totals from smaps_rollup and, when per-mapping figures were
+ * asked for, each mapping's from /proc/PID/smaps (whose Pss lines the kernel
+ * truncates to the kB one mapping at a time, so they may add up to a little
+ * less than the total).
+ */
+export async function degradeToRollup(report: ProcessMemory, mappings = false): Promise<void> {
+  const perMapping = mappings ? await mappingsFromSmaps(report.pid) : undefined;
   const rollup = await readSmapsRollupAsync(report.pid);
   Object.assign(report, figuresFromRollup(rollup.fields));
   report.source = 'smaps_rollup';
   report.observer = 'included';
   report.pfnsVisible = false;
-  // Per-mapping figures would mix sources: drop them rather than mislead.
-  delete report.mappings;
+  if (perMapping) report.mappings = perMapping;
+  else delete report.mappings;
+}
+
+/** Per-mapping figures from the kernel's /proc/PID/smaps (user-space mappings, as a walk gives them). */
+export async function mappingsFromSmaps(pid: number): Promise<MappingMemory[]> {
+  const out: MappingMemory[] = [];
+  for (const { fields, vmFlags: _flags, ...mapping } of await readSmapsAsync(pid)) {
+    if (mapping.start >= KERNEL_HALF || mapping.end <= mapping.start) continue;
+    const f = figuresFromRollup(fields);
+    const pages = emptyFigures().pages;
+    pages.resident = f.rss / PAGE;
+    pages.private = f.uss / PAGE;
+    pages.shared = f.shared / PAGE;
+    pages.swapped = f.swap / PAGE;
+    out.push({ mapping, vss: mapping.size, ...f, pages });
+  }
+  return out;
 }
 
 /**
@@ -478,7 +503,7 @@ export async function settleTargets(
 /** Figures of a settled target, with smaps_rollup standing in where they cannot be exact. */
 export async function reportTarget(t: Target, options: AccountingOptions, gap: string | null): Promise<ProcessMemory> {
   const report = shapeProcess(t, options, !gap);
-  if (gap) await degradeToRollup(report);
+  if (gap) await degradeToRollup(report, options.mappings);
   else if (t.shmemSwap.includes(null)) report.swap = figuresFromRollup((await readSmapsRollupAsync(t.pid)).fields).swap;
   return report;
 }

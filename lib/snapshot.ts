@@ -60,12 +60,16 @@ export interface GroupDefinition {
 export interface GroupReport {
   name: string;
   pids: number[];
-  /** Distinct memory mapped only by the group's processes: what killing the group frees. */
-  only: number;
-  /** Distinct memory the group maps that processes outside it map too. */
-  sharedOutside: number;
-  /** Distinct resident memory the group maps (its RSS without double counting). */
-  distinct: number;
+  /**
+   * Distinct memory mapped only by the group's processes: what killing the
+   * group frees. Null without CAP_SYS_ADMIN (snapshot source 'smaps_rollup'):
+   * it needs every page's mapcount.
+   */
+  only: number | null;
+  /** Distinct memory the group maps that processes outside it map too. Null like `only`. */
+  sharedOutside: number | null;
+  /** Distinct resident memory the group maps (its RSS without double counting). Null like `only`. */
+  distinct: number | null;
   /** Sums of the members' figures. */
   totals: MemoryFigures;
   /** Members left unmeasured because the snapshot was cut short (options.signal): the figures miss them. */
@@ -94,7 +98,10 @@ export interface SnapshotOptions extends AccountingOptions {
   groupBy?: Grouping;
   /** Once aborted, no further process walk starts: the snapshot is cut short (see Snapshot.skipped). */
   signal?: AbortSignal;
-  /** Distinct pages shared by each pair of processes (costly with many processes). */
+  /**
+   * Distinct pages shared by each pair of processes (costly with many
+   * processes). Needs CAP_SYS_ADMIN: without it the snapshot has no matrix.
+   */
   matrix?: boolean;
   /** Walks run at once. Default: the number of CPUs. */
   concurrency?: number;
@@ -339,9 +346,9 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     groupReports.push({
       name,
       pids: members,
-      only: Number(data[at + GroupField.OnlyPages]) * PAGE,
-      sharedOutside: Number(data[at + GroupField.SharedOutsidePages]) * PAGE,
-      distinct: Number(data[at + GroupField.DistinctPages]) * PAGE,
+      only: gap ? null : Number(data[at + GroupField.OnlyPages]) * PAGE,
+      sharedOutside: gap ? null : Number(data[at + GroupField.SharedOutsidePages]) * PAGE,
+      distinct: gap ? null : Number(data[at + GroupField.DistinctPages]) * PAGE,
       totals,
       skipped: skippedPids,
     });
@@ -387,8 +394,9 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     for (const g of order) report(names[g], members[g], data, g * native.groupFields, missed[g]);
   }
 
+  // Sharing needs PFNs: without them there is no matrix to give.
   let matrix: SharingMatrix | undefined;
-  if (options.matrix) {
+  if (options.matrix && !gap) {
     const n = targets.length;
     const raw = new BigUint64Array(n * n);
     tally.sharingMatrix(raw);

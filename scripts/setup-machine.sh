@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite uses: smem (compared side by
 # side with `pagewalk smem`), chromium (renders the SVG charts), clang-format
-# (lint of native/), a C compiler (fixtures), setpriv (unprivileged runs) and
+# (lint of native/), a C compiler and static libc (fixtures), setpriv (unprivileged runs) and
 # prometheus (its `prometheus` scrapes `pagewalk serve` in the tests and its
 # `promtool check metrics` checks the exposition).
 set -euo pipefail
@@ -11,6 +11,8 @@ command -v smem >/dev/null || need+=(smem)
 command -v chromium >/dev/null || need+=(chromium)
 command -v clang-format >/dev/null || need+=(clang-format)
 command -v cc >/dev/null || need+=(gcc)
+# libc.a: a statically linked fixture shares no library with smem or pagewalk.
+[ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v strace >/dev/null || need+=(strace)
 command -v pgrep >/dev/null || need+=(procps)

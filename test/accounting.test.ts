@@ -125,7 +125,7 @@ describe('snapshot()', () => {
     }
     const family = s.groups[0];
     const truth = groupTruth(fx.pids);
-    expect({ only: family.only / 4096, outside: family.sharedOutside / 4096 }).toEqual({
+    expect({ only: (family.only as number) / 4096, outside: (family.sharedOutside as number) / 4096 }).toEqual({
       only: truth.onlyPages,
       outside: truth.sharedOutsidePages,
     });
@@ -136,7 +136,7 @@ describe('snapshot()', () => {
     const parent = s.groups[1];
     expect(parent.sharedOutside).toBeGreaterThanOrEqual((32 + 32) * 4096);
     const parentTruth = groupTruth([fx.pid]);
-    expect(parent.only / 4096).toBe(parentTruth.onlyPages);
+    expect((parent.only as number) / 4096).toBe(parentTruth.onlyPages);
     // Matrix: the parent and each child share at least the shared region.
     const n = s.matrix?.pids.length ?? 0;
     const i = s.matrix?.pids.indexOf(fx.pid) ?? -1;

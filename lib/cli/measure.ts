@@ -1,14 +1,35 @@
 // Measuring many processes for a command: snapshot() with a progress bar,
-// the filters the commands share, and the warnings about what was left out.
-import { type ProcessInfo, type Snapshot, type SnapshotOptions, snapshot } from '../snapshot';
-import { CliError, EXIT_RUNTIME, PRIVILEGE, parseRegex } from './errors';
+// the filters and options the commands share, and the warnings about what
+// was left out or could not be exact.
+import type { Command } from 'commander';
+import type { ProcessMemory } from '../accounting';
+import { type GoneProcess, type ProcessInfo, type Snapshot, type SnapshotOptions, snapshot } from '../snapshot';
+import { PRIVILEGE, parseRegex } from './errors';
 import { warn } from './output';
 import { progress } from './progress';
 
-export async function measure(options: SnapshotOptions): Promise<Snapshot> {
+/**
+ * What `--include-self` selects. By default the command reports every
+ * process as it is once pagewalk has exited (snapshot's `excludeSelf`): the
+ * command maps libc and node itself, which would otherwise lower the PSS of
+ * every process sharing them.
+ */
+export interface ObserverOption {
+  includeSelf?: boolean;
+}
+
+/** Adds `--include-self` to a command that measures processes. */
+export function observerOption(command: Command): Command {
+  return command.option(
+    '--include-self',
+    "count pagewalk's own mappings, as the kernel does while it runs (default: figures as they are once pagewalk has exited)",
+  );
+}
+
+export async function measure(options: SnapshotOptions, o: ObserverOption = {}): Promise<Snapshot> {
   const bar = progress();
   try {
-    return await snapshot({ ...options, onProgress: bar.onProgress });
+    return await snapshot({ excludeSelf: !o.includeSelf, ...options, onProgress: bar.onProgress });
   } finally {
     bar.end();
   }
@@ -21,17 +42,41 @@ export function processFilter(o: { processfilter?: string; userfilter?: string }
   return (p) => !p.kernelThread && (!pre || pre.test(p.name) || pre.test(p.command)) && (!ure || ure.test(p.user));
 }
 
-/** Processes left out for want of privilege; as root the advice would not help, so none are counted. */
-export function deniedCount(snap: Snapshot): number {
-  if (process.geteuid?.() === 0) return 0;
-  return snap.gone.filter((g) => g.reason === 'denied').length;
+/** Processes left out because this user may not read them. */
+export function deniedProcesses(snap: Snapshot): GoneProcess[] {
+  return snap.gone.filter((g) => g.reason === 'denied');
 }
 
-export function checkExact(snap: Snapshot, needMappings: boolean): void {
-  if (snap.source !== 'pagemap') {
-    if (needMappings) throw new CliError(`per-mapping figures ${PRIVILEGE}`, EXIT_RUNTIME);
-    warn(`not running as root (no CAP_SYS_ADMIN): RSS/PSS/USS come from smaps_rollup, exact figures ${PRIVILEGE}`);
+/** One line naming them: "3 processes ... left out: sshd (612 640), cron (455)". */
+export function deniedLine(denied: GoneProcess[]): string {
+  const byName = new Map<string, number[]>();
+  for (const g of denied) {
+    const name = g.name || '?';
+    byName.set(name, [...(byName.get(name) ?? []), g.pid]);
   }
-  const denied = deniedCount(snap);
-  if (denied) warn(`${denied} processes could not be read (permission denied) and are left out: run as root`);
+  const names = [...byName].map(([name, pids]) => `${name} (${pids.join(' ')})`).join(', ');
+  const advice = process.geteuid?.() === 0 ? '' : '; run as root to include them';
+  const verb =
+    denied.length === 1
+      ? 'process could not be read (permission denied) and is'
+      : 'processes could not be read (permission denied) and are';
+  return `${denied.length} ${verb} left out${advice}: ${names}`;
+}
+
+/** The warning of figures that come from the kernel's smaps files rather than pagemap. */
+export function degradedWarning(perMapping: boolean): string {
+  const files = perMapping ? '/proc/PID/smaps_rollup and, per mapping, /proc/PID/smaps' : '/proc/PID/smaps_rollup';
+  return `not running as root (no CAP_SYS_ADMIN): figures are the kernel's from ${files}, with pagewalk's own mappings counted; exact figures ${PRIVILEGE}`;
+}
+
+/** Warns when figures are not pagemap-exact, and names what was left out. */
+export function checkExact(snap: Snapshot, perMapping = false): void {
+  if (snap.source !== 'pagemap') warn(degradedWarning(perMapping));
+  const denied = deniedProcesses(snap);
+  if (denied.length) warn(deniedLine(denied));
+}
+
+/** The same warning for one process measured alone. */
+export function checkExactProcess(pm: ProcessMemory, perMapping = false): void {
+  if (pm.source !== 'pagemap') warn(degradedWarning(perMapping));
 }

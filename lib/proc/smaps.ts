@@ -69,7 +69,7 @@ export function readSmaps(pid: number): SmapsEntry[] {
   return parseSmaps(readProcFile(pid, 'smaps'));
 }
 
-async function readSmapsAsync(pid: number): Promise<SmapsEntry[]> {
+export async function readSmapsAsync(pid: number): Promise<SmapsEntry[]> {
   return parseSmaps(await readProcFileAsync(pid, 'smaps'));
 }
 

@@ -1,9 +1,6 @@
-// The command's exit codes, one-line messages, help, and advice without privilege.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+// The command's exit codes, one-line messages and help (without privilege: unprivileged.test.ts).
 import { describe, expect, it } from 'vitest';
-import { execed, type JsonProcess, rollup, run, start, TAG, useCliFixtures } from '../helpers/cli';
-import { copyBuiltPackage } from '../helpers/dist';
+import { run, useCliFixtures } from '../helpers/cli';
 
 useCliFixtures();
 
@@ -48,31 +45,5 @@ describe('errors and help', () => {
       expect(r.stdout).toContain(`Usage: pagewalk ${cmd}`);
     }
     expect(run(['--help']).stdout).toMatch(/Commands:[\s\S]*smem[\s\S]*picture/);
-  });
-
-  it('names CAP_SYS_ADMIN when run without privilege', async () => {
-    const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
-    // nobody may not be able to enter the checkout: run a readable copy.
-    const pkg = copyBuiltPackage();
-    const asNobody = (args: string[]) => run(args, nobody, path.join(pkg, 'dist', 'cli', 'main.js'));
-    const tag2 = String(Number(TAG) + 1);
-    const c = start('sleep', [tag2], nobody);
-    await execed(c.pid as number, `sleep ${tag2}`);
-    const show = asNobody(['show', String(c.pid)]);
-    expect(show.code).toBe(1);
-    expect(show.stderr).toBe('pagewalk: per-mapping figures needs CAP_SYS_ADMIN (run as root)\n');
-    const group = asNobody(['group', '-P', `^sleep ${tag2}$`]);
-    expect(group.code).toBe(1);
-    expect(group.stderr).toBe('pagewalk: group accounting needs CAP_SYS_ADMIN (run as root)\n');
-    // smem still answers, from smaps_rollup, and says so.
-    const smem = asNobody(['smem', '-P', `^sleep ${tag2}$`, '--json']);
-    expect(smem.code).toBe(0);
-    expect(smem.stderr).toMatch(/^pagewalk: warning: .*CAP_SYS_ADMIN/);
-    const procs = JSON.parse(smem.stdout).processes as JsonProcess[];
-    expect(procs.map((p) => p.pid)).toEqual([c.pid]);
-    const k = rollup(c.pid as number);
-    expect(Math.floor(procs[0].rss / 1024)).toBe(k.Rss);
-    expect(Math.floor(procs[0].uss / 1024)).toBe(k.Private_Clean + k.Private_Dirty);
-    fs.rmSync(pkg, { recursive: true, force: true });
   });
 });

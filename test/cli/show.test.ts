@@ -8,8 +8,9 @@ useCliFixtures();
 describe('pagewalk show', () => {
   it('lists every mapping and totals equal to smaps_rollup', async () => {
     await eventually(() => {
-      const r = inProcess(['show', String(fx.holder), '--json'], [fx.holder]);
+      const r = inProcess(['show', String(fx.holder), '--json', '--include-self'], [fx.holder]);
       const out = JSON.parse(r.out);
+      expect(out.observer).toBe('included');
       const k = r.rollups[fx.holder];
       expect(Math.floor(out.totals.pss / 1024)).toBe(k.Pss);
       expect(Math.floor(out.totals.rss / 1024)).toBe(k.Rss);

@@ -24,6 +24,22 @@ export function setup(): void {
     const out = path.join(bin, f.replace(/\.c$/, ''));
     execFileSync('cc', ['-O1', '-Wall', '-Wextra', '-Werror', '-o', out, path.join(fixtures, f)], { stdio: 'inherit' });
   }
+  // layouts linked statically: a process that shares no library with anyone
+  // (test/cli/smem.test.ts compares it with Debian's smem, exactly).
+  execFileSync(
+    'cc',
+    [
+      '-O1',
+      '-Wall',
+      '-Wextra',
+      '-Werror',
+      '-static',
+      '-o',
+      path.join(bin, 'layouts-static'),
+      path.join(fixtures, 'layouts.c'),
+    ],
+    { stdio: 'inherit' },
+  );
   if (!swapActive() && process.getuid?.() === 0) {
     try {
       execFileSync('dd', ['if=/dev/zero', `of=${swapFile}`, 'bs=1M', 'count=256', 'status=none']);

@@ -1,12 +1,12 @@
 // pagewalk group -P REGEX: what a set of processes holds together, and what stopping them frees.
 import type { Command } from 'commander';
-import type { ProcessInfo, Snapshot } from '../../snapshot';
+import { type ProcessInfo, processInfo, type Snapshot } from '../../snapshot';
 import { CliError, EXIT_NOT_FOUND, EXIT_RUNTIME, explain, PRIVILEGE, parseRegex } from '../errors';
-import { deniedCount, measure } from '../measure';
+import { checkExact, deniedLine, deniedProcesses, measure, type ObserverOption, observerOption } from '../measure';
 import { Output } from '../output';
 import { formatSize, renderTable, type UnitStyle } from '../render';
 
-interface GroupOptions {
+interface GroupOptions extends ObserverOption {
   processfilter: string;
   userfilter?: string;
   abbreviate?: boolean;
@@ -20,24 +20,25 @@ async function groupCommand(o: GroupOptions): Promise<void> {
   let snap: Snapshot;
   try {
     // Every process is measured: "shared with outside" needs the outside.
-    snap = await measure({
-      filter: (p) => !p.kernelThread,
-      groups: [{ name: o.processfilter, match: member }],
-      unprivileged: 'error',
-    });
+    snap = await measure({ filter: (p) => !p.kernelThread, groups: [{ name: o.processfilter, match: member }] }, o);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EPERM') throw new CliError(`group accounting ${PRIVILEGE}`, EXIT_RUNTIME);
     throw explain(err);
   }
   const g = snap.groups[0];
   if (g.pids.length === 0) {
     // Unreadable processes may be the ones asked for: say what is missing rather than "no match".
-    const denied = deniedCount(snap);
-    if (denied)
-      throw new CliError(`group accounting ${PRIVILEGE}: ${denied} processes could not be read`, EXIT_RUNTIME);
+    const denied = deniedProcesses(snap).filter((d) => {
+      try {
+        return member(processInfo(d.pid));
+      } catch {
+        return false; // exited meanwhile
+      }
+    });
+    if (denied.length)
+      throw new CliError(`no readable process matches /${o.processfilter}/; ${deniedLine(denied)}`, EXIT_RUNTIME);
     throw new CliError(`no process matches /${o.processfilter}/`, EXIT_NOT_FOUND);
   }
+  checkExact(snap);
   const members = snap.processes.filter((p) => g.pids.includes(p.pid));
   const out = new Output();
   if (o.json) {
@@ -52,6 +53,7 @@ async function groupCommand(o: GroupOptions): Promise<void> {
         rss: p.rss,
         swap: p.swap,
       })),
+      // Null without CAP_SYS_ADMIN: what the group alone holds needs every page's mapcount.
       only: g.only,
       sharedOutside: g.sharedOutside,
       distinct: g.distinct,
@@ -59,6 +61,8 @@ async function groupCommand(o: GroupOptions): Promise<void> {
       uss: g.totals.uss,
       rss: g.totals.rss,
       swap: g.totals.swap,
+      source: snap.source,
+      observer: snap.observer,
       units: 'bytes',
     };
     await out.write(`${JSON.stringify(body, null, 2)}\n`);
@@ -66,12 +70,14 @@ async function groupCommand(o: GroupOptions): Promise<void> {
     const style: UnitStyle = o.abbreviate ? 'human' : 'kb';
     const unit = style === 'kb' ? ' kB' : '';
     const sz = (v: number) => `${formatSize(v, style)}${unit}`;
+    // Group-unique figures need every page's mapcount: without privilege only the sums are known.
+    const exact = (v: number | null) => (v === null ? PRIVILEGE : sz(v));
     const rows = [
       ['Group', `/${g.name}/`, ''],
       ['Processes', String(g.pids.length), members.map((p) => `${p.pid} ${p.info.name}`).join(', ')],
-      ['Group USS', sz(g.only), 'held by these processes alone: what stopping them all frees'],
-      ['Shared outside', sz(g.sharedOutside), 'resident memory they share with other processes'],
-      ['Distinct RSS', sz(g.distinct), 'resident memory they map, each page once'],
+      ['Group USS', exact(g.only), 'held by these processes alone: what stopping them all frees'],
+      ['Shared outside', exact(g.sharedOutside), 'resident memory they share with other processes'],
+      ['Distinct RSS', exact(g.distinct), 'resident memory they map, each page once'],
       ['Sum of PSS', sz(g.totals.pss), 'their proportional share'],
       ['Sum of USS', sz(g.totals.uss), 'what each alone holds, summed (misses pages shared within the group)'],
       ['Sum of RSS', sz(g.totals.rss), 'counts shared pages once per process'],
@@ -93,12 +99,12 @@ async function groupCommand(o: GroupOptions): Promise<void> {
 
 /** Adds `pagewalk group` to the program. */
 export function registerGroup(program: Command): void {
-  program
+  const command = program
     .command('group')
     .description('memory a set of processes holds together: what stopping them frees (sizes in kB)')
     .requiredOption('-P, --processfilter <regex>', 'the group: processes whose name or command matches')
     .option('-U, --userfilter <regex>', 'and whose user matches')
     .option('-k, --abbreviate', 'human units')
-    .option('--json', 'JSON, sizes in bytes')
-    .action(groupCommand);
+    .option('--json', 'JSON, sizes in bytes');
+  observerOption(command).action(groupCommand);
 }

@@ -2,11 +2,11 @@
 import type { Command } from 'commander';
 import { addFigures, emptyFigures, type MemoryFigures } from '../../accounting';
 import { parseRegex } from '../errors';
-import { checkExact, measure, processFilter } from '../measure';
+import { checkExact, measure, type ObserverOption, observerOption, processFilter } from '../measure';
 import { Output } from '../output';
 import { type Column, formatSize, renderTable, type UnitStyle } from '../render';
 
-interface LibsOptions {
+interface LibsOptions extends ObserverOption {
   processfilter?: string;
   userfilter?: string;
   mapfilter?: string;
@@ -18,7 +18,7 @@ interface LibsOptions {
 
 async function libsCommand(o: LibsOptions): Promise<void> {
   const mapRe = parseRegex(o.mapfilter);
-  const snap = await measure({ filter: processFilter(o), mappings: true });
+  const snap = await measure({ filter: processFilter(o), mappings: true }, o);
   checkExact(snap, true);
   interface Lib {
     path: string;
@@ -52,6 +52,8 @@ async function libsCommand(o: LibsOptions): Promise<void> {
           .sort((a, b) => b[1].f.pss - a[1].f.pss)
           .map(([pid, pr]) => ({ pid, name: pr.name, ...fig(pr.f) })),
       })),
+      source: snap.source,
+      observer: snap.observer,
       units: 'bytes',
     };
     await out.write(`${JSON.stringify(body, null, 2)}\n`);
@@ -75,7 +77,7 @@ async function libsCommand(o: LibsOptions): Promise<void> {
 
 /** Adds `pagewalk libs` to the program. */
 export function registerLibs(program: Command): void {
-  program
+  const command = program
     .command('libs')
     .description('memory of each mapped file across processes, like librank (sizes in kB)')
     .option('-P, --processfilter <regex>', 'only processes whose name or command matches')
@@ -84,6 +86,6 @@ export function registerLibs(program: Command): void {
     .option('-a, --all', 'include anonymous and pseudo mappings ([heap], [stack], [anon])')
     .option('-k, --abbreviate', 'human units')
     .option('-H, --no-header', 'no header line')
-    .option('--json', 'JSON, sizes in bytes')
-    .action(libsCommand);
+    .option('--json', 'JSON, sizes in bytes');
+  observerOption(command).action(libsCommand);
 }

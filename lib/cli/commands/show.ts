@@ -3,10 +3,11 @@ import type { Command } from 'commander';
 import type { MemoryFigures } from '../../accounting';
 import { processMemory } from '../../pipeline';
 import { CliError, EXIT_RUNTIME, explain, PRIVILEGE, parsePid, usage } from '../errors';
+import { checkExactProcess, type ObserverOption, observerOption } from '../measure';
 import { Output } from '../output';
 import { type Column, formatSize, hex, renderTable, type UnitStyle } from '../render';
 
-interface ShowOptions {
+interface ShowOptions extends ObserverOption {
   abbreviate?: boolean;
   json?: boolean;
   sort?: string;
@@ -23,11 +24,12 @@ async function showCommand(pidText: string, o: ShowOptions): Promise<void> {
   }
   let pm: Awaited<ReturnType<typeof processMemory>>;
   try {
-    pm = await processMemory(pid, { mappings: true });
+    pm = await processMemory(pid, { mappings: true, excludeSelf: !o.includeSelf });
   } catch (err) {
     throw explain(err, pid);
   }
   if (!pm.mappings) throw new CliError(`per-mapping figures ${PRIVILEGE}`, EXIT_RUNTIME);
+  checkExactProcess(pm, true);
   let maps = pm.mappings;
   if (o.sort) {
     const k = o.sort as (typeof SHOW_SIZES)[number];
@@ -40,6 +42,7 @@ async function showCommand(pidText: string, o: ShowOptions): Promise<void> {
     const body = {
       pid,
       source: pm.source,
+      observer: pm.observer,
       partial: pm.partial,
       totals: shape(pm),
       mappings: maps.map((m) => ({
@@ -74,7 +77,7 @@ async function showCommand(pidText: string, o: ShowOptions): Promise<void> {
 
 /** Adds `pagewalk show` to the program. */
 export function registerShow(program: Command): void {
-  program
+  const command = program
     .command('show')
     .description("per-mapping figures of one process, like Android's showmap (sizes in kB)")
     .argument('<pid>', 'process id')
@@ -82,6 +85,6 @@ export function registerShow(program: Command): void {
     .option('-s, --sort <field>', 'sort by vss rss pss uss shared swap (default: address order)')
     .option('-r, --reverse', 'reverse the sort')
     .option('-H, --no-header', 'no header line')
-    .option('--json', 'JSON, sizes in bytes')
-    .action(showCommand);
+    .option('--json', 'JSON, sizes in bytes');
+  observerOption(command).action(showCommand);
 }

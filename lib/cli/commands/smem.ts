@@ -4,9 +4,9 @@ import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { addFigures, emptyFigures, type MemoryFigures } from '../../accounting';
 import { readMeminfo } from '../../proc/meminfo';
-import type { ProcessReport } from '../../snapshot';
+import type { ProcessReport, Snapshot } from '../../snapshot';
 import { parseRegex, usage } from '../errors';
-import { checkExact, measure, processFilter } from '../measure';
+import { checkExact, measure, type ObserverOption, observerOption, processFilter } from '../measure';
 import { Output, terminalWidth } from '../output';
 import {
   barChartSvg,
@@ -35,6 +35,9 @@ interface FieldDef {
 
 interface Report {
   name: string;
+  /** Where the figures come from and whether pagewalk's own mappings count (snapshot's). */
+  source?: Snapshot['source'];
+  observer?: Snapshot['observer'];
   fields: Record<string, FieldDef>;
   defaultColumns: string;
   defaultSort: string;
@@ -91,7 +94,7 @@ const SYSTEM_FIELDS: Record<string, FieldDef> = {
   measured: SIZE('Measured'),
 };
 
-interface SmemOptions {
+interface SmemOptions extends ObserverOption {
   columns?: string;
   processfilter?: string;
   userfilter?: string;
@@ -133,8 +136,8 @@ async function smemReport(o: SmemOptions): Promise<Report> {
   const mapRe = parseRegex(o.mapfilter);
   const filter = processFilter(o);
   if (o.system) {
-    const snap = await measure({ filter: (p) => !p.kernelThread });
-    checkExact(snap, false);
+    const snap = await measure({ filter: (p) => !p.kernelThread }, o);
+    checkExact(snap);
     const m = readMeminfo();
     const total = m.MemTotal ?? 0;
     const free = m.MemFree ?? 0;
@@ -156,6 +159,8 @@ async function smemReport(o: SmemOptions): Promise<Report> {
       r.order = i;
     });
     return {
+      source: snap.source,
+      observer: snap.observer,
       name: 'system',
       fields: SYSTEM_FIELDS,
       defaultColumns: 'area used cache noncache measured',
@@ -166,7 +171,7 @@ async function smemReport(o: SmemOptions): Promise<Report> {
   const needMappings = Boolean(mapRe || o.mappings);
   // Per-mapping figures cost little; the mapping count needs them, so JSON always has it.
   const wantMaps = Boolean(o.json) || (o.columns ?? '').split(/\s+/).includes('maps');
-  const snap = await measure({ filter, mappings: needMappings || wantMaps });
+  const snap = await measure({ filter, mappings: needMappings || wantMaps }, o);
   checkExact(snap, needMappings);
   if (o.mappings) {
     const byPath = new Map<string, { f: MemoryFigures; count: number; pids: Set<number> }>();
@@ -189,6 +194,8 @@ async function smemReport(o: SmemOptions): Promise<Report> {
       avgpss: Math.floor(t.f.pss / t.pids.size),
     }));
     return {
+      source: snap.source,
+      observer: snap.observer,
       name: 'mappings',
       fields: MAP_FIELDS,
       defaultColumns: 'map pids swap uss pss rss vss',
@@ -197,8 +204,7 @@ async function smemReport(o: SmemOptions): Promise<Report> {
     };
   }
   const rows: Row[] = [];
-  // Without privilege the per-mapping figures are dropped: no count to give.
-  const mapsKnown = snap.source === 'pagemap' && (needMappings || wantMaps);
+  const mapsKnown = needMappings || wantMaps;
   for (const p of snap.processes) {
     let f: MemoryFigures = p;
     let maps = p.mappings?.length ?? 0;
@@ -227,6 +233,8 @@ async function smemReport(o: SmemOptions): Promise<Report> {
       byUser.set(r.user, t);
     }
     return {
+      source: snap.source,
+      observer: snap.observer,
       name: 'users',
       fields: USER_FIELDS,
       defaultColumns: 'user count swap uss pss rss',
@@ -235,6 +243,8 @@ async function smemReport(o: SmemOptions): Promise<Report> {
     };
   }
   return {
+    source: snap.source,
+    observer: snap.observer,
     name: 'processes',
     fields: PROCESS_FIELDS,
     defaultColumns: 'pid user command swap uss pss rss',
@@ -309,6 +319,8 @@ async function smemCommand(o: SmemOptions): Promise<void> {
       [report.name]: rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'order'))),
     };
     if (o.totals) body.totals = totalsOf(report, columns, rows);
+    body.source = report.source;
+    body.observer = report.observer;
     body.units = 'bytes';
     await out.write(`${JSON.stringify(body, null, 2)}\n`);
   } else if (o.csv) {
@@ -379,7 +391,7 @@ async function chart(report: Report, sorted: Row[], columns: string[], sort: str
 
 /** Adds `pagewalk smem` to the program. */
 export function registerSmem(program: Command): void {
-  program
+  const command = program
     .command('smem', { isDefault: true })
     .description("per-process memory report with smem's options (sizes in kB)")
     .option('-c, --columns <cols>', 'columns to show (processes: pid user command name maps swap uss pss rss vss)')
@@ -400,6 +412,6 @@ export function registerSmem(program: Command): void {
     .option('--csv', 'CSV')
     .option('--bar <field>', 'bar chart labelled by FIELD of the -c size columns')
     .option('--pie <field>', 'pie chart of the sort field labelled by FIELD')
-    .option('-o, --output <file>', 'write the chart SVG to FILE (default: stdout; unicode blocks on a terminal)')
-    .action(smemCommand);
+    .option('-o, --output <file>', 'write the chart SVG to FILE (default: stdout; unicode blocks on a terminal)');
+  observerOption(command).action(smemCommand);
 }
