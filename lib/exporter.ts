@@ -221,8 +221,9 @@ export class Exporter {
       this.#group.pss.set(labels, g.totals.pss);
       this.#group.uss.set(labels, g.totals.uss);
       this.#group.swap.set(labels, g.totals.swap);
-      this.#group.unique.set(labels, g.only);
-      this.#group.shared_outside.set(labels, g.sharedOutside);
+      // Group-unique figures need CAP_SYS_ADMIN: without it (null) there is no series rather than a wrong one.
+      if (g.only !== null) this.#group.unique.set(labels, g.only);
+      if (g.sharedOutside !== null) this.#group.shared_outside.set(labels, g.sharedOutside);
       this.#groupProcesses.set(labels, g.pids.length);
     }
     if (!this.#perProcess) {
