@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAMLMap } from 'yaml';
 import { describe } from './errors';
 import { readMemoryCgroup } from './proc/cgroup';
+import { readExe } from './proc/exe';
 import type { ProcessInfo } from './snapshot';
 
 export type GroupBy = 'name' | 'exe' | 'user' | 'cgroup';
@@ -59,7 +60,7 @@ export class ProcessFacts {
     if (this.exeValue === undefined) {
       try {
         // A replaced binary reads "/usr/bin/x (deleted)": still the same program.
-        this.exeValue = fs.readlinkSync(`/proc/${this.info.pid}/exe`).replace(/ \(deleted\)$/, '');
+        this.exeValue = readExe(this.info.pid).replace(/ \(deleted\)$/, '');
       } catch {
         this.exeValue = `[${this.info.name}]`;
       }

@@ -3,7 +3,6 @@
 // swapped shmem, THP, exec check; then for all of them at once, privilege,
 // one kpage lookup per distinct frame, settling, shaping and the
 // smaps_rollup fallback. The figure arithmetic lives in accounting.ts.
-import * as fs from 'node:fs';
 import {
   type AccountingOptions,
   addProcessTimings,
@@ -33,6 +32,7 @@ import {
 } from './native';
 import { KERNEL_HALF, PAGE, PAGE_SHIFT } from './page';
 import { openPagemap, type PagemapHandle, ScanCategory, scanDisabled } from './pagemap';
+import { readExe } from './proc/exe';
 import { type Mapping, readMaps, readMapsAsync } from './proc/maps';
 import { readMeminfo } from './proc/meminfo';
 import { readSmaps, readSmapsAsync, readSmapsRollupAsync } from './proc/smaps';
@@ -74,7 +74,7 @@ export function processIdentity(pid: number): string {
   const { startTime } = readStat(pid);
   let exe = '';
   try {
-    exe = fs.readlinkSync(`/proc/${pid}/exe`);
+    exe = readExe(pid);
   } catch {
     // kernel threads and zombies have no exe
   }

@@ -30,15 +30,33 @@ export function copyBuiltPackage(extra: string[] = []): string {
     path.join(repoRoot, 'build', 'Release', 'pagewalk.node'),
     path.join(dir, 'build', 'Release', 'pagewalk.node'),
   );
-  // The runtime dependencies, as package.json lists them.
-  const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
-  for (const dep of Object.keys(pkg.dependencies ?? {})) {
+  // The runtime dependencies, as package.json lists them, and theirs (npm
+  // hoists them into the top node_modules).
+  for (const dep of runtimeDependencies()) {
     fs.cpSync(path.join(repoRoot, 'node_modules', dep), path.join(dir, 'node_modules', dep), { recursive: true });
   }
   fs.copyFileSync(path.join(repoRoot, 'package.json'), path.join(dir, 'package.json'));
   for (const f of extra) fs.copyFileSync(f, path.join(dir, path.basename(f)));
   execFileSync('chmod', ['-R', 'a+rX', dir]);
   return dir;
+}
+
+/** Every package the built package loads at run time: its dependencies and theirs. */
+function runtimeDependencies(): string[] {
+  const deps = (dir: string): string[] => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+    return Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies });
+  };
+  const seen = new Set<string>();
+  const queue = deps(repoRoot);
+  while (queue.length > 0) {
+    const dep = queue.pop() as string;
+    const at = path.join(repoRoot, 'node_modules', dep);
+    if (seen.has(dep) || !fs.existsSync(at)) continue; // nested copies travel with their parent
+    seen.add(dep);
+    queue.push(...deps(at));
+  }
+  return [...seen];
 }
 
 /** Whether an executable is on PATH. */

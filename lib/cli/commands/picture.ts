@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { KERNEL_HALF, PAGE, PAGE_SHIFT } from '../../page';
 import { openPagemap, type PagemapHandle, ScanCategory } from '../../pagemap';
 import { readCmdline } from '../../proc/cmdline';
-import { parseMaps } from '../../proc/maps';
+import { readMaps } from '../../proc/maps';
 import { walk } from '../../walk';
 import { explain, parsePid } from '../errors';
 import { addEntries, addPages, iec, movePages, newBand, PageState, type PictureBand, pictureSvg } from '../render';
@@ -32,7 +32,7 @@ async function pictureCommand(pidText: string, o: { output?: string }): Promise<
     // Zero-page mappings read as present and not exclusive: move them out of "shared".
     handle = openPagemap(pid);
     // parseMapsLine keeps paths with runs of spaces whole.
-    parseMaps(fs.readFileSync(`/proc/${pid}/maps`, 'utf8')).forEach((m, i) => {
+    readMaps(pid).forEach((m, i) => {
       const { start: s, end: e } = m;
       if (!bands[i] || bands[i].start !== s) bands[i] = newBand(s, e, m.perms, m.path);
       if (s >= KERNEL_HALF) return;
