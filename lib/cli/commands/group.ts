@@ -1,29 +1,46 @@
-// pagewalk group -P REGEX: what a set of processes holds together, and what stopping them frees.
+// pagewalk group -P REGEX: what a set of processes holds together, and what
+// stopping them frees; pagewalk group --by FACT (or --config FILE): the same
+// for every group of processes at once.
 import type { Command } from 'commander';
-import { type ProcessInfo, processInfo, type Snapshot } from '../../snapshot';
-import { CliError, EXIT_NOT_FOUND, EXIT_RUNTIME, explain, PRIVILEGE, parseRegex } from '../errors';
+import type { Grouping } from '../../groups';
+import { type ProcessInfo, processInfo, type Snapshot, type SnapshotOptions } from '../../snapshot';
+import { CliError, EXIT_NOT_FOUND, EXIT_RUNTIME, explain, PRIVILEGE, parseRegex, usage } from '../errors';
+import { loadGrouping, parseGroupBy } from '../grouping';
 import { checkExact, deniedLine, deniedProcesses, measure, type ObserverOption, observerOption } from '../measure';
 import { Output } from '../output';
 import { formatSize, renderTable, type UnitStyle } from '../render';
 
 interface GroupOptions extends ObserverOption {
-  processfilter: string;
+  processfilter?: string;
+  by?: string;
+  config?: string;
   userfilter?: string;
   abbreviate?: boolean;
   json?: boolean;
 }
 
-async function groupCommand(o: GroupOptions): Promise<void> {
-  const pre = parseRegex(o.processfilter) as RegExp;
-  const ure = parseRegex(o.userfilter);
-  const member = (p: ProcessInfo) => (pre.test(p.name) || pre.test(p.command)) && (!ure || ure.test(p.user));
-  let snap: Snapshot;
+async function measureGroups(options: SnapshotOptions, o: GroupOptions): Promise<Snapshot> {
   try {
     // Every process is measured: "shared with outside" needs the outside.
-    snap = await measure({ filter: (p) => !p.kernelThread, groups: [{ name: o.processfilter, match: member }] }, o);
+    return await measure({ filter: (p) => !p.kernelThread, ...options }, o);
   } catch (err) {
     throw explain(err);
   }
+}
+
+async function groupCommand(o: GroupOptions): Promise<void> {
+  if ([o.processfilter, o.by, o.config].filter((v) => v !== undefined).length !== 1)
+    throw usage('give one of -P REGEX, --by FACT or --config FILE');
+  if (o.processfilter === undefined) {
+    if (o.userfilter !== undefined) throw usage('-U goes with -P');
+    const grouping: Grouping = o.config !== undefined ? loadGrouping(o.config) : parseGroupBy(o.by as string, '--by');
+    return groupsReport(await measureGroups({ groupBy: grouping }, o), o);
+  }
+  const processfilter = o.processfilter;
+  const pre = parseRegex(processfilter) as RegExp;
+  const ure = parseRegex(o.userfilter);
+  const member = (p: ProcessInfo) => (pre.test(p.name) || pre.test(p.command)) && (!ure || ure.test(p.user));
+  const snap = await measureGroups({ groups: [{ name: processfilter, match: member }] }, o);
   const g = snap.groups[0];
   if (g.pids.length === 0) {
     // Unreadable processes may be the ones asked for: say what is missing rather than "no match".
@@ -35,8 +52,8 @@ async function groupCommand(o: GroupOptions): Promise<void> {
       }
     });
     if (denied.length)
-      throw new CliError(`no readable process matches /${o.processfilter}/; ${deniedLine(denied)}`, EXIT_RUNTIME);
-    throw new CliError(`no process matches /${o.processfilter}/`, EXIT_NOT_FOUND);
+      throw new CliError(`no readable process matches /${processfilter}/; ${deniedLine(denied)}`, EXIT_RUNTIME);
+    throw new CliError(`no process matches /${processfilter}/`, EXIT_NOT_FOUND);
   }
   checkExact(snap);
   const members = snap.processes.filter((p) => g.pids.includes(p.pid));
@@ -97,13 +114,64 @@ async function groupCommand(o: GroupOptions): Promise<void> {
   await out.flush();
 }
 
+/** One row per group, the largest PSS last (as smem sorts). */
+async function groupsReport(snap: Snapshot, o: GroupOptions): Promise<void> {
+  checkExact(snap);
+  const groups = snap.groups.filter((g) => g.pids.length > 0).sort((a, b) => a.totals.pss - b.totals.pss);
+  const out = new Output();
+  if (o.json) {
+    const body = {
+      groups: groups.map((g) => ({
+        group: g.name,
+        pids: g.pids,
+        // Null without CAP_SYS_ADMIN, as for -P.
+        only: g.only,
+        sharedOutside: g.sharedOutside,
+        distinct: g.distinct,
+        pss: g.totals.pss,
+        uss: g.totals.uss,
+        rss: g.totals.rss,
+        swap: g.totals.swap,
+      })),
+      source: snap.source,
+      observer: snap.observer,
+      units: 'bytes',
+    };
+    await out.write(`${JSON.stringify(body, null, 2)}\n`);
+  } else {
+    const style: UnitStyle = o.abbreviate ? 'human' : 'kb';
+    const sz = (v: number | null) => (v === null ? '-' : formatSize(v, style));
+    const headers = ['Group', 'Procs', 'Unique', 'Outside', 'Distinct', 'PSS', 'USS', 'RSS', 'Swap'];
+    await out.write(
+      renderTable(
+        headers.map((header, i) => ({ header, align: i === 0 ? 'left' : 'right', maxWidth: i === 0 ? 48 : undefined })),
+        groups.map((g) => [
+          g.name,
+          String(g.pids.length),
+          sz(g.only),
+          sz(g.sharedOutside),
+          sz(g.distinct),
+          sz(g.totals.pss),
+          sz(g.totals.uss),
+          sz(g.totals.rss),
+          sz(g.totals.swap),
+        ]),
+        {},
+      ),
+    );
+  }
+  await out.flush();
+}
+
 /** Adds `pagewalk group` to the program. */
 export function registerGroup(program: Command): void {
   const command = program
     .command('group')
     .description('memory a set of processes holds together: what stopping them frees (sizes in kB)')
-    .requiredOption('-P, --processfilter <regex>', 'the group: processes whose name or command matches')
+    .option('-P, --processfilter <regex>', 'the group: processes whose name or command matches')
     .option('-U, --userfilter <regex>', 'and whose user matches')
+    .option('--by <fact>', 'every group at once, processes grouped by name, exe, user or cgroup')
+    .option('--config <file>', 'every group at once, by YAML rules (see docs/exporter.md)')
     .option('-k, --abbreviate', 'human units')
     .option('--json', 'JSON, sizes in bytes');
   observerOption(command).action(groupCommand);

@@ -86,6 +86,20 @@ const USER_FIELDS: Record<string, FieldDef> = {
   vss: SIZE('VSS'),
 };
 
+const CGROUP_FIELDS: Record<string, FieldDef> = {
+  cgroup: { header: 'Cgroup', kind: 'text', total: 'count', maxWidth: 48 },
+  count: { header: 'Count', kind: 'int', total: 'sum' },
+  swap: SIZE('Swap', { ofSwap: true }),
+  uss: SIZE('USS'),
+  pss: SIZE('PSS'),
+  rss: SIZE('RSS'),
+  vss: SIZE('VSS'),
+  // Each page once across the cgroup's processes: sums would count pages
+  // the processes share with each other more than once.
+  unique: SIZE('Unique'),
+  distinct: SIZE('Distinct', { total: 'none' }),
+};
+
 const SYSTEM_FIELDS: Record<string, FieldDef> = {
   area: { header: 'Area', kind: 'text', total: 'none' },
   used: SIZE('Used'),
@@ -101,6 +115,7 @@ interface SmemOptions extends ObserverOption {
   mapfilter?: string;
   mappings?: boolean;
   users?: boolean;
+  cgroup?: boolean;
   system?: boolean;
   totals?: boolean;
   abbreviate?: boolean;
@@ -165,6 +180,26 @@ async function smemReport(o: SmemOptions): Promise<Report> {
       fields: SYSTEM_FIELDS,
       defaultColumns: 'area used cache noncache measured',
       defaultSort: 'order',
+      rows,
+    };
+  }
+  if (o.cgroup) {
+    const snap = await measure({ filter, groupBy: 'cgroup' }, o);
+    checkExact(snap, false);
+    const rows = snap.groups.map((g) => ({
+      cgroup: g.name,
+      count: g.pids.length,
+      ...figuresRow(g.totals),
+      // Group-unique figures need CAP_SYS_ADMIN: left blank without it.
+      ...(g.only !== null && g.distinct !== null ? { unique: g.only, distinct: g.distinct } : {}),
+    }));
+    return {
+      source: snap.source,
+      observer: snap.observer,
+      name: 'cgroups',
+      fields: CGROUP_FIELDS,
+      defaultColumns: 'cgroup count swap uss pss rss unique',
+      defaultSort: 'pss',
       rows,
     };
   }
@@ -287,10 +322,20 @@ function totalsOf(report: Report, columns: string[], rows: Row[]): Row {
 async function smemCommand(o: SmemOptions): Promise<void> {
   if (o.json && o.csv) throw usage('--json and --csv exclude each other');
   if (o.abbreviate && o.percent) throw usage('-k and -p exclude each other');
-  if ([o.mappings, o.users, o.system].filter(Boolean).length > 1) throw usage('-m, -u and -w exclude each other');
+  if ([o.mappings, o.users, o.cgroup, o.system].filter(Boolean).length > 1)
+    throw usage('-m, -u, --cgroup and -w exclude each other');
+  if (o.cgroup && o.mapfilter !== undefined) throw usage('--cgroup and -M exclude each other');
   if (o.bar && o.pie) throw usage('--bar and --pie exclude each other');
   // Check the columns before the (slow) measurement, with the report's field names.
-  const fields = o.system ? SYSTEM_FIELDS : o.mappings ? MAP_FIELDS : o.users ? USER_FIELDS : PROCESS_FIELDS;
+  const fields = o.system
+    ? SYSTEM_FIELDS
+    : o.mappings
+      ? MAP_FIELDS
+      : o.users
+        ? USER_FIELDS
+        : o.cgroup
+          ? CGROUP_FIELDS
+          : PROCESS_FIELDS;
   const probe: Report = { name: '', fields, defaultColumns: '', defaultSort: '', rows: [] };
   if (o.columns !== undefined) checkColumns(probe, o.columns.split(/\s+/).filter(Boolean));
   for (const f of [o.bar, o.pie, o.sort]) if (f !== undefined) checkColumns(probe, [f]);
@@ -400,6 +445,10 @@ export function registerSmem(program: Command): void {
     .option('-M, --mapfilter <regex>', 'only mappings whose path matches')
     .option('-m, --mappings', 'per-mapping report: mapping paths across processes')
     .option('-u, --users', 'per-user report')
+    .option(
+      '--cgroup',
+      'per-cgroup report: memory cgroups, containers by their 12-digit id (unique: what the cgroup alone holds)',
+    )
     .option('-w, --system', 'system-wide summary from /proc/meminfo against measured PSS')
     .option('-t, --totals', 'show a totals row')
     .option('-k, --abbreviate', 'human units (1.2M)')
