@@ -157,9 +157,11 @@ describe('pagewalk top -b', () => {
       if (frame === 1) await b.grow(10);
     });
     const grouped = parseFrames(g.out);
-    expect(grouped[1].columns).toEqual(['Name', 'Count', 'Swap', 'USS', 'PSS', 'RSS', 'Change', 'SinceStart']);
+    expect(grouped[1].columns).toEqual(['Name', 'Count', 'Only', 'Swap', 'USS', 'PSS', 'RSS', 'Change', 'SinceStart']);
     expect(grouped[1].rows).toHaveLength(1);
     expect(grouped[1].rows[0]).toMatchObject({ Name: 'grow', Count: '2', Change: '+40' });
+    // What the two alone map holds at least what each alone maps, and the pages they share with each other.
+    expect(Number(grouped[1].rows[0].Only)).toBeGreaterThanOrEqual(Number(grouped[1].rows[0].USS));
   });
 
   it('keeps going when a process exits between frames', async () => {

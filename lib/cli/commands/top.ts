@@ -44,6 +44,8 @@ interface TopRow {
   user: string;
   label: string;
   count: number;
+  /** What only the group's processes map: what stopping them frees (needs root). */
+  only?: number;
   figures: Figures;
   /** Changes since the previous frame and since the first. */
   change: Figures;
@@ -89,6 +91,7 @@ function groupRows(sample: Sample, previous: Sample, first: Sample, by: GroupBy)
     user: '',
     label: g.key,
     count: g.pids.length,
+    ...(sample.source === 'pagemap' && g.only !== undefined ? { only: g.only } : {}),
     figures: g,
     change: last.get(g.key) ?? NONE,
     start: start.get(g.key) ?? NONE,
@@ -134,11 +137,13 @@ function frameLines(frame: Frame, o: TopOptions, sort: SortKey, interactive: boo
   lines.push('');
   const grouped = o.by !== undefined;
   const shown = changeFigure(sort);
+  const withOnly = grouped && frame.rows.some((r) => r.only !== undefined);
   const columns: Column[] = [
     ...(grouped
       ? [
           { header: GROUP_HEADERS[o.by as GroupBy], align: 'left' as const },
           { header: 'Count', align: 'right' as const },
+          ...(withOnly ? [{ header: 'Only', align: 'right' as const }] : []),
         ]
       : [
           { header: 'PID', align: 'right' as const },
@@ -157,6 +162,7 @@ function frameLines(frame: Frame, o: TopOptions, sort: SortKey, interactive: boo
     .slice(0, maxRows)
     .map((r) => [
       ...(grouped ? [r.label, String(r.count)] : [String(r.pid), r.user]),
+      ...(withOnly ? [formatSize(r.only ?? 0, style)] : []),
       formatSize(r.figures.swap, style),
       formatSize(r.figures.uss, style),
       formatSize(r.figures.pss, style),
