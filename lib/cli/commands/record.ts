@@ -4,11 +4,11 @@ import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { watch } from '../../watch';
 import { CliError, EXIT_RUNTIME, explain, usage } from '../errors';
-import { checkExact, processFilter } from '../measure';
+import { checkExact, type ObserverOption, observerOption, processFilter } from '../measure';
 import { Output } from '../output';
 import { parseCount, parseGroupBy, parseSeconds } from '../timeline';
 
-interface RecordOptions {
+interface RecordOptions extends ObserverOption {
   delay: string;
   count?: string;
   output?: string;
@@ -16,7 +16,6 @@ interface RecordOptions {
   mappings?: boolean;
   processfilter?: string;
   userfilter?: string;
-  includeSelf?: boolean;
   by?: string;
 }
 
@@ -66,7 +65,7 @@ async function recordCommand(o: RecordOptions): Promise<void> {
 }
 
 export function registerRecord(program: Command): void {
-  program
+  const command = program
     .command('record')
     .description('snapshots over time as JSON Lines, one timestamped sample a line (sizes in bytes)')
     .option('-d, --delay <seconds>', 'seconds between samples', '2')
@@ -76,7 +75,6 @@ export function registerRecord(program: Command): void {
     .option('-m, --mappings', 'per-mapping figures too, summed per path within each process')
     .option('--by <key>', "each sample's groups too, by name, exe, user or cgroup (what they alone hold needs root)")
     .option('-P, --processfilter <regex>', 'only processes whose name or command matches')
-    .option('-U, --userfilter <regex>', 'only processes whose user matches')
-    .option('--include-self', "count pagewalk's own mappings in the sharing (the kernel's view of the moment)")
-    .action(recordCommand);
+    .option('-U, --userfilter <regex>', 'only processes whose user matches');
+  observerOption(command).action(recordCommand);
 }

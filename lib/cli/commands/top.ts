@@ -9,12 +9,12 @@ import type { GroupBy } from '../../groups';
 import type { Snapshot } from '../../snapshot';
 import { type WatchStep, watch } from '../../watch';
 import { explain, usage } from '../errors';
-import { checkExact, processFilter } from '../measure';
+import { checkExact, type ObserverOption, observerOption, processFilter } from '../measure';
 import { Output, terminalWidth } from '../output';
 import { type Column, formatSize, human, renderTable, type UnitStyle } from '../render';
 import { GROUP_HEADERS, groupsOf, parseCount, parseGroupBy, parseSeconds, signedSize } from '../timeline';
 
-interface TopOptions {
+interface TopOptions extends ObserverOption {
   delay: string;
   iterations?: string;
   batch?: boolean;
@@ -23,7 +23,6 @@ interface TopOptions {
   processfilter?: string;
   userfilter?: string;
   abbreviate?: boolean;
-  includeSelf?: boolean;
 }
 
 /** The sort columns and the keys that pick them on a terminal. */
@@ -283,7 +282,7 @@ async function topCommand(o: TopOptions): Promise<void> {
 }
 
 export function registerTop(program: Command): void {
-  program
+  const command = program
     .command('top')
     .description('live view: processes sorted by PSS with their change since the last refresh and the start')
     .option('-d, --delay <seconds>', 'seconds between refreshes', '2')
@@ -296,7 +295,6 @@ export function registerTop(program: Command): void {
     .option('-s, --sort <field>', 'pss uss rss swap change start (keys p u r s c g on a terminal)', 'pss')
     .option('-P, --processfilter <regex>', 'only processes whose name or command matches')
     .option('-U, --userfilter <regex>', 'only processes whose user matches')
-    .option('-k, --abbreviate', 'human units (1.2M) instead of kB')
-    .option('--include-self', "count pagewalk's own mappings in the sharing (the kernel's view of the moment)")
-    .action(topCommand);
+    .option('-k, --abbreviate', 'human units (1.2M) instead of kB');
+  observerOption(command).action(topCommand);
 }
