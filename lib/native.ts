@@ -46,6 +46,8 @@ export interface NativeTally {
   groups(groupOf: Int32Array, groups: number, out: BigUint64Array): void;
   sharingMatrix(out: BigUint64Array): void;
   approximateSwapPss(): void;
+  /** Frees the walks' pending frames once figures, groups and matrix are out. */
+  release(): void;
   excludeObserver(observerPfns: BigUint64Array, observerWalk: number): void;
   /** tallyStatFields values, laid out as TallyStat. */
   stats(out: Float64Array): void;

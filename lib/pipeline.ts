@@ -540,11 +540,12 @@ export async function processMemory(pid: number, options: AccountingOptions = {}
   }
   // The caller's own figures stay the kernel's: it is not gone while it measures itself.
   const settleOptions = { ...options, excludeSelf: options.excludeSelf && pid !== process.pid };
-  const { gap, excluded } = await settleTargets([t], ctx, settleOptions, -1, timings);
+  const { tally, gap, excluded } = await settleTargets([t], ctx, settleOptions, -1, timings);
   const shaping = performance.now();
   timings.walks = shaping - began - timings.kpage - timings.settle;
   if (processIdentity(pid) !== t.identity) t.partial = true;
   const report = await reportTarget(t, options, gap);
+  tally.release();
   if (excluded && report.source === 'pagemap') report.observer = 'excluded';
   const end = performance.now();
   timings.shape = end - shaping;

@@ -407,6 +407,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     }
     matrix = { pids: keep.map((i) => targets[i].info.pid), bytes };
   }
+  tally.release();
 
   const end = performance.now();
   timings.shape = end - shaping;

@@ -368,7 +368,7 @@ class Tally : public Napi::ObjectWrap<Tally> {
          InstanceMethod("sharingMatrix", &Tally::SharingMatrix),
          InstanceMethod("approximateSwapPss", &Tally::ApproximateSwapPss),
          InstanceMethod("excludeObserver", &Tally::ExcludeObserver), InstanceMethod("stats", &Tally::Stats),
-         InstanceMethod("timings", &Tally::Timings)});
+         InstanceMethod("timings", &Tally::Timings), InstanceMethod("release", &Tally::Release)});
   }
 
   // new Tally(kpagecountPath, kpageflagsPath)
@@ -443,6 +443,15 @@ class Tally : public Napi::ObjectWrap<Tally> {
   Napi::Value ApproximateSwapPss(const Napi::CallbackInfo& info) {
     idle(info.Env());
     tally_->approximateSwapPss();
+    return info.Env().Undefined();
+  }
+
+  // release(): frees every walk's pending frames and swap entries once the
+  // figures, groups and matrix are out, rather than when the collector
+  // finalizes the walks.
+  Napi::Value Release(const Napi::CallbackInfo& info) {
+    idle(info.Env());
+    tally_->releaseWalks();
     return info.Env().Undefined();
   }
 

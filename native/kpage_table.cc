@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <mutex>
 #include <thread>
 
 #include "system_error.h"
@@ -70,10 +71,22 @@ KpageTable::KpageTable(KpagePaths paths) : paths_(std::move(paths)) {
 }
 
 // The kpage files have no size; a read at or past max_pfn returns 0 bytes.
-// Binary search for the boundary: about 40 one-entry reads, once.
+// Binary search for the boundary: about 40 one-entry reads, once per
+// process; later tables check the boundary with two reads (memory hot-plug
+// moves it).
 uint64_t KpageTable::findPfnLimit() {
+  static std::mutex cacheMutex;
+  static std::string cachedPath;
+  static uint64_t cachedLimit = 0;
   Fd flags(paths_.flags);
   uint64_t entry;
+  {
+    std::lock_guard<std::mutex> lock(cacheMutex);
+    if (cachedLimit > 0 && cachedPath == paths_.flags &&
+        preadEntries(flags, cachedLimit - 1, 1, &entry) == 1 &&
+        preadEntries(flags, cachedLimit, 1, &entry) == 0)
+      return cachedLimit;
+  }
   uint64_t lo = 0;                  // known readable (or 0)
   uint64_t hi = uint64_t{1} << 40;  // 4 PiB of RAM: beyond any machine
   if (preadEntries(flags, 0, 1, &entry) == 0) return 0;
@@ -84,6 +97,9 @@ uint64_t KpageTable::findPfnLimit() {
     else
       hi = mid;
   }
+  std::lock_guard<std::mutex> lock(cacheMutex);
+  cachedPath = paths_.flags;
+  cachedLimit = hi;
   return hi;
 }
 

@@ -24,6 +24,10 @@ constexpr uint64_t kFullPss = kPageSize << kPssShift;
 // 64K entries (512 KiB) per pread: far past the point where syscall cost
 // matters, small enough to stay in L2 while it is consumed.
 constexpr size_t kChunkEntries = 64 * 1024;
+// Threads of a whole-space walk take dense stretches in smaller chunks
+// (64 MiB of address space), so that two share even a 250 MB stretch of
+// 60,000 one-page mappings.
+constexpr size_t kSpaceChunkEntries = 16 * 1024;
 constexpr size_t kScanRegions = 1024;
 // Address spaces of at least this many pages (1 GiB) are walked by two threads.
 constexpr uint64_t kParallelMinPages = uint64_t{1} << 18;
@@ -114,6 +118,13 @@ bool extraThreadsAllowed() {
 }
 
 void ProcessWalk::run() {
+  runUnshrunk();
+  // Held until the tally is done: no more room than the runs need.
+  pending_.shrink_to_fit();
+  swapEntries_.shrink_to_fit();
+}
+
+void ProcessWalk::runUnshrunk() {
   // Kernel threads have no mappings, and their pagemap cannot even be
   // opened (ESRCH): nothing to walk is a walk of zeros, not an error.
   if (mappings() == 0) return;
@@ -341,9 +352,9 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
             b = regions_[3 * j + 1] >> kPageShift;
             j++;
           }
-          for (uint64_t p = a; p < b; p += kChunkEntries) {
+          for (uint64_t p = a; p < b; p += kSpaceChunkEntries) {
             c.queue.push_back(p);
-            c.queue.push_back(std::min(b, p + kChunkEntries));
+            c.queue.push_back(std::min(b, p + kSpaceChunkEntries));
           }
           populated += b - a;
           i = j;
@@ -357,7 +368,7 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
         continue;
       } else {
         first = c.page;
-        count = std::min<uint64_t>(c.end - c.page, kChunkEntries);
+        count = std::min<uint64_t>(c.end - c.page, kSpaceChunkEntries);
         c.page += count;
         dense = true;
       }
@@ -379,7 +390,7 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
       if (!c.error) c.error = std::current_exception();
       break;
     }
-    if (got < count || (dense && count == kChunkEntries && populated * kSparseRatio < count)) {
+    if (got < count || (dense && count == kSpaceChunkEntries && populated * kSparseRatio < count)) {
       std::lock_guard<std::mutex> lock(c.mutex);
       if (got < count) c.end = std::min(c.end, first + got);  // end of the user address space
       // A sparse full chunk: back to scanning from wherever the cursor is.

@@ -120,6 +120,7 @@ class ProcessWalk {
   void releasePending();
 
  private:
+  void runUnshrunk();
   void runSerial(size_t count);
   void runSpace(SpaceCursor& cursor);
   void absorb(const ProcessWalk& tail, size_t firstMapping, bool continuesMapping);

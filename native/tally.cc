@@ -90,10 +90,19 @@ void Tally::groups(const int32_t* groupOf, size_t groups, uint64_t* out) const {
       o[kGroupOnlyPages] += walks_[w]->exclusiveAnonPages();
       o[kGroupDistinctPages] += walks_[w]->exclusiveAnonPages();
       if (!table_) continue;
-      walks_[w]->forEachPendingPfn([&](uint64_t pfn) {
-        const size_t idx = table_->indexOf(pfn);
-        if (idx != KpageTable::kAbsent) inGroup[idx]++;
-      });
+      // A run's frames are all wanted: their indices run on from the first's.
+      for (uint64_t run : walks_[w]->pendingRuns()) {
+        const uint64_t first = ProcessWalk::runFirst(run), length = ProcessWalk::runLength(run);
+        const size_t idx = table_->indexOf(first);
+        if (idx != KpageTable::kAbsent && first + length <= table_->pfnLimit()) {
+          for (uint64_t i = 0; i < length; i++) inGroup[idx + i]++;
+          continue;
+        }
+        for (uint64_t i = 0; i < length; i++) {
+          const size_t at = table_->indexOf(first + i);
+          if (at != KpageTable::kAbsent) inGroup[at]++;
+        }
+      }
     }
     for (size_t idx = 0; idx < inGroup.size(); idx++) {
       if (!inGroup[idx] || !isNormalPage(*table_, idx)) continue;

@@ -61,6 +61,12 @@ class Tally {
   // by the slot's count, which counts mappers outside the scan too.
   void approximateSwapPss();
 
+  // Frees the walks' pending frames and swap entries: groups() and
+  // sharingMatrix() have nothing to work on afterwards.
+  void releaseWalks() {
+    for (auto& w : walks_) w->releasePending();
+  }
+
   // Nanoseconds spent looking frames up in kpagecount/kpageflags, and
   // settling pending pages (SwapPss included), for the timings breakdown.
   uint64_t kpageNs() const { return kpageNs_; }
