@@ -79,7 +79,13 @@ export interface NativeBinding {
   tallyStatFields: number;
   tallyTimingFields: number;
   /** The option bits of new Walk(), binding.cc's WalkOption. */
-  walkOptions: { lookUpExclusiveAnon: number; collectSwapEntries: number; noScan: number; wholeSpace: number };
+  walkOptions: {
+    lookUpExclusiveAnon: number;
+    collectSwapEntries: number;
+    noScan: number;
+    wholeSpace: number;
+    oneThread: number;
+  };
   /** TASK_SIZE as a page number, or 0 when the kernel lacks PAGEMAP_SCAN (no whole-space walks). */
   wholeSpaceEndPage(): number;
 }
@@ -176,6 +182,7 @@ export const WALK_LOOKUP_EXCLUSIVE_ANON = native.walkOptions.lookUpExclusiveAnon
 export const WALK_COLLECT_SWAP = native.walkOptions.collectSwapEntries;
 export const WALK_NO_SCAN = native.walkOptions.noScan;
 export const WALK_WHOLE_SPACE = native.walkOptions.wholeSpace;
+export const WALK_ONE_THREAD = native.walkOptions.oneThread;
 
 /** A walk's statistics by name. */
 export interface WalkStats {

@@ -26,6 +26,7 @@ import {
   WALK_COLLECT_SWAP,
   WALK_LOOKUP_EXCLUSIVE_ANON,
   WALK_NO_SCAN,
+  WALK_ONE_THREAD,
   WALK_WHOLE_SPACE,
   type WalkStats,
   walkStats,
@@ -38,6 +39,9 @@ import { readMeminfo } from './proc/meminfo';
 import { readSmaps, readSmapsAsync, readSmapsRollupAsync } from './proc/smaps';
 import { readStat } from './proc/stat';
 import { readStatus } from './proc/status';
+
+/** Whole-space walks of processes with less resident memory use one thread. */
+const ONE_THREAD_BELOW_RSS = 256 * 1024 * 1024;
 
 /** One process being measured: its maps, native walk and extras. */
 export interface Target {
@@ -135,9 +139,13 @@ async function prepareWithSentinel(
   const base = { pid, shmemSwap: [], anonHuge: [], timings, identity, partial: false, sentinel };
   if (wholeSpace) {
     // Without an mm (kernel thread, zombie) there is nothing to walk.
-    const vmSize = sentinel ? readStatus(pid).vmSize : 0;
+    const status = sentinel ? readStatus(pid) : { vmSize: 0, vmRss: 0 };
+    const vmSize = status.vmSize;
     const ranges = new Float64Array(vmSize > 0 ? [0, native.wholeSpaceEndPage()] : []);
-    const walk = new native.Walk(pid, ranges, flags | WALK_WHOLE_SPACE);
+    // A second thread pays off only for a large walk; most processes of a
+    // system are small, and snapshot() already walks two at once.
+    const oneThread = status.vmRss < ONE_THREAD_BELOW_RSS ? WALK_ONE_THREAD : 0;
+    const walk = new native.Walk(pid, ranges, flags | WALK_WHOLE_SPACE | oneThread);
     timings.maps = performance.now() - began;
     const walked = vmSize > 0 ? [-1] : [];
     return { ...base, maps: [], walked, vss: vmSize > 0 ? vmSize + gateArea() : 0, wholeSpace, walk };

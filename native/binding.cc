@@ -34,6 +34,7 @@ enum WalkOption : uint32_t {
   kCollectSwapEntries = 1u << 1,
   kNoScan = 1u << 2,
   kWholeSpace = 1u << 3,
+  kOneThread = 1u << 4,
 };
 
 enum WalkStat : size_t {
@@ -256,6 +257,7 @@ class Walk : public Napi::ObjectWrap<Walk> {
     options.collectSwapEntries = bits & kCollectSwapEntries;
     options.useScan = !(bits & kNoScan);
     options.wholeSpace = bits & kWholeSpace;
+    options.parallel = !(bits & kOneThread);
     walk_ = std::make_shared<pagewalk::ProcessWalk>(pid, std::move(addresses), options);
   }
 
@@ -578,6 +580,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   walkOptions.Set("collectSwapEntries", Napi::Number::New(env, kCollectSwapEntries));
   walkOptions.Set("noScan", Napi::Number::New(env, kNoScan));
   walkOptions.Set("wholeSpace", Napi::Number::New(env, kWholeSpace));
+  walkOptions.Set("oneThread", Napi::Number::New(env, kOneThread));
   exports.Set("walkOptions", walkOptions);
   return exports;
 }

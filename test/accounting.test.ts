@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listPids, type ProcessMemory, processMemory, readSmaps, snapshot } from '../lib/index';
+import { listPids, type ProcessMemory, processMemory, readMaps, readSmaps, snapshot } from '../lib/index';
 import { type Fixture, killAllFixtures, startFixture, waitFor } from './helpers/fixture';
 import { groupTruth } from './helpers/group-oracle';
 import { inKb, kernelKb, rollup, swapOn } from './helpers/oracle';
@@ -90,6 +90,15 @@ describe('processMemory() equals smaps_rollup to the kB', () => {
       compared++;
     }
     expect(compared).toBeGreaterThan(3);
+  });
+
+  it('VSS read without maps (VmSize and the gate area) equals the sum of the mappings', async () => {
+    for (const pid of fx.pids) {
+      const whole = await processMemory(pid);
+      const perMapping = await processMemory(pid, { mappings: true });
+      expect(whole.vss).toBe(readMaps(pid).reduce((a, m) => a + m.size, 0));
+      expect(whole.vss).toBe(perMapping.vss);
+    }
   });
 
   it('kernel threads give zeros, not errors', async () => {

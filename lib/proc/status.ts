@@ -8,6 +8,8 @@ export interface ProcStatus {
   capEff: bigint;
   /** Mapped address space in bytes (VmSize:; the gate area not included); 0 without an mm. */
   vmSize: number;
+  /** Resident memory in bytes (VmRSS:); 0 without an mm. */
+  vmRss: number;
 }
 
 /** CAP_SYS_ADMIN's bit number in ProcStatus.capEff. */
@@ -21,6 +23,7 @@ export function parseStatus(text: string): ProcStatus {
     uid: Number(uid ?? 0),
     capEff: capEff === undefined ? 0n : BigInt(`0x${capEff}`),
     vmSize: Number(vmSizeKb ?? 0) * 1024,
+    vmRss: Number(/^VmRSS:\s+(\d+) kB$/m.exec(text)?.[1] ?? 0) * 1024,
   };
 }
 
