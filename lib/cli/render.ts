@@ -61,6 +61,8 @@ export interface Column {
   align: 'left' | 'right';
   /** Longer cells are cut to this width (text columns such as commands). */
   maxWidth?: number;
+  /** Cut from the start, keeping the end (paths whose last part tells them apart), marked with '…'. */
+  keepEnd?: boolean;
 }
 
 export interface TableOptions {
@@ -72,7 +74,8 @@ export interface TableOptions {
 function clip(raw: string, c: Column): string {
   // Command lines may hold newlines and tabs: they would break the rows.
   const cell = raw.replace(/\p{Cc}/gu, ' ');
-  return c.maxWidth !== undefined && cell.length > c.maxWidth ? cell.slice(0, c.maxWidth) : cell;
+  if (c.maxWidth === undefined || cell.length <= c.maxWidth) return cell;
+  return c.keepEnd ? `…${cell.slice(cell.length - c.maxWidth + 1)}` : cell.slice(0, c.maxWidth);
 }
 
 /** An aligned text table; trailing spaces are trimmed from every line. */

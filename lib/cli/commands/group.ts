@@ -144,7 +144,12 @@ async function groupsReport(snap: Snapshot, o: GroupOptions): Promise<void> {
     const headers = ['Group', 'Procs', 'Unique', 'Outside', 'Distinct', 'PSS', 'USS', 'RSS', 'Swap'];
     await out.write(
       renderTable(
-        headers.map((header, i) => ({ header, align: i === 0 ? 'left' : 'right', maxWidth: i === 0 ? 48 : undefined })),
+        headers.map((header, i) => ({
+          header,
+          align: i === 0 ? 'left' : 'right',
+          // Group names can be long cgroup paths, told apart by their end.
+          ...(i === 0 ? { maxWidth: 48, keepEnd: true } : {}),
+        })),
         groups.map((g) => [
           g.name,
           String(g.pids.length),

@@ -29,6 +29,8 @@ interface FieldDef {
   /** How the totals row combines the column. */
   total: 'sum' | 'count' | 'distinct' | 'none';
   maxWidth?: number;
+  /** Clip long values from the start (see Column.keepEnd). */
+  keepEnd?: boolean;
   /** Percentages of this column are of swap, not of RAM. */
   ofSwap?: boolean;
 }
@@ -87,7 +89,7 @@ const USER_FIELDS: Record<string, FieldDef> = {
 };
 
 const CGROUP_FIELDS: Record<string, FieldDef> = {
-  cgroup: { header: 'Cgroup', kind: 'text', total: 'count', maxWidth: 48 },
+  cgroup: { header: 'Cgroup', kind: 'text', total: 'count', maxWidth: 48, keepEnd: true },
   count: { header: 'Count', kind: 'int', total: 'sum' },
   swap: SIZE('Swap', { ofSwap: true }),
   uss: SIZE('USS'),
@@ -380,6 +382,7 @@ async function smemCommand(o: SmemOptions): Promise<void> {
       header: report.fields[c].header,
       align: report.fields[c].kind === 'text' ? 'left' : 'right',
       maxWidth: report.fields[c].maxWidth,
+      keepEnd: report.fields[c].keepEnd,
     }));
     const t = o.totals ? totalsOf(report, columns, rows) : undefined;
     await out.write(
