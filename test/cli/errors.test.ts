@@ -27,7 +27,7 @@ describe('errors and help', () => {
       [['smem', '-s', 'bogus'], /^pagewalk: unknown column "bogus"/],
       [['smem', '--bogus'], /^pagewalk: unknown option '--bogus'/],
       [['show', 'abc'], /^pagewalk: invalid pid "abc"\n$/],
-      [['group'], /^pagewalk: required option '-P, --processfilter <regex>' not specified\n$/],
+      [['group'], /^pagewalk: give one of -P REGEX, --by FACT or --config FILE\n$/],
       [['nosuchcommand', 'x'], /^pagewalk: /],
     ];
     for (const [args, message] of cases) {
