@@ -110,10 +110,17 @@ describe('benchmark harness (tiny smoke run)', () => {
       expect(commands.map((c) => c.name)).toEqual(['smem', 'pagewalk smem (whole command)']);
       for (const c of commands) expect(c.peakRssMiB).toBeGreaterThan(1);
       expect(backends?.cases.some((c) => c.kind === 'snapshot')).toBe(true);
-      // stall: the running process reported a latency window for each reader, idle included.
+      // stall: the running process reported a latency window for each reader, idle and the CPU-burner control included.
       const stall = report.scenarios.find((s) => s.id === 'stall');
       const windows = stall?.cases.map((c) => ({ kind: c.kind, stall: c.stall })) ?? [];
-      expect(windows.map(({ kind }) => kind)).toEqual(['idle', 'processMemory', 'snapshot', 'pread', 'smapsRollup']);
+      expect(windows.map(({ kind }) => kind)).toEqual([
+        'idle',
+        'burn',
+        'processMemory',
+        'snapshot',
+        'pread',
+        'smapsRollup',
+      ]);
       for (const { stall: w } of windows) {
         expect(w?.calls).toBeGreaterThan(0);
         expect(w?.worstMs).toBeGreaterThan(0);
