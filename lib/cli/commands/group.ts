@@ -3,7 +3,7 @@
 // for every group of processes at once.
 import type { Command } from 'commander';
 import type { Grouping } from '../../groups';
-import { type ProcessInfo, processInfo, type Snapshot, type SnapshotOptions } from '../../snapshot';
+import { type GroupReport, type ProcessInfo, processInfo, type Snapshot, type SnapshotOptions } from '../../snapshot';
 import { CliError, EXIT_NOT_FOUND, EXIT_RUNTIME, explain, PRIVILEGE, parseRegex, usage } from '../errors';
 import { loadGrouping, parseGroupBy } from '../grouping';
 import { checkExact, deniedLine, deniedProcesses, measure, type ObserverOption, observerOption } from '../measure';
@@ -70,14 +70,7 @@ async function groupCommand(o: GroupOptions): Promise<void> {
         rss: p.rss,
         swap: p.swap,
       })),
-      // Null without CAP_SYS_ADMIN: what the group alone holds needs every page's mapcount.
-      only: g.only,
-      sharedOutside: g.sharedOutside,
-      distinct: g.distinct,
-      pss: g.totals.pss,
-      uss: g.totals.uss,
-      rss: g.totals.rss,
-      swap: g.totals.swap,
+      ...groupFigures(g),
       source: snap.source,
       observer: snap.observer,
       units: 'bytes',
@@ -114,6 +107,20 @@ async function groupCommand(o: GroupOptions): Promise<void> {
   await out.flush();
 }
 
+/** A group's figures as `--json` gives them, for -P and --by alike (bytes). */
+function groupFigures(g: GroupReport) {
+  return {
+    // Null without CAP_SYS_ADMIN: what the group alone holds needs every page's mapcount.
+    only: g.only,
+    sharedOutside: g.sharedOutside,
+    distinct: g.distinct,
+    pss: g.totals.pss,
+    uss: g.totals.uss,
+    rss: g.totals.rss,
+    swap: g.totals.swap,
+  };
+}
+
 /** One row per group, the largest PSS last (as smem sorts). */
 async function groupsReport(snap: Snapshot, o: GroupOptions): Promise<void> {
   checkExact(snap);
@@ -124,14 +131,7 @@ async function groupsReport(snap: Snapshot, o: GroupOptions): Promise<void> {
       groups: groups.map((g) => ({
         group: g.name,
         pids: g.pids,
-        // Null without CAP_SYS_ADMIN, as for -P.
-        only: g.only,
-        sharedOutside: g.sharedOutside,
-        distinct: g.distinct,
-        pss: g.totals.pss,
-        uss: g.totals.uss,
-        rss: g.totals.rss,
-        swap: g.totals.swap,
+        ...groupFigures(g),
       })),
       source: snap.source,
       observer: snap.observer,
