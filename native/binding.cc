@@ -119,7 +119,7 @@ class PagemapHandle : public Napi::ObjectWrap<PagemapHandle> {
     const size_t offset = toSize(info[3]);
     if (offset + count > out.ElementLength()) throw Napi::RangeError::New(env, "output buffer too small");
     auto file = file_;
-    auto scratch = std::make_shared<std::vector<uint64_t>>();
+    auto scratch = std::make_shared<pagewalk::LargeVector<uint64_t>>();
     auto got = std::make_shared<size_t>(0);
     auto* worker = new PromiseWorker(
         env,
@@ -250,7 +250,7 @@ class Walk : public Napi::ObjectWrap<Walk> {
     const int pid = info[0].As<Napi::Number>().Int32Value();
     auto ranges = info[1].As<Napi::Float64Array>();
     const uint32_t bits = info[2].As<Napi::Number>().Uint32Value();
-    std::vector<uint64_t> addresses(ranges.ElementLength());
+    pagewalk::LargeVector<uint64_t> addresses(ranges.ElementLength());
     for (size_t i = 0; i < addresses.size(); i++) addresses[i] = static_cast<uint64_t>(ranges[i]) << 12;
     pagewalk::WalkOptions options;
     options.lookUpExclusiveAnon = bits & kLookUpExclusiveAnon;
@@ -437,7 +437,7 @@ class Tally : public Napi::ObjectWrap<Tally> {
     idle(info.Env());
     auto pfns = info[0].As<Napi::BigUint64Array>();
     const int64_t walk = info[1].As<Napi::Number>().Int64Value();
-    std::vector<uint64_t> copy(pfns.Data(), pfns.Data() + pfns.ElementLength());
+    pagewalk::LargeVector<uint64_t> copy(pfns.Data(), pfns.Data() + pfns.ElementLength());
     tally_->excludeObserver(std::move(copy), walk < 0 ? pagewalk::Tally::kNoWalk : static_cast<size_t>(walk));
     return info.Env().Undefined();
   }
@@ -518,9 +518,9 @@ Napi::Value KpageLookup(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   // Worker-owned copies: the caller's arrays may be detached meanwhile.
-  auto in = std::make_shared<std::vector<uint64_t>>(pfns.Data(), pfns.Data() + n);
-  auto outCounts = std::make_shared<std::vector<uint32_t>>(n);
-  auto outFlags = std::make_shared<std::vector<uint32_t>>(n);
+  auto in = std::make_shared<pagewalk::LargeVector<uint64_t>>(pfns.Data(), pfns.Data() + n);
+  auto outCounts = std::make_shared<pagewalk::LargeVector<uint32_t>>(n);
+  auto outFlags = std::make_shared<pagewalk::LargeVector<uint32_t>>(n);
   auto countsRef = std::make_shared<Napi::Reference<Napi::Uint32Array>>(Napi::Persistent(counts));
   auto flagsRef = std::make_shared<Napi::Reference<Napi::Uint32Array>>(Napi::Persistent(flags));
   auto* worker = new PromiseWorker(

@@ -153,7 +153,7 @@ void KpageTable::resolve(bool twoThreads) {
 void KpageTable::resolveWords(size_t wBegin, size_t wEnd, uint64_t& bytes, uint64_t& calls) {
   Fd countFd(paths_.count);
   Fd flagsFd(paths_.flags);
-  std::vector<uint64_t> buf(2 * kMaxRunEntries);
+  LargeVector<uint64_t> buf(2 * kMaxRunEntries);
 
   // Walk the set bits in order, grouping nearby ones into runs.
   bool inRun = false;
@@ -176,7 +176,7 @@ void KpageTable::resolveWords(size_t wBegin, size_t wEnd, uint64_t& bytes, uint6
   if (inRun) readRun(countFd.get(), flagsFd.get(), runFirst, runLast, buf, bytes, calls);
 }
 
-void KpageTable::readRun(int countFd, int flagsFd, uint64_t first, uint64_t last, std::vector<uint64_t>& buf,
+void KpageTable::readRun(int countFd, int flagsFd, uint64_t first, uint64_t last, LargeVector<uint64_t>& buf,
                          uint64_t& bytes, uint64_t& calls) {
   const size_t n = static_cast<size_t>(last - first + 1);
   uint64_t* counts = buf.data();

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "large_vector.h"
+
 namespace pagewalk {
 
 // kpageflags bits (include/uapi/linux/kernel-page-flags.h).
@@ -79,16 +81,16 @@ class KpageTable {
  private:
   uint64_t findPfnLimit();
   void resolveWords(size_t wBegin, size_t wEnd, uint64_t& bytes, uint64_t& calls);
-  void readRun(int countFd, int flagsFd, uint64_t first, uint64_t last, std::vector<uint64_t>& buf,
+  void readRun(int countFd, int flagsFd, uint64_t first, uint64_t last, LargeVector<uint64_t>& buf,
                uint64_t& bytes, uint64_t& calls);
 
   KpagePaths paths_;
   uint64_t pfnLimit_ = 0;
-  std::vector<uint64_t> bits_;
-  std::vector<uint32_t> rank_;
-  std::vector<uint32_t> counts_;
-  std::vector<uint32_t> flags_;
-  std::vector<uint32_t> observer_;  // the observer's mappings per frame; empty: none discounted
+  LargeVector<uint64_t> bits_;
+  LargeVector<uint32_t> rank_;
+  LargeVector<uint32_t> counts_;
+  LargeVector<uint32_t> flags_;
+  LargeVector<uint32_t> observer_;  // the observer's mappings per frame; empty: none discounted
   uint64_t bytesRead_ = 0;
   uint64_t readCalls_ = 0;
 };

@@ -67,7 +67,7 @@ struct SpaceCursor {
   uint64_t end = 0;
   bool sparse = true;  // find populated stretches by scanning, not reading
   uint64_t scanWindow = 0;
-  std::vector<uint64_t> queue;  // (first, last) page pairs found by the last scan
+  LargeVector<uint64_t> queue;  // (first, last) page pairs found by the last scan
   size_t queued = 0;            // pairs of queue already handed out
   bool done = false;
   std::exception_ptr error;
@@ -98,7 +98,7 @@ void accountPage(uint64_t* f, uint32_t mapcount, uint32_t kpageFlags) {
   if (bit(kpageFlags, kKpfKsm)) f[kKsmPages]++;
 }
 
-ProcessWalk::ProcessWalk(int pid, std::vector<uint64_t> ranges, WalkOptions options)
+ProcessWalk::ProcessWalk(int pid, LargeVector<uint64_t> ranges, WalkOptions options)
     : pid_(pid), ranges_(std::move(ranges)), options_(options) {
   figures_.assign(mappings() * kFields, 0);
   pendingBegin_.assign(mappings() + 1, 0);
@@ -196,7 +196,7 @@ void ProcessWalk::runUnshrunk() {
     return;
   }
   const bool cut = splitPage > (ranges_[2 * ms] >> kPageShift);
-  std::vector<uint64_t> tailRanges(ranges_.begin() + 2 * ms, ranges_.end());
+  LargeVector<uint64_t> tailRanges(ranges_.begin() + 2 * ms, ranges_.end());
   tailRanges[0] = splitPage << kPageShift;
   WalkOptions tailOptions = options_;
   tailOptions.parallel = false;
@@ -402,8 +402,8 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
   }
   scanAnonHuge(0);
   pagemap_.reset();
-  std::vector<uint64_t>().swap(buffer_);
-  std::vector<uint64_t>().swap(regions_);
+  LargeVector<uint64_t>().swap(buffer_);
+  LargeVector<uint64_t>().swap(regions_);
 }
 
 // Walks mappings [0, count) on this thread.
@@ -424,8 +424,8 @@ void ProcessWalk::runSerial(size_t count) {
   }
   pagemap_.reset();
   // The buffers are per walk; a long-lived snapshot keeps only the figures.
-  std::vector<uint64_t>().swap(buffer_);
-  std::vector<uint64_t>().swap(regions_);
+  LargeVector<uint64_t>().swap(buffer_);
+  LargeVector<uint64_t>().swap(regions_);
 }
 
 void ProcessWalk::walkMapping(size_t m) {
@@ -672,9 +672,9 @@ void ProcessWalk::settlePage(uint64_t* f, const KpageTable& table, size_t idx, b
 }
 
 void ProcessWalk::releasePending() {
-  std::vector<uint64_t>().swap(pending_);
+  LargeVector<uint64_t>().swap(pending_);
   pendingPages_ = 0;
-  std::vector<uint64_t>().swap(swapEntries_);
+  LargeVector<uint64_t>().swap(swapEntries_);
 }
 
 }  // namespace pagewalk

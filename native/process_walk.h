@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kpage_table.h"
+#include "large_vector.h"
 #include "pagemap_file.h"
 
 namespace pagewalk {
@@ -79,7 +80,7 @@ struct WalkStats {
 class ProcessWalk {
  public:
   // ranges: start and end addresses (page-aligned) of each mapping.
-  ProcessWalk(int pid, std::vector<uint64_t> ranges, WalkOptions options);
+  ProcessWalk(int pid, LargeVector<uint64_t> ranges, WalkOptions options);
 
   // Reads pagemap for every mapping. Throws SystemError (ESRCH when the
   // process exits part-way).
@@ -92,12 +93,12 @@ class ProcessWalk {
   void settle(const KpageTable& table, bool withoutObserver = false);
 
   size_t mappings() const { return ranges_.size() / 2; }
-  const std::vector<uint64_t>& figures() const { return figures_; }
-  std::vector<uint64_t>& figures() { return figures_; }
+  const LargeVector<uint64_t>& figures() const { return figures_; }
+  LargeVector<uint64_t>& figures() { return figures_; }
   // Pending PFNs as runs of consecutive frames (first | (length - 1) << 40):
   // shared memory is mostly allocated in runs, so a run costs one entry and
   // one table lookup instead of one per page.
-  const std::vector<uint64_t>& pendingRuns() const { return pending_; }
+  const LargeVector<uint64_t>& pendingRuns() const { return pending_; }
   // Pages the pending runs cover (a frame mapped twice counts twice).
   uint64_t pendingPages() const { return pendingPages_; }
   static uint64_t runFirst(uint64_t run) { return run & kRunPfnMask; }
@@ -108,10 +109,10 @@ class ProcessWalk {
       for (uint64_t p = runFirst(run), end = p + runLength(run); p < end; p++) fn(p);
   }
   // pending_[pendingBegin_[m] .. pendingBegin_[m+1]) belong to mapping m.
-  const std::vector<size_t>& pendingBegin() const { return pendingBegin_; }
+  const LargeVector<size_t>& pendingBegin() const { return pendingBegin_; }
   // Raw swap entries (type | offset << 5), when collected.
-  const std::vector<uint64_t>& swapEntries() const { return swapEntries_; }
-  const std::vector<size_t>& swapBegin() const { return swapBegin_; }
+  const LargeVector<uint64_t>& swapEntries() const { return swapEntries_; }
+  const LargeVector<size_t>& swapBegin() const { return swapBegin_; }
   const WalkStats& stats() const { return stats_; }
   const WalkTimings& timings() const { return timings_; }
   uint64_t exclusiveAnonPages() const { return exclusiveAnonPages_; }
@@ -130,28 +131,28 @@ class ProcessWalk {
   void scanAnonHuge(size_t m);
 
   int pid_;
-  std::vector<uint64_t> ranges_;
+  LargeVector<uint64_t> ranges_;
   WalkOptions options_;
   std::unique_ptr<PagemapFile> pagemap_;
-  std::vector<uint64_t> figures_;
+  LargeVector<uint64_t> figures_;
   static constexpr unsigned kRunLengthShift = 40;
   static constexpr uint64_t kRunPfnMask = (uint64_t{1} << kRunLengthShift) - 1;
   static constexpr uint64_t kMaxRunLength = uint64_t{1} << (64 - kRunLengthShift);
   void pendPfn(uint64_t pfn);
   static void settlePage(uint64_t* f, const KpageTable& table, size_t idx, bool withoutObserver);
 
-  std::vector<uint64_t> pending_;
+  LargeVector<uint64_t> pending_;
   uint64_t pendingPages_ = 0;
   // Runs start at or after this index: no run spans two mappings.
   size_t runFloor_ = 0;
-  std::vector<size_t> pendingBegin_;
-  std::vector<uint64_t> swapEntries_;
-  std::vector<size_t> swapBegin_;
-  std::vector<uint64_t> buffer_;
-  std::vector<uint64_t> regions_;
+  LargeVector<size_t> pendingBegin_;
+  LargeVector<uint64_t> swapEntries_;
+  LargeVector<size_t> swapBegin_;
+  LargeVector<uint64_t> buffer_;
+  LargeVector<uint64_t> regions_;
   // First pages of the 2 MiB stretches of the current mapping whose entries
   // could be one PMD-mapped THP (present, anonymous, PFNs aligned and in step).
-  std::vector<uint64_t> hugeCandidates_;
+  LargeVector<uint64_t> hugeCandidates_;
   WalkStats stats_;
   WalkTimings timings_;
   uint64_t exclusiveAnonPages_ = 0;

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "large_vector.h"
 #include "pagemap_entry.h"
 #include "pagemap_file.h"
 #include "system_error.h"
@@ -95,7 +96,7 @@ uint64_t shmemSwappedBehindHoles(int pid, uint64_t start, uint64_t end, uint64_t
   PagemapFile pagemap(pid);
   const uint64_t firstPage = start >> kPageShift;
   const uint64_t pages = (end - start) >> kPageShift;
-  std::vector<uint64_t> buf(64 * 1024);
+  LargeVector<uint64_t> buf(64 * 1024);
   uint64_t total = 0;
   uint64_t holeStart = 0;
   bool inHole = false;

@@ -40,7 +40,7 @@ void Tally::resolve() {
   table_->resolve(extraThreadsAllowed());
   if (excludeObserver_) {
     table_->discountObserver(observerPfns_.data(), observerPfns_.size());
-    std::vector<uint64_t>().swap(observerPfns_);
+    LargeVector<uint64_t>().swap(observerPfns_);
   }
   const uint64_t resolved = monotonicNs();
   kpageNs_ += resolved - began;
@@ -77,7 +77,7 @@ void Tally::groups(const int32_t* groupOf, size_t groups, uint64_t* out) const {
   std::fill(out, out + groups * kGroupFields, 0);
   // Mappings of each distinct PFN by the group's processes, compared with the
   // kernel's mapcount: equal means no one outside the group maps the page.
-  std::vector<uint32_t> inGroup(table_ ? table_->size() : 0);
+  LargeVector<uint32_t> inGroup(table_ ? table_->size() : 0);
   for (size_t g = 0; g < groups; g++) {
     std::fill(inGroup.begin(), inGroup.end(), 0);
     uint64_t* o = out + g * kGroupFields;
@@ -124,8 +124,8 @@ void Tally::sharingMatrix(uint64_t* out) const {
   for (size_t w = 0; w < n; w++) out[w * n + w] += walks_[w]->exclusiveAnonPages();
   if (!table_) return;
   // Mappers of each distinct PFN in CSR form, each process once per page.
-  std::vector<uint32_t> lastSeen(table_->size(), UINT32_MAX);
-  std::vector<uint32_t> degree(table_->size() + 1, 0);
+  LargeVector<uint32_t> lastSeen(table_->size(), UINT32_MAX);
+  LargeVector<uint32_t> degree(table_->size() + 1, 0);
   for (size_t w = 0; w < n; w++) {
     walks_[w]->forEachPendingPfn([&](uint64_t pfn) {
       const size_t idx = table_->indexOf(pfn);
@@ -135,8 +135,8 @@ void Tally::sharingMatrix(uint64_t* out) const {
     });
   }
   for (size_t i = 1; i < degree.size(); i++) degree[i] += degree[i - 1];
-  std::vector<uint32_t> mappers(degree.back());
-  std::vector<uint32_t> fill(degree.begin(), degree.end() - 1);
+  LargeVector<uint32_t> mappers(degree.back());
+  LargeVector<uint32_t> fill(degree.begin(), degree.end() - 1);
   std::fill(lastSeen.begin(), lastSeen.end(), UINT32_MAX);
   for (size_t w = 0; w < n; w++) {
     walks_[w]->forEachPendingPfn([&](uint64_t pfn) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kpage_table.h"
+#include "large_vector.h"
 #include "process_walk.h"
 
 namespace pagewalk {
@@ -37,7 +38,7 @@ class Tally {
   // observerWalk: the index of the observer's own walk among those added,
   // whose figures stay the kernel's, or kNoWalk. Call before resolve().
   static constexpr size_t kNoWalk = SIZE_MAX;
-  void excludeObserver(std::vector<uint64_t> observerPfns, size_t observerWalk) {
+  void excludeObserver(LargeVector<uint64_t> observerPfns, size_t observerWalk) {
     observerPfns_ = std::move(observerPfns);
     observerWalk_ = observerWalk;
     excludeObserver_ = true;
@@ -78,7 +79,7 @@ class Tally {
   std::unique_ptr<KpageTable> table_;
   uint64_t kpageNs_ = 0;
   uint64_t settleNs_ = 0;
-  std::vector<uint64_t> observerPfns_;
+  LargeVector<uint64_t> observerPfns_;
   size_t observerWalk_ = kNoWalk;
   bool excludeObserver_ = false;
 
