@@ -1,6 +1,5 @@
-// Errors the user can act on, their exit codes, and the checks of
-// arguments every command shares.
-import * as fs from 'node:fs';
+// Errors the user can act on, their exit codes, and the explanations of
+// errors from lib/.
 
 /** An error the user can act on: printed as one line, exits with `code`. */
 export class CliError extends Error {
@@ -18,23 +17,6 @@ export const EXIT_NOT_FOUND = 3;
 
 export const usage = (message: string) => new CliError(message, EXIT_USAGE);
 export const PRIVILEGE = 'needs CAP_SYS_ADMIN (run as root)';
-
-export function parsePid(text: string): number {
-  if (!/^\d+$/.test(text)) throw usage(`invalid pid "${text}"`);
-  const pid = Number(text);
-  if (pid < 1 || pid > 4_194_304) throw usage(`invalid pid "${text}"`);
-  if (!fs.existsSync(`/proc/${pid}/stat`)) throw new CliError(`no such process: ${pid}`, EXIT_NOT_FOUND);
-  return pid;
-}
-
-export function parseRegex(text: string | undefined): RegExp | undefined {
-  if (text === undefined) return undefined;
-  try {
-    return new RegExp(text);
-  } catch (err) {
-    throw usage(`invalid regex "${text}": ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`);
-  }
-}
 
 /** Turns errors from lib/ into the one-line message and exit code they deserve. */
 export function explain(err: unknown, pid?: number): CliError {

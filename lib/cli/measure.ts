@@ -4,7 +4,8 @@
 import type { Command } from 'commander';
 import type { ProcessMemory } from '../accounting';
 import { type GoneProcess, type ProcessInfo, type Snapshot, type SnapshotOptions, snapshot } from '../snapshot';
-import { PRIVILEGE, parseRegex } from './errors';
+import { PRIVILEGE } from './errors';
+import { parseRegex } from './options';
 import { warn } from './output';
 import { progress } from './progress';
 

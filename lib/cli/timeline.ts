@@ -1,34 +1,11 @@
-// What top, record and diff share: their options' checks, a sample's
-// groups, and signed sizes.
+// What top, record and diff share: a sample's groups, and signed sizes.
 import { type GroupSample, groupSample, type Sample } from '../diff';
-import { GROUP_BY, type GroupBy } from '../groups';
+import type { GroupBy } from '../groups';
 import { usage } from './errors';
 import { formatSize, type UnitStyle } from './render';
 
-/** Seconds as given to -d: a number, 0 or more; returned in milliseconds. */
-export function parseSeconds(text: string, option = '-d'): number {
-  const s = Number(text);
-  if (text.trim() === '' || !Number.isFinite(s) || s < 0) throw usage(`${option}: invalid number of seconds "${text}"`);
-  return Math.round(s * 1000);
-}
-
-/** A count as given to -n: a whole number, 1 or more. */
-export function parseCount(text: string | undefined, option = '-n'): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text) || Number(text) < 1)
-    throw usage(`${option}: invalid count "${text}" (a whole number, 1 or more)`);
-  return Number(text);
-}
-
 /** The column header of a group's name. */
 export const GROUP_HEADERS: Record<GroupBy, string> = { name: 'Name', exe: 'Exe', user: 'User', cgroup: 'Cgroup' };
-
-export function parseGroupBy(text: string | undefined): GroupBy | undefined {
-  if (text === undefined) return undefined;
-  if (!GROUP_BY.includes(text as GroupBy))
-    throw usage(`--by: unknown grouping "${text}" (known: ${GROUP_BY.join(' ')})`);
-  return text as GroupBy;
-}
 
 /**
  * The sample's groups: those snapshot() made when it was taken grouped that

@@ -29,6 +29,12 @@ describe('errors and help', () => {
       [['show', 'abc'], /^pagewalk: invalid pid "abc"\n$/],
       [['group'], /^pagewalk: give one of -P REGEX, --by FACT or --config FILE\n$/],
       [['nosuchcommand', 'x'], /^pagewalk: /],
+      // One parser per kind of value: the same words from every command.
+      [['top', '-b', '-d', 'soon'], /^pagewalk: invalid -d "soon": expected seconds \(a number, 0 or more\)\n$/],
+      [['serve', '--min-interval', '-1'], /^pagewalk: invalid --min-interval "-1": expected seconds/],
+      [['record', '-n', '0'], /^pagewalk: invalid -n "0": expected a whole number, 1 or more\n$/],
+      [['top', '-b', '--by', 'pid'], /^pagewalk: invalid --by "pid" \(known: name exe user cgroup\)\n$/],
+      [['serve', '--group-by', 'pid'], /^pagewalk: invalid --group-by "pid" \(known: name exe user cgroup\)\n$/],
     ];
     for (const [args, message] of cases) {
       const r = run(args);
@@ -39,7 +45,7 @@ describe('errors and help', () => {
   });
 
   it('has --help for every command', () => {
-    for (const cmd of ['smem', 'show', 'libs', 'pages', 'group', 'picture']) {
+    for (const cmd of ['smem', 'show', 'libs', 'pages', 'group', 'picture', 'top', 'record', 'diff', 'serve']) {
       const r = run([cmd, '--help']);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(`Usage: pagewalk ${cmd}`);

@@ -15,9 +15,10 @@ import {
 } from '../../diff';
 import type { GroupBy } from '../../groups';
 import { CliError, EXIT_RUNTIME, usage } from '../errors';
+import { parseCount, parseGroupBy } from '../options';
 import { Output } from '../output';
 import { type Column, formatSize, type LineSeries, lineChartSvg, renderTable, type UnitStyle } from '../render';
-import { GROUP_HEADERS, groupsOf, parseCount, parseGroupBy, signedSize } from '../timeline';
+import { GROUP_HEADERS, groupsOf, signedSize } from '../timeline';
 
 interface DiffOptions {
   from?: string;
@@ -95,7 +96,7 @@ async function diffCommand(fileA: string, fileB: string | undefined, o: DiffOpti
   if (!FIGURE_KEYS.includes(o.sort as FigureKey))
     throw usage(`--sort: unknown field "${o.sort}" (known: ${FIGURE_KEYS.join(' ')})`);
   const sort = o.sort as FigureKey;
-  const by = parseGroupBy(o.by);
+  const by = o.by === undefined ? undefined : parseGroupBy(o.by, '--by');
   const limit = parseCount(o.limit, '--limit');
   const a = readRecord(fileA);
   const b = fileB === undefined ? a : readRecord(fileB);

@@ -4,9 +4,10 @@
 import type { Command } from 'commander';
 import type { Grouping } from '../../groups';
 import { type GroupReport, type ProcessInfo, processInfo, type Snapshot, type SnapshotOptions } from '../../snapshot';
-import { CliError, EXIT_NOT_FOUND, EXIT_RUNTIME, explain, PRIVILEGE, parseRegex, usage } from '../errors';
-import { loadGrouping, parseGroupBy } from '../grouping';
+import { CliError, EXIT_NOT_FOUND, EXIT_RUNTIME, explain, PRIVILEGE, usage } from '../errors';
+import { loadGrouping } from '../grouping';
 import { checkExact, deniedLine, deniedProcesses, measure, type ObserverOption, observerOption } from '../measure';
+import { parseGroupBy, parseRegex } from '../options';
 import { Output } from '../output';
 import { formatSize, renderTable, type UnitStyle } from '../render';
 

@@ -1,8 +1,8 @@
 // pagewalk libs: memory of each mapped file across processes, like librank.
 import type { Command } from 'commander';
 import { addFigures, emptyFigures, type MemoryFigures } from '../../accounting';
-import { parseRegex } from '../errors';
 import { checkExact, measure, type ObserverOption, observerOption, processFilter } from '../measure';
+import { parseRegex } from '../options';
 import { Output } from '../output';
 import { type Column, formatSize, renderTable, type UnitStyle } from '../render';
 

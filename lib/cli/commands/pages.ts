@@ -16,7 +16,8 @@ import {
   runLengths,
 } from '../../pagemap';
 import { walk } from '../../walk';
-import { explain, PRIVILEGE, parsePid, usage } from '../errors';
+import { explain, PRIVILEGE, usage } from '../errors';
+import { parsePid } from '../options';
 import { Output, warn } from '../output';
 import { hex } from '../render';
 

@@ -6,7 +6,8 @@ import { openPagemap, type PagemapHandle, ScanCategory } from '../../pagemap';
 import { readCmdline } from '../../proc/cmdline';
 import { readMaps } from '../../proc/maps';
 import { walk } from '../../walk';
-import { explain, parsePid } from '../errors';
+import { explain } from '../errors';
+import { parsePid } from '../options';
 import { addEntries, addPages, iec, movePages, newBand, PageState, type PictureBand, pictureSvg } from '../render';
 
 async function pictureCommand(pidText: string, o: { output?: string }): Promise<void> {

@@ -5,8 +5,8 @@ import type { Command } from 'commander';
 import { watch } from '../../watch';
 import { CliError, EXIT_RUNTIME, explain, usage } from '../errors';
 import { checkExact, type ObserverOption, observerOption, processFilter } from '../measure';
+import { parseCount, parseGroupBy, parseSeconds } from '../options';
 import { Output } from '../output';
-import { parseCount, parseGroupBy, parseSeconds } from '../timeline';
 
 interface RecordOptions extends ObserverOption {
   delay: string;
@@ -20,10 +20,10 @@ interface RecordOptions extends ObserverOption {
 }
 
 async function recordCommand(o: RecordOptions): Promise<void> {
-  const interval = parseSeconds(o.delay);
+  const interval = parseSeconds(o.delay, '-d');
   const count = parseCount(o.count);
   const filter = processFilter(o);
-  const groupBy = parseGroupBy(o.by);
+  const groupBy = o.by === undefined ? undefined : parseGroupBy(o.by, '--by');
   if (o.append && o.output === undefined) throw usage('--append needs -o FILE');
   let fd: number | undefined;
   if (o.output !== undefined) {

@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { Exporter } from '../../exporter';
 import { GROUP_BY, type Grouping } from '../../groups';
 import { usage } from '../errors';
-import { loadGrouping, parseGroupBy } from '../grouping';
+import { loadGrouping } from '../grouping';
+import { parseGroupBy, parseSeconds } from '../options';
 
 interface ServeOptions {
   listen: string;
@@ -24,12 +25,6 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: m[1], port };
 }
 
-function parseSeconds(text: string, flag: string): number {
-  const v = Number(text);
-  if (text.trim() === '' || !Number.isFinite(v) || v < 0) throw usage(`invalid ${flag} "${text}": expected seconds`);
-  return v;
-}
-
 const HOME = `<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>pagewalk exporter</title></head>
 <body><h1>pagewalk exporter</h1>
@@ -46,8 +41,8 @@ async function serveCommand(o: ServeOptions, cmd: Command): Promise<void> {
   if (!/^\d+$/.test(o.maxSeries)) throw usage(`invalid --max-series "${o.maxSeries}": expected a count`);
   const exporter = new Exporter({
     groupBy: grouping,
-    minIntervalMs: parseSeconds(o.minInterval, '--min-interval') * 1000,
-    maxSnapshotMs: parseSeconds(o.maxScrapeSeconds, '--max-scrape-seconds') * 1000,
+    minIntervalMs: parseSeconds(o.minInterval, '--min-interval'),
+    maxSnapshotMs: parseSeconds(o.maxScrapeSeconds, '--max-scrape-seconds'),
     perProcess: Boolean(o.perProcess),
     maxSeries,
   });

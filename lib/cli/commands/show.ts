@@ -2,8 +2,9 @@
 import type { Command } from 'commander';
 import type { MemoryFigures } from '../../accounting';
 import { processMemory } from '../../pipeline';
-import { CliError, EXIT_RUNTIME, explain, PRIVILEGE, parsePid, usage } from '../errors';
+import { CliError, EXIT_RUNTIME, explain, PRIVILEGE, usage } from '../errors';
 import { checkExactProcess, type ObserverOption, observerOption } from '../measure';
+import { parsePid } from '../options';
 import { Output } from '../output';
 import { type Column, formatSize, hex, renderTable, type UnitStyle } from '../render';
 

@@ -5,8 +5,9 @@ import type { Command } from 'commander';
 import { addFigures, emptyFigures, type MemoryFigures } from '../../accounting';
 import { readMeminfo } from '../../proc/meminfo';
 import type { ProcessReport, Snapshot } from '../../snapshot';
-import { parseRegex, usage } from '../errors';
+import { usage } from '../errors';
 import { checkExact, measure, type ObserverOption, observerOption, processFilter } from '../measure';
+import { parseRegex } from '../options';
 import { Output, terminalWidth } from '../output';
 import {
   barChartSvg,

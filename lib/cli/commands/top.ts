@@ -10,9 +10,10 @@ import type { Snapshot } from '../../snapshot';
 import { type WatchStep, watch } from '../../watch';
 import { explain, usage } from '../errors';
 import { checkExact, type ObserverOption, observerOption, processFilter } from '../measure';
+import { parseCount, parseGroupBy, parseSeconds } from '../options';
 import { Output, terminalWidth } from '../output';
 import { type Column, formatSize, human, renderTable, type UnitStyle } from '../render';
-import { GROUP_HEADERS, groupsOf, parseCount, parseGroupBy, parseSeconds, signedSize } from '../timeline';
+import { GROUP_HEADERS, groupsOf, signedSize } from '../timeline';
 
 interface TopOptions extends ObserverOption {
   delay: string;
@@ -179,9 +180,9 @@ const SCREEN_ENTER = '\x1b[?1049h\x1b[?25l';
 const SCREEN_LEAVE = '\x1b[?25h\x1b[?1049l';
 
 async function topCommand(o: TopOptions): Promise<void> {
-  const interval = parseSeconds(o.delay);
+  const interval = parseSeconds(o.delay, '-d');
   const count = parseCount(o.iterations);
-  const by = parseGroupBy(o.by);
+  const by = o.by === undefined ? undefined : parseGroupBy(o.by, '--by');
   if (!(o.sort in SORTS)) throw usage(`--sort: unknown field "${o.sort}" (known: ${Object.keys(SORTS).join(' ')})`);
   let sort = o.sort as SortKey;
   const filter = processFilter(o);

@@ -1,0 +1,46 @@
+// The checks of option values that several commands share: each value kind
+// is parsed, and its error worded, in one place.
+import * as fs from 'node:fs';
+import { GROUP_BY, type GroupBy } from '../groups';
+import { CliError, EXIT_NOT_FOUND, usage } from './errors';
+
+/** Seconds (a number, 0 or more, fractions allowed), returned in milliseconds. */
+export function parseSeconds(text: string, flag: string): number {
+  const s = Number(text);
+  if (text.trim() === '' || !Number.isFinite(s) || s < 0)
+    throw usage(`invalid ${flag} "${text}": expected seconds (a number, 0 or more)`);
+  return Math.round(s * 1000);
+}
+
+/** A count as given to -n: a whole number, 1 or more. */
+export function parseCount(text: string | undefined, flag = '-n'): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1)
+    throw usage(`invalid ${flag} "${text}": expected a whole number, 1 or more`);
+  return Number(text);
+}
+
+/** A grouping key as given to --by or --group-by. */
+export function parseGroupBy(text: string, flag: string): GroupBy {
+  if (!GROUP_BY.includes(text as GroupBy)) throw usage(`invalid ${flag} "${text}" (known: ${GROUP_BY.join(' ')})`);
+  return text as GroupBy;
+}
+
+/** A process id that exists now (else exit 3). */
+export function parsePid(text: string): number {
+  if (!/^\d+$/.test(text)) throw usage(`invalid pid "${text}"`);
+  const pid = Number(text);
+  if (pid < 1 || pid > 4_194_304) throw usage(`invalid pid "${text}"`);
+  if (!fs.existsSync(`/proc/${pid}/stat`)) throw new CliError(`no such process: ${pid}`, EXIT_NOT_FOUND);
+  return pid;
+}
+
+/** A regular expression as given to the filters. */
+export function parseRegex(text: string | undefined): RegExp | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return new RegExp(text);
+  } catch (err) {
+    throw usage(`invalid regex "${text}": ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`);
+  }
+}
