@@ -252,6 +252,11 @@ export interface GroupChange extends Change {
   key: string;
   pidsBefore: number[];
   pidsAfter: number[];
+  /**
+   * The change in what the group alone maps (GroupSample.only), when the
+   * samples it is in carry it: 0 stands for a sample it is not in.
+   */
+  only?: { before: number; after: number; delta: number };
 }
 
 export interface SampleDiff {
@@ -384,6 +389,15 @@ export function groupSample(sample: Sample, by: 'name' | 'user' | ((p: ProcessSa
 export function diffGroups(before: GroupSample[], after: GroupSample[], options: DiffOptions = {}): GroupChange[] {
   const key = options.sort ?? 'pss';
   return pair(before, after, (g) => g.key)
-    .map(([k, b, a]) => ({ key: k, pidsBefore: b?.pids ?? [], pidsAfter: a?.pids ?? [], ...change(b, a, key) }))
+    .map(([k, b, a]): GroupChange => {
+      const c: GroupChange = { key: k, pidsBefore: b?.pids ?? [], pidsAfter: a?.pids ?? [], ...change(b, a, key) };
+      // Both sides must know it (a side the group is missing from counts as 0).
+      if ((b === undefined || b.only !== undefined) && (a === undefined || a.only !== undefined)) {
+        const before = b?.only ?? 0;
+        const after = a?.only ?? 0;
+        c.only = { before, after, delta: after - before };
+      }
+      return c;
+    })
     .sort(byChange(key, (x, y) => x.key.localeCompare(y.key)));
 }

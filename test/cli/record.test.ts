@@ -131,6 +131,14 @@ describe('pagewalk record and diff', () => {
       delta: { rss: 350 * PAGE },
     });
     expect(exe.groups[0].pidsAfter.sort()).toEqual([a.pid, b.pid].sort());
+    // What the group alone maps grew by the private pages it touched.
+    expect(exe.groups[0].only.delta).toBe(350 * PAGE);
+    expect(exe.groups[0].only.after - exe.groups[0].only.before).toBe(350 * PAGE);
+    const exeText = ok(['diff', file, '--from', '1', '--to', '2', '--by', 'exe']).split('\n');
+    expect(exeText[3]).toMatch(/\bdOnly\s+Exe$/);
+    expect(exeText[4]).toMatch(/\s\+1400\s+\S+\/grow$/);
+    // Grouped here by name, from the processes: nothing says what the group alone maps.
+    expect(groups.groups[0].only).toBeUndefined();
     expect(run(['diff', file, '--by', 'cgroup']).stderr).toMatch(/was not grouped by cgroup/);
   });
 

@@ -175,9 +175,14 @@ async function diffCommand(fileA: string, fileB: string | undefined, o: DiffOpti
       .slice(3)
       .some((cell) => cell !== '0');
   const rows: string[][] = [];
+  // What stopping the group would free, and its change: when recorded with CAP_SYS_ADMIN.
+  const withOnly = groups?.some((g) => g.only !== undefined) ?? false;
+  if (withOnly) columns.splice(columns.length - 1, 0, { header: 'dOnly', align: 'right' });
   if (groups) {
-    for (const g of keep(groups, o).filter(visible).slice(0, limit))
-      rows.push([String(g.pidsAfter.length || g.pidsBefore.length), ...cells(g), g.key]);
+    for (const g of keep(groups, o).filter(visible).slice(0, limit)) {
+      const only = withOnly ? [g.only ? signedSize(g.only.delta, style) : '-'] : [];
+      rows.push([String(g.pidsAfter.length || g.pidsBefore.length), ...cells(g), ...only, g.key]);
+    }
   } else {
     for (const p of keep(diff.processes, o).filter(visible).slice(0, limit)) {
       rows.push([String(p.pid), ...cells(p), p.command]);
