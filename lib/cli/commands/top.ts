@@ -112,8 +112,32 @@ function clock(iso: string): string {
   return new Date(iso).toTimeString().slice(0, 8);
 }
 
-/** The lines of one frame; `maxRows` cuts the table to fit a screen. */
-function frameLines(frame: Frame, o: TopOptions, sort: SortKey, interactive: boolean, maxRows?: number): string[] {
+/** The rows a screen shows: `rows` of them from `offset` (the scroll position). */
+interface View {
+  offset: number;
+  rows: number;
+}
+
+/** The scroll keys: arrows, j/k, Page Up/Down, space and b, Home/End. */
+const SCROLL: [string, (view: View) => number][] = [
+  ['\x1b[A', (v) => v.offset - 1],
+  ['\x1b[B', (v) => v.offset + 1],
+  ['\x1b[5~', (v) => v.offset - v.rows],
+  ['\x1b[6~', (v) => v.offset + v.rows],
+  ['\x1b[H', () => 0],
+  ['\x1bOH', () => 0],
+  ['\x1b[1~', () => 0],
+  ['\x1b[F', () => Number.MAX_SAFE_INTEGER],
+  ['\x1bOF', () => Number.MAX_SAFE_INTEGER],
+  ['\x1b[4~', () => Number.MAX_SAFE_INTEGER],
+  ['k', (v) => v.offset - 1],
+  ['j', (v) => v.offset + 1],
+  ['b', (v) => v.offset - v.rows],
+  [' ', (v) => v.offset + v.rows],
+];
+
+/** The lines of one frame; `view` cuts the table to fit a screen, scrolled. */
+function frameLines(frame: Frame, o: TopOptions, sort: SortKey, interactive: boolean, view?: View): string[] {
   const { step } = frame;
   const { sample } = step;
   const style: UnitStyle = o.abbreviate ? 'human' : 'kb';
@@ -133,7 +157,16 @@ function frameLines(frame: Frame, o: TopOptions, sort: SortKey, interactive: boo
     `Processes: ${sample.processes.length} measured${moved}${gone}; PSS ${human(totalPss)}, ` +
       `change ${signedSize(totalPss - frame.previousPss, 'human')}, since start ${signedSize(totalPss - frame.firstPss, 'human')}`,
   );
-  if (interactive) lines.push('Keys: p u r s sort by PSS USS RSS Swap, c by change, g by change since start; q quit');
+  const sorted = sortRows(frame.rows, sort);
+  const offset = view ? Math.max(0, Math.min(view.offset, sorted.length - view.rows)) : 0;
+  const shownRows = view ? sorted.slice(offset, offset + view.rows) : sorted;
+  if (interactive) {
+    // The rows shown come first: a narrow screen cuts the line's end.
+    const range = `Rows ${Math.min(offset + 1, sorted.length)}-${offset + shownRows.length} of ${sorted.length}`;
+    lines.push(
+      `${range}; Keys: p u r s sort by PSS USS RSS Swap, c by change, g by change since start; arrows j k PgUp PgDn scroll; q quit`,
+    );
+  }
   lines.push('');
   const grouped = o.by !== undefined;
   const shown = changeFigure(sort);
@@ -158,19 +191,17 @@ function frameLines(frame: Frame, o: TopOptions, sort: SortKey, interactive: boo
   ];
   // The command goes last, cut to what the screen leaves.
   if (!grouped) columns.push({ header: 'Command', align: 'left', maxWidth: 60 });
-  const rows = sortRows(frame.rows, sort)
-    .slice(0, maxRows)
-    .map((r) => [
-      ...(grouped ? [r.label, String(r.count)] : [String(r.pid), r.user]),
-      ...(withOnly ? [formatSize(r.only ?? 0, style)] : []),
-      formatSize(r.figures.swap, style),
-      formatSize(r.figures.uss, style),
-      formatSize(r.figures.pss, style),
-      formatSize(r.figures.rss, style),
-      signedSize(r.change[shown], style),
-      signedSize(r.start[shown], style),
-      ...(grouped ? [] : [r.label]),
-    ]);
+  const rows = shownRows.map((r) => [
+    ...(grouped ? [r.label, String(r.count)] : [String(r.pid), r.user]),
+    ...(withOnly ? [formatSize(r.only ?? 0, style)] : []),
+    formatSize(r.figures.swap, style),
+    formatSize(r.figures.uss, style),
+    formatSize(r.figures.pss, style),
+    formatSize(r.figures.rss, style),
+    signedSize(r.change[shown], style),
+    signedSize(r.start[shown], style),
+    ...(grouped ? [] : [r.label]),
+  ]);
   lines.push(...renderTable(columns, rows).trimEnd().split('\n'));
   return lines;
 }
@@ -196,13 +227,17 @@ async function topCommand(o: TopOptions): Promise<void> {
   let restored = !interactive;
   const stdin = process.stdin;
   const keys = interactive && stdin.isTTY === true;
+  // The first row on screen; kept within the table when it is drawn.
+  const view: View = { offset: 0, rows: 1 };
 
   const draw = () => {
     if (!frame || restored) return;
     const width = terminalWidth();
     const height = process.stdout.rows || 24;
     const header = keys ? 6 : 5;
-    const lines = frameLines(frame, o, sort, keys, Math.max(1, height - header - 1));
+    view.rows = Math.max(1, height - header - 1);
+    view.offset = Math.max(0, Math.min(view.offset, frame.rows.length - view.rows));
+    const lines = frameLines(frame, o, sort, keys, view);
     // Home, each line cleared to its end, then the rest of the screen cleared: no flicker.
     const text = lines.map((l) => `${l.slice(0, width)}\x1b[K`).join('\r\n');
     process.stdout.write(`\x1b[H${text}\x1b[J`);
@@ -224,7 +259,16 @@ async function topCommand(o: TopOptions): Promise<void> {
     ac.abort();
   };
   const onKey = (data: Buffer) => {
-    for (const ch of data.toString('latin1')) {
+    const text = data.toString('latin1');
+    for (let i = 0; i < text.length; ) {
+      const scroll = SCROLL.find(([seq]) => text.startsWith(seq, i));
+      if (scroll) {
+        view.offset = scroll[1](view);
+        i += scroll[0].length;
+        draw();
+        continue;
+      }
+      const ch = text[i++];
       // q, Ctrl-C (raw mode turns it into a byte) and Ctrl-D quit.
       if (ch === 'q' || ch === '\x03' || ch === '\x04') {
         quit();
@@ -233,6 +277,7 @@ async function topCommand(o: TopOptions): Promise<void> {
       const picked = (Object.keys(SORTS) as SortKey[]).find((k) => SORTS[k].key === ch);
       if (picked) {
         sort = picked;
+        view.offset = 0;
         draw();
       }
     }
