@@ -7,6 +7,7 @@
         "native/kpage_table.cc",
         "native/pagemap_entry.cc",
         "native/pagemap_file.cc",
+        "native/pending_runs.cc",
         "native/process_walk.cc",
         "native/shmem_swap.cc",
         "native/tally.cc"

@@ -85,6 +85,8 @@ export interface NativeBinding {
     noScan: number;
     wholeSpace: number;
     oneThread: number;
+    noKsm: number;
+    noHugetlb: number;
   };
   /** TASK_SIZE as a page number, or 0 when the kernel lacks PAGEMAP_SCAN (no whole-space walks). */
   wholeSpaceEndPage(): number;
@@ -183,6 +185,10 @@ export const WALK_COLLECT_SWAP = native.walkOptions.collectSwapEntries;
 export const WALK_NO_SCAN = native.walkOptions.noScan;
 export const WALK_WHOLE_SPACE = native.walkOptions.wholeSpace;
 export const WALK_ONE_THREAD = native.walkOptions.oneThread;
+/** No KSM page exists: pending anonymous frames need no kpageflags read. */
+export const WALK_NO_KSM = native.walkOptions.noKsm;
+/** No hugetlb page exists: frames whose kind pagemap and the mapping decide need no kpageflags read. */
+export const WALK_NO_HUGETLB = native.walkOptions.noHugetlb;
 
 /** A walk's statistics by name. */
 export interface WalkStats {

@@ -25,6 +25,8 @@ import {
   native,
   WALK_COLLECT_SWAP,
   WALK_LOOKUP_EXCLUSIVE_ANON,
+  WALK_NO_HUGETLB,
+  WALK_NO_KSM,
   WALK_NO_SCAN,
   WALK_ONE_THREAD,
   WALK_WHOLE_SPACE,
@@ -88,6 +90,12 @@ export function processIdentity(pid: number): string {
 export function walkFlags(features: PageFeatures): number {
   let flags = WALK_COLLECT_SWAP;
   if (features.ksmActive || features.hugetlbInUse) flags |= WALK_LOOKUP_EXCLUSIVE_ANON;
+  // kpageflags only where pagemap and the mapping's kind leave a figure open
+  // (PAGEWALK_ALL_KPAGEFLAGS=1 reads them for every pending frame, to compare).
+  if (process.env.PAGEWALK_ALL_KPAGEFLAGS !== '1') {
+    if (!features.ksmActive) flags |= WALK_NO_KSM;
+    if (!features.hugetlbInUse) flags |= WALK_NO_HUGETLB;
+  }
   if (scanDisabled()) flags |= WALK_NO_SCAN;
   return flags;
 }

@@ -35,6 +35,8 @@ enum WalkOption : uint32_t {
   kNoScan = 1u << 2,
   kWholeSpace = 1u << 3,
   kOneThread = 1u << 4,
+  kNoKsm = 1u << 5,      // no KSM page exists: anonymous frames need no kpageflags
+  kNoHugetlb = 1u << 6,  // no hugetlb page exists: frames of a known kind need none
 };
 
 enum WalkStat : size_t {
@@ -258,6 +260,8 @@ class Walk : public Napi::ObjectWrap<Walk> {
     options.useScan = !(bits & kNoScan);
     options.wholeSpace = bits & kWholeSpace;
     options.parallel = !(bits & kOneThread);
+    options.lookUpAllFlags = !(bits & kNoHugetlb);
+    options.lookUpAnonFlags = !(bits & kNoKsm);
     walk_ = std::make_shared<pagewalk::ProcessWalk>(pid, std::move(addresses), options);
   }
 
@@ -581,6 +585,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   walkOptions.Set("noScan", Napi::Number::New(env, kNoScan));
   walkOptions.Set("wholeSpace", Napi::Number::New(env, kWholeSpace));
   walkOptions.Set("oneThread", Napi::Number::New(env, kOneThread));
+  walkOptions.Set("noKsm", Napi::Number::New(env, kNoKsm));
+  walkOptions.Set("noHugetlb", Napi::Number::New(env, kNoHugetlb));
   exports.Set("walkOptions", walkOptions);
   return exports;
 }

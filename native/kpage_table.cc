@@ -68,6 +68,7 @@ size_t preadEntries(const Fd& fd, uint64_t pfn, size_t entries, uint64_t* out) {
 KpageTable::KpageTable(KpagePaths paths) : paths_(std::move(paths)) {
   pfnLimit_ = findPfnLimit();
   bits_.assign((pfnLimit_ + 63) / 64, 0);
+  flagBits_.assign(bits_.size(), 0);
 }
 
 // The kpage files have no size; a read at or past max_pfn returns 0 bytes.
@@ -103,6 +104,22 @@ uint64_t KpageTable::findPfnLimit() {
   return hi;
 }
 
+void KpageTable::wantRange(uint64_t first, uint64_t length, bool withFlags) {
+  if (first >= pfnLimit_) return;
+  const uint64_t end = std::min(first + length, pfnLimit_);
+  auto set = [&](LargeVector<uint64_t>& bitmap) {
+    for (uint64_t p = first; p < end;) {
+      const uint64_t bitIndex = p & 63;
+      const uint64_t n = std::min<uint64_t>(64 - bitIndex, end - p);
+      const uint64_t mask = n == 64 ? ~uint64_t{0} : ((uint64_t{1} << n) - 1) << bitIndex;
+      bitmap[p >> 6] |= mask;
+      p += n;
+    }
+  };
+  set(bits_);
+  if (withFlags) set(flagBits_);
+}
+
 void KpageTable::resolve(bool twoThreads) {
   rank_.assign(bits_.size() + 1, 0);
   uint32_t total = 0;
@@ -114,31 +131,54 @@ void KpageTable::resolve(bool twoThreads) {
   counts_.assign(total, 0);
   flags_.assign(total, 0);
   if (total == 0) return;
-
-  // Two threads split the wanted frames in halves, each reading its own
-  // runs through its own descriptors: the kernel's per-frame work (a folio
-  // lookup per kpagecount and kpageflags entry) is most of the cost.
-  size_t split = bits_.size();
-  if (twoThreads && total >= kParallelMinFrames) {
-    split = static_cast<size_t>(std::lower_bound(rank_.begin(), rank_.end(), total / 2) - rank_.begin());
-    if (split >= bits_.size()) split = bits_.size();
+  readPass(bits_, paths_.count, false, twoThreads);
+  // kpagecount reads 0 for the zero page (and the huge zero page), PFN holes
+  // and frames freed since the walk: only their flags tell the zero page.
+  for (size_t w = 0; w < bits_.size(); w++) {
+    uint64_t word = bits_[w] & ~flagBits_[w];
+    while (word) {
+      const unsigned b = static_cast<unsigned>(__builtin_ctzll(word));
+      word &= word - 1;
+      const size_t idx =
+          rank_[w] + static_cast<size_t>(__builtin_popcountll(bits_[w] & ((uint64_t{1} << b) - 1)));
+      if (counts_[idx] == 0) flagBits_[w] |= uint64_t{1} << b;
+    }
   }
-  if (split >= bits_.size()) {
-    resolveWords(0, bits_.size(), bytesRead_, readCalls_);
+  readPass(flagBits_, paths_.flags, true, twoThreads);
+  LargeVector<uint64_t>().swap(flagBits_);
+}
+
+// Two threads split the wanted frames in halves, each reading its own runs
+// through its own descriptor: the kernel's per-frame work (a folio lookup
+// per entry) is most of the cost.
+void KpageTable::readPass(const LargeVector<uint64_t>& bitmap, const std::string& path, bool flags,
+                          bool twoThreads) {
+  uint64_t wanted = 0;
+  for (uint64_t word : bitmap) wanted += static_cast<uint64_t>(__builtin_popcountll(word));
+  if (wanted == 0) return;
+  if (flags) flagsRead_ += wanted;
+  size_t split = bitmap.size();
+  if (twoThreads && wanted >= kParallelMinFrames) {
+    uint64_t seen = 0;
+    for (split = 0; split < bitmap.size() && seen < wanted / 2; split++)
+      seen += static_cast<uint64_t>(__builtin_popcountll(bitmap[split]));
+  }
+  if (split >= bitmap.size()) {
+    readWords(bitmap, path, flags, 0, bitmap.size(), bytesRead_, readCalls_);
     return;
   }
   uint64_t tailBytes = 0, tailCalls = 0;
   std::exception_ptr tailError;
   std::thread worker([&] {
     try {
-      resolveWords(split, bits_.size(), tailBytes, tailCalls);
+      readWords(bitmap, path, flags, split, bitmap.size(), tailBytes, tailCalls);
     } catch (...) {
       tailError = std::current_exception();
     }
   });
   std::exception_ptr headError;
   try {
-    resolveWords(0, split, bytesRead_, readCalls_);
+    readWords(bitmap, path, flags, 0, split, bytesRead_, readCalls_);
   } catch (...) {
     headError = std::current_exception();
   }
@@ -149,18 +189,16 @@ void KpageTable::resolve(bool twoThreads) {
   if (tailError) std::rethrow_exception(tailError);
 }
 
-// Reads the wanted frames of bitmap words [wBegin, wEnd).
-void KpageTable::resolveWords(size_t wBegin, size_t wEnd, uint64_t& bytes, uint64_t& calls) {
-  Fd countFd(paths_.count);
-  Fd flagsFd(paths_.flags);
-  LargeVector<uint64_t> buf(2 * kMaxRunEntries);
-
-  // Walk the set bits in order, grouping nearby ones into runs.
+// Reads the frames of bitmap words [wBegin, wEnd), nearby ones in one run.
+void KpageTable::readWords(const LargeVector<uint64_t>& bitmap, const std::string& path, bool flags,
+                           size_t wBegin, size_t wEnd, uint64_t& bytes, uint64_t& calls) {
+  Fd fd(path);
+  LargeVector<uint64_t> buf(kMaxRunEntries);
   bool inRun = false;
   uint64_t runFirst = 0;
   uint64_t runLast = 0;
   for (size_t w = wBegin; w < wEnd; w++) {
-    uint64_t word = bits_[w];
+    uint64_t word = bitmap[w];
     while (word) {
       const uint64_t pfn = (uint64_t{w} << 6) + static_cast<uint64_t>(__builtin_ctzll(word));
       word &= word - 1;
@@ -168,48 +206,42 @@ void KpageTable::resolveWords(size_t wBegin, size_t wEnd, uint64_t& bytes, uint6
         runLast = pfn;
         continue;
       }
-      if (inRun) readRun(countFd.get(), flagsFd.get(), runFirst, runLast, buf, bytes, calls);
+      if (inRun) readRun(fd.get(), path, flags, runFirst, runLast, buf, bytes, calls);
       inRun = true;
       runFirst = runLast = pfn;
     }
   }
-  if (inRun) readRun(countFd.get(), flagsFd.get(), runFirst, runLast, buf, bytes, calls);
+  if (inRun) readRun(fd.get(), path, flags, runFirst, runLast, buf, bytes, calls);
 }
 
-void KpageTable::readRun(int countFd, int flagsFd, uint64_t first, uint64_t last, LargeVector<uint64_t>& buf,
-                         uint64_t& bytes, uint64_t& calls) {
+void KpageTable::readRun(int fd, const std::string& path, bool flags, uint64_t first, uint64_t last,
+                         LargeVector<uint64_t>& buf, uint64_t& bytes, uint64_t& calls) {
   const size_t n = static_cast<size_t>(last - first + 1);
-  uint64_t* counts = buf.data();
-  uint64_t* flags = buf.data() + kMaxRunEntries;
+  uint64_t* out = buf.data();
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t r = ::pread(fd, out + done, (n - done) * sizeof(uint64_t),
+                              static_cast<off_t>((first + done) * sizeof(uint64_t)));
+    calls++;
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw SystemError(errno, "read", path);
+    }
+    if (r == 0) break;
+    bytes += static_cast<uint64_t>(r);
+    done += static_cast<size_t>(r) / sizeof(uint64_t);
+  }
   // Frames that vanish mid-read (memory hot-unplug) read short: leave them
   // as count 0, NOPAGE, which every consumer skips.
-  auto readInto = [&](int fd, const std::string& path, uint64_t* out) {
-    size_t done = 0;
-    while (done < n) {
-      const ssize_t r = ::pread(fd, out + done, (n - done) * sizeof(uint64_t),
-                                static_cast<off_t>((first + done) * sizeof(uint64_t)));
-      calls++;
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        throw SystemError(errno, "read", path);
-      }
-      if (r == 0) break;
-      bytes += static_cast<uint64_t>(r);
-      done += static_cast<size_t>(r) / sizeof(uint64_t);
-    }
-    for (size_t i = done; i < n; i++) out[i] = 0;
-    return done;
-  };
-  readInto(countFd, paths_.count, counts);
-  const size_t flagsDone = readInto(flagsFd, paths_.flags, flags);
-  for (size_t i = flagsDone; i < n; i++) flags[i] = uint64_t{1} << kKpfNoPage;
-
+  for (size_t i = done; i < n; i++) out[i] = flags ? uint64_t{1} << kKpfNoPage : 0;
   for (uint64_t pfn = first; pfn <= last; pfn++) {
     const size_t idx = indexOf(pfn);
     if (idx == kAbsent) continue;
-    const uint64_t c = counts[pfn - first];
-    counts_[idx] = c > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(c);
-    flags_[idx] = static_cast<uint32_t>(flags[pfn - first]);
+    const uint64_t v = out[pfn - first];
+    if (flags)
+      flags_[idx] = static_cast<uint32_t>(v & ~uint64_t{kFlagsKnown}) | kFlagsKnown;
+    else
+      counts_[idx] = v > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(v);
   }
 }
 

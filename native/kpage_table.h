@@ -35,13 +35,19 @@ class KpageTable {
   // have no struct page (device memory): smaps never counts them.
   uint64_t pfnLimit() const { return pfnLimit_; }
 
-  void want(uint64_t pfn) {
+  // withFlags: its kpageflags are needed too. A frame whose kpagecount
+  // reads 0 gets its flags read whatever was asked (the zero page reads 0).
+  void want(uint64_t pfn, bool withFlags = true) {
     if (pfn >= pfnLimit_) return;
     bits_[pfn >> 6] |= uint64_t{1} << (pfn & 63);
+    if (withFlags) flagBits_[pfn >> 6] |= uint64_t{1} << (pfn & 63);
   }
+  // want() of every frame of [first, first + length).
+  void wantRange(uint64_t first, uint64_t length, bool withFlags);
 
-  // Reads count and flags for every wanted PFN. Call once, after all want()s.
-  // twoThreads: split the reads over a second thread when there are many.
+  // Reads counts, and flags where wanted, for every wanted PFN. Call once,
+  // after all want()s. twoThreads: split the reads over a second thread
+  // when there are many.
   void resolve(bool twoThreads = false);
 
   static constexpr size_t kAbsent = SIZE_MAX;
@@ -72,7 +78,11 @@ class KpageTable {
     // pagemap and kpagecount are read moments apart: never below 1.
     return count > mine ? count - mine : 1;
   }
-  uint32_t flags(size_t index) const { return flags_[index]; }
+  // kpageflags (bits 0-30) of a frame whose flags were read, else 0.
+  uint32_t flags(size_t index) const { return flags_[index] & ~kFlagsKnown; }
+  bool flagsKnown(size_t index) const { return (flags_[index] & kFlagsKnown) != 0; }
+  // Frames whose kpageflags were read, for benchmarks.
+  uint64_t flagsRead() const { return flagsRead_; }
   uint64_t pfnAt(size_t index) const;
   // Bytes read from the two kpage files, and preads issued, for benchmarks.
   uint64_t bytesRead() const { return bytesRead_; }
@@ -80,19 +90,25 @@ class KpageTable {
 
  private:
   uint64_t findPfnLimit();
-  void resolveWords(size_t wBegin, size_t wEnd, uint64_t& bytes, uint64_t& calls);
-  void readRun(int countFd, int flagsFd, uint64_t first, uint64_t last, LargeVector<uint64_t>& buf,
-               uint64_t& bytes, uint64_t& calls);
+  static constexpr uint32_t kFlagsKnown = 1u << 31;  // kpageflags has no bit 31 in use
+  // One pass over the set bits of a bitmap, reading `path` into counts_ or flags_.
+  void readPass(const LargeVector<uint64_t>& bitmap, const std::string& path, bool flags, bool twoThreads);
+  void readWords(const LargeVector<uint64_t>& bitmap, const std::string& path, bool flags, size_t wBegin,
+                 size_t wEnd, uint64_t& bytes, uint64_t& calls);
+  void readRun(int fd, const std::string& path, bool flags, uint64_t first, uint64_t last,
+               LargeVector<uint64_t>& buf, uint64_t& bytes, uint64_t& calls);
 
   KpagePaths paths_;
   uint64_t pfnLimit_ = 0;
   LargeVector<uint64_t> bits_;
+  LargeVector<uint64_t> flagBits_;  // a subset of bits_
   LargeVector<uint32_t> rank_;
   LargeVector<uint32_t> counts_;
   LargeVector<uint32_t> flags_;
   LargeVector<uint32_t> observer_;  // the observer's mappings per frame; empty: none discounted
   uint64_t bytesRead_ = 0;
   uint64_t readCalls_ = 0;
+  uint64_t flagsRead_ = 0;
 };
 
 }  // namespace pagewalk

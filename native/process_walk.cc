@@ -1,5 +1,10 @@
 #include "process_walk.h"
 
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +13,7 @@
 #include <ctime>
 #include <exception>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "pagemap_entry.h"
@@ -120,7 +126,7 @@ bool extraThreadsAllowed() {
 void ProcessWalk::run() {
   runUnshrunk();
   // Held until the tally is done: no more room than the runs need.
-  pending_.shrink_to_fit();
+  pending_.finish();
   swapEntries_.shrink_to_fit();
 }
 
@@ -159,7 +165,7 @@ void ProcessWalk::runUnshrunk() {
     if (cursor.error) std::rethrow_exception(cursor.error);
     pendingBegin_[0] = 0;
     swapBegin_[0] = 0;
-    pendingBegin_[1] = pending_.size();
+    pendingBegin_[1] = pending_.runs();
     swapBegin_[1] = swapEntries_.size();
     return;
   }
@@ -228,12 +234,12 @@ void ProcessWalk::runUnshrunk() {
 // Adds a walk of mappings [firstMapping, ...) of this one, made on another
 // thread, into this one. continuesMapping: the tail's first mapping is the
 // rest of mapping firstMapping (its pending PFNs follow this walk's own).
-void ProcessWalk::absorb(const ProcessWalk& tail, size_t firstMapping, bool continuesMapping) {
+void ProcessWalk::absorb(ProcessWalk& tail, size_t firstMapping, bool continuesMapping) {
   const size_t ms = firstMapping;
   const bool cut = continuesMapping;
   // Tail mapping j is mapping ms + j; when the split cut mapping ms, its
   // pending PFNs continue straight after the head's.
-  const size_t pendingBase = pending_.size(), swapBase = swapEntries_.size();
+  const size_t pendingBase = pending_.runs(), swapBase = swapEntries_.size();
   for (size_t j = 0; j < tail.mappings(); j++) {
     const size_t m = ms + j;
     if (!(cut && j == 0)) {
@@ -242,11 +248,9 @@ void ProcessWalk::absorb(const ProcessWalk& tail, size_t firstMapping, bool cont
     }
     for (size_t f = 0; f < kFields; f++) figures_[m * kFields + f] += tail.figures_[j * kFields + f];
   }
-  pending_.insert(pending_.end(), tail.pending_.begin(), tail.pending_.end());
-  pendingPages_ += tail.pendingPages_;
-  runFloor_ = pending_.size();
+  pending_.append(std::move(tail.pending_));
   swapEntries_.insert(swapEntries_.end(), tail.swapEntries_.begin(), tail.swapEntries_.end());
-  pendingBegin_[mappings()] = pending_.size();
+  pendingBegin_[mappings()] = pending_.runs();
   swapBegin_[mappings()] = swapEntries_.size();
   exclusiveAnonPages_ += tail.exclusiveAnonPages_;
   stats_.entriesRead += tail.stats_.entriesRead;
@@ -383,7 +387,9 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
       stats_.entriesRead += got;
       for (size_t i = 0; i < got; i++) populated += (buffer_[i] & (kPresent | kSwapped)) != 0;
       noteHugeCandidates(first, buffer_.data(), got);
-      consume(0, buffer_.data(), got);
+      // Chunks of equal address spaces give equal blocks of runs.
+      pending_.fenceAndClose();
+      consume(0, first, buffer_.data(), got);
       timings_.consumeNs += monotonicNs() - readDone;
     } catch (...) {
       std::lock_guard<std::mutex> lock(c.mutex);
@@ -402,6 +408,7 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
   }
   scanAnonHuge(0);
   pagemap_.reset();
+  closeMaps();
   LargeVector<uint64_t>().swap(buffer_);
   LargeVector<uint64_t>().swap(regions_);
 }
@@ -412,17 +419,18 @@ void ProcessWalk::runSerial(size_t count) {
   buffer_.resize(kChunkEntries);
   if (options_.useScan) regions_.resize(kScanRegions * 3);
   for (size_t m = 0; m < count; m++) {
-    pendingBegin_[m] = pending_.size();
-    runFloor_ = pending_.size();
+    pendingBegin_[m] = pending_.runs();
+    pending_.fence();  // no run spans two mappings
     swapBegin_[m] = swapEntries_.size();
     walkMapping(m);
     scanAnonHuge(m);
   }
   for (size_t m = count; m <= mappings(); m++) {
-    pendingBegin_[m] = pending_.size();
+    pendingBegin_[m] = pending_.runs();
     swapBegin_[m] = swapEntries_.size();
   }
   pagemap_.reset();
+  closeMaps();
   // The buffers are per walk; a long-lived snapshot keeps only the figures.
   LargeVector<uint64_t>().swap(buffer_);
   LargeVector<uint64_t>().swap(regions_);
@@ -475,7 +483,7 @@ void ProcessWalk::walkMapping(size_t m) {
           stats_.readCalls++;
           stats_.entriesRead += got;
           noteHugeCandidates(p, buffer_.data(), got);
-          consume(m, buffer_.data(), got);
+          consume(m, p, buffer_.data(), got);
           timings_.consumeNs += monotonicNs() - readDone;
           if (got < n) return;
           p += n;
@@ -501,7 +509,7 @@ void ProcessWalk::walkMapping(size_t m) {
     size_t populated = 0;
     for (size_t i = 0; i < got; i++) populated += (buffer_[i] & (kPresent | kSwapped)) != 0;
     noteHugeCandidates(page, buffer_.data(), got);
-    consume(m, buffer_.data(), got);
+    consume(m, page, buffer_.data(), got);
     timings_.consumeNs += monotonicNs() - readDone;
     if (got < n) return;  // end of the user address space ([vsyscall])
     page += n;
@@ -587,7 +595,7 @@ void ProcessWalk::scanAnonHuge(size_t m) {
   timings_.thpNs += monotonicNs() - began;
 }
 
-void ProcessWalk::consume(size_t m, const uint64_t* entries, size_t n) {
+void ProcessWalk::consume(size_t m, uint64_t firstPage, const uint64_t* entries, size_t n) {
   uint64_t* f = &figures_[m * kFields];
   const bool fastAnon = !options_.lookUpExclusiveAnon;
   uint64_t present = 0, exclusiveAnon = 0, swapped = 0;
@@ -608,7 +616,17 @@ void ProcessWalk::consume(size_t m, const uint64_t* entries, size_t n) {
         continue;
       }
       stats_.pfnsVisible = true;
-      pendPfn(pfn);
+      // Whatever pagemap and the mapping decide needs no kpageflags read.
+      FrameKind kind = kKindLookUp;
+      if (options_.lookUpAllFlags)
+        kind = kKindLookUp;
+      else if (!(e & kFileOrSharedAnon))
+        kind = options_.lookUpAnonFlags ? kKindLookUp : kKindAnon;
+      else
+        kind = fileKind(firstPage + i);
+      // A PFN beyond the run field is device memory (no struct page): any
+      // PFN at or past the kpage files' end is skipped alike.
+      pending_.add(pfn > run::kPfnMask ? run::kPfnMask : pfn, kind);
     } else if ((e & kSwapped) && isSwapSlot(e)) {
       swapped++;
       if (options_.collectSwapEntries) swapEntries_.push_back(e & kPfnMask);
@@ -624,41 +642,54 @@ void ProcessWalk::consume(size_t m, const uint64_t* entries, size_t n) {
   exclusiveAnonPages_ += exclusiveAnon;
 }
 
-void ProcessWalk::pendPfn(uint64_t pfn) {
-  // A PFN beyond the run field is device memory (no struct page): any PFN
-  // at or past the kpage files' end is skipped alike.
-  if (pfn > kRunPfnMask) pfn = kRunPfnMask;
-  pendingPages_++;
-  if (pending_.size() > runFloor_) {
-    uint64_t& last = pending_.back();
-    const uint64_t length = runLength(last);
-    if (runFirst(last) + length == pfn && length < kMaxRunLength) {
-      last += uint64_t{1} << kRunLengthShift;
-      return;
-    }
-  }
-  pending_.push_back(pfn);
-}
-
-void ProcessWalk::settle(const KpageTable& table, bool withoutObserver) {
+void ProcessWalk::settle(const KpageTable& table, bool withoutObserver,
+                         const std::function<const uint64_t*(const RunBlock*)>& blockFigures) {
+  const auto& blocks = pending_.blocks();
+  const auto& blockFirst = pending_.blockFirst();
+  size_t b = 0;
   for (size_t m = 0; m < mappings(); m++) {
     uint64_t* f = &figures_[m * kFields];
-    for (size_t k = pendingBegin_[m]; k < pendingBegin_[m + 1]; k++) {
-      const uint64_t first = runFirst(pending_[k]), length = runLength(pending_[k]);
-      // Every frame of a run is wanted, so their dense indices run on too,
-      // unless part of the run lies beyond the table (no struct page).
-      const size_t firstIdx = table.indexOf(first);
-      const bool inTable = firstIdx != KpageTable::kAbsent && first + length <= table.pfnLimit();
-      for (uint64_t i = 0; i < length; i++)
-        settlePage(f, table, inTable ? firstIdx + i : table.indexOf(first + i), withoutObserver);
+    size_t k = pendingBegin_[m];
+    const size_t end = pendingBegin_[m + 1];
+    while (k < end) {
+      while (blockFirst[b + 1] <= k) b++;
+      const size_t blockEnd = blockFirst[b + 1];
+      // A block wholly inside this mapping: its figures, once for all walks.
+      if (blockFigures && blockFirst[b] == k && blockEnd <= end) {
+        const uint64_t* add = blockFigures(blocks[b].get());
+        for (size_t i = 0; i < kFields; i++) f[i] += add[i];
+        k = blockEnd;
+        continue;
+      }
+      const std::vector<uint64_t>& runs = blocks[b]->runs;
+      for (const size_t stop = std::min(end, blockEnd); k < stop; k++)
+        settleRun(f, table, runs[k - blockFirst[b]], withoutObserver);
     }
   }
 }
 
-void ProcessWalk::settlePage(uint64_t* f, const KpageTable& table, size_t idx, bool withoutObserver) {
+void ProcessWalk::settleRun(uint64_t* f, const KpageTable& table, uint64_t r, bool withoutObserver) {
+  const uint64_t first = run::first(r), length = run::length(r);
+  const FrameKind kind = run::kind(r);
+  // Every frame of a run is wanted, so their dense indices run on too,
+  // unless part of the run lies beyond the table (no struct page).
+  const size_t firstIdx = table.indexOf(first);
+  const bool inTable = firstIdx != KpageTable::kAbsent && first + length <= table.pfnLimit();
+  for (uint64_t i = 0; i < length; i++)
+    settlePage(f, table, inTable ? firstIdx + i : table.indexOf(first + i), withoutObserver, kind);
+}
+
+void ProcessWalk::settlePage(uint64_t* f, const KpageTable& table, size_t idx, bool withoutObserver,
+                             FrameKind kind) {
   if (idx == KpageTable::kAbsent) return;  // no struct page: PFNMAP, device
-  const uint32_t flags = table.flags(idx);
   const uint32_t count = withoutObserver ? table.mapcountWithoutObserver(idx) : table.mapcount(idx);
+  // Flags are read for every frame whose count is 0 (the zero page among
+  // them) and every frame of unknown kind; the rest take them from the kind.
+  uint32_t flags;
+  if (table.flagsKnown(idx))
+    flags = table.flags(idx);
+  else
+    flags = kind == kKindAnon ? 1u << kKpfAnon : kind == kKindShmem ? 1u << kKpfSwapBacked : 0;
   if (bit(flags, kKpfZeroPage)) {
     f[kZeroPages]++;
     return;
@@ -671,9 +702,108 @@ void ProcessWalk::settlePage(uint64_t* f, const KpageTable& table, size_t idx, b
   accountPage(f, count, flags);
 }
 
+// The device of the kernel's internal shmem mount, where MAP_SHARED
+// anonymous memory, System V shared memory and memfds live: found from a
+// memfd of our own. Files on it hold only swap-backed (shmem) pages.
+namespace {
+struct ShmemDevice {
+  bool known = false;
+  uint32_t major = 0, minor = 0;
+};
+const ShmemDevice& shmemDevice() {
+  static const ShmemDevice dev = [] {
+    ShmemDevice d;
+    const int fd = ::memfd_create("pagewalk-shmem-device", MFD_CLOEXEC);
+    if (fd < 0) return d;
+    struct stat st;
+    if (::fstat(fd, &st) == 0) {
+      d.known = true;
+      d.major = major(st.st_dev);
+      d.minor = minor(st.st_dev);
+    }
+    ::close(fd);
+    return d;
+  }();
+  return dev;
+}
+
+// PROCMAP_QUERY (Linux 6.11+, include/uapi/linux/fs.h), declared here for
+// older headers: the mapping covering an address, from /proc/PID/maps by
+// ioctl, without its text.
+struct ProcmapQuery {
+  uint64_t size;
+  uint64_t query_flags;
+  uint64_t query_addr;
+  uint64_t vma_start;
+  uint64_t vma_end;
+  uint64_t vma_flags;
+  uint64_t vma_page_size;
+  uint64_t vma_offset;
+  uint64_t inode;
+  uint32_t dev_major;
+  uint32_t dev_minor;
+  uint32_t vma_name_size;
+  uint32_t build_id_size;
+  uint64_t vma_name_addr;
+  uint64_t build_id_addr;
+};
+constexpr unsigned long kProcmapQuery = _IOWR('f', 17, ProcmapQuery);
+}  // namespace
+
+// The kind of the frames of a page with pagemap bit 61 (file page or shared
+// anonymous), from the kind of the mapping holding it: a file of a
+// block-device filesystem holds page cache (never swap-backed); a file of
+// the internal shmem mount holds shmem. Anything else (tmpfs mounts, FUSE,
+// overlay, devices, or no PROCMAP_QUERY) is looked up.
+FrameKind ProcessWalk::fileKind(uint64_t page) {
+  if (page >= kindStart_ && page < kindEnd_) return kind_;
+  if (mapsQueryUnsupported_) return kKindLookUp;
+  if (mapsFd_ < 0) {
+    const std::string path = "/proc/" + std::to_string(pid_) + "/maps";
+    do {
+      mapsFd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    } while (mapsFd_ < 0 && errno == EINTR);
+    if (mapsFd_ < 0) {
+      mapsQueryUnsupported_ = true;
+      return kKindLookUp;
+    }
+  }
+  ProcmapQuery q{};
+  q.size = sizeof(q);
+  q.query_addr = page << kPageShift;
+  int rc;
+  do {
+    rc = ::ioctl(mapsFd_, kProcmapQuery, &q);
+  } while (rc < 0 && errno == EINTR);
+  if (rc < 0) {
+    // ENOENT: nothing maps it any more; anything else: no PROCMAP_QUERY.
+    if (errno != ENOENT) mapsQueryUnsupported_ = true;
+    return kKindLookUp;
+  }
+  const ShmemDevice& shm = shmemDevice();
+  FrameKind kind = kKindLookUp;
+  if (q.inode != 0 && q.dev_major != 0)
+    kind = kKindFile;
+  else if (q.inode != 0 && shm.known && q.dev_major == shm.major && q.dev_minor == shm.minor)
+    kind = kKindShmem;
+  kindStart_ = q.vma_start >> kPageShift;
+  kindEnd_ = q.vma_end >> kPageShift;
+  kind_ = kind;
+  if (page < kindStart_ || page >= kindEnd_) {
+    kindStart_ = kindEnd_ = 0;
+    return kKindLookUp;
+  }
+  return kind;
+}
+
+void ProcessWalk::closeMaps() {
+  if (mapsFd_ >= 0) ::close(mapsFd_);
+  mapsFd_ = -1;
+  kindStart_ = kindEnd_ = 0;
+}
+
 void ProcessWalk::releasePending() {
-  LargeVector<uint64_t>().swap(pending_);
-  pendingPages_ = 0;
+  pending_.clear();
   LargeVector<uint64_t>().swap(swapEntries_);
 }
 

@@ -6,12 +6,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "kpage_table.h"
 #include "large_vector.h"
 #include "pagemap_file.h"
+#include "pending_runs.h"
 
 namespace pagewalk {
 
@@ -42,6 +44,11 @@ struct WalkOptions {
   // Exclusive anonymous pages can be settled without a kpageflags lookup only
   // when no KSM page or hugetlb page may hide among them.
   bool lookUpExclusiveAnon = false;
+  // kpageflags of pending anonymous frames (pagemap bit 61 clear) are read
+  // only when KSM may have merged some; of every pending frame when hugetlb
+  // pages may be among them (smaps leaves those out).
+  bool lookUpAnonFlags = true;
+  bool lookUpAllFlags = true;
   bool collectSwapEntries = false;
   bool useScan = true;
   // Split a large walk over two threads.
@@ -81,6 +88,9 @@ class ProcessWalk {
  public:
   // ranges: start and end addresses (page-aligned) of each mapping.
   ProcessWalk(int pid, LargeVector<uint64_t> ranges, WalkOptions options);
+  ~ProcessWalk() { closeMaps(); }
+  ProcessWalk(const ProcessWalk&) = delete;
+  ProcessWalk& operator=(const ProcessWalk&) = delete;
 
   // Reads pagemap for every mapping. Throws SystemError (ESRCH when the
   // process exits part-way).
@@ -90,25 +100,29 @@ class ProcessWalk {
   // settles the pending pages into the per-mapping figures. withoutObserver:
   // with the mapcounts the frames will have once the observer has exited
   // (KpageTable::discountObserver), instead of the kernel's.
-  void settle(const KpageTable& table, bool withoutObserver = false);
+  // blockFigures: the figures of a whole block's runs, computed once for all
+  // the walks that hold it (Tally), or null.
+  void settle(const KpageTable& table, bool withoutObserver = false,
+              const std::function<const uint64_t*(const RunBlock*)>& blockFigures = nullptr);
+  // Adds one pending run's pages to a mapping's figures.
+  static void settleRun(uint64_t* f, const KpageTable& table, uint64_t run, bool withoutObserver);
 
   size_t mappings() const { return ranges_.size() / 2; }
   const LargeVector<uint64_t>& figures() const { return figures_; }
   LargeVector<uint64_t>& figures() { return figures_; }
-  // Pending PFNs as runs of consecutive frames (first | (length - 1) << 40):
-  // shared memory is mostly allocated in runs, so a run costs one entry and
-  // one table lookup instead of one per page.
-  const LargeVector<uint64_t>& pendingRuns() const { return pending_; }
+  // Pending PFNs as runs of consecutive frames (pending_runs.h): shared
+  // memory is mostly allocated in runs, so a run costs one entry and one
+  // table lookup instead of one per page.
+  const PendingRuns& pending() const { return pending_; }
   // Pages the pending runs cover (a frame mapped twice counts twice).
-  uint64_t pendingPages() const { return pendingPages_; }
-  static uint64_t runFirst(uint64_t run) { return run & kRunPfnMask; }
-  static uint64_t runLength(uint64_t run) { return (run >> kRunLengthShift) + 1; }
+  uint64_t pendingPages() const { return pending_.pages(); }
   template <typename Fn>
   void forEachPendingPfn(Fn fn) const {
-    for (uint64_t run : pending_)
-      for (uint64_t p = runFirst(run), end = p + runLength(run); p < end; p++) fn(p);
+    pending_.forEachRun([&](uint64_t r) {
+      for (uint64_t p = run::first(r), end = p + run::length(r); p < end; p++) fn(p);
+    });
   }
-  // pending_[pendingBegin_[m] .. pendingBegin_[m+1]) belong to mapping m.
+  // Runs pendingBegin_[m] .. pendingBegin_[m+1] (in run order) belong to mapping m.
   const LargeVector<size_t>& pendingBegin() const { return pendingBegin_; }
   // Raw swap entries (type | offset << 5), when collected.
   const LargeVector<uint64_t>& swapEntries() const { return swapEntries_; }
@@ -124,9 +138,11 @@ class ProcessWalk {
   void runUnshrunk();
   void runSerial(size_t count);
   void runSpace(SpaceCursor& cursor);
-  void absorb(const ProcessWalk& tail, size_t firstMapping, bool continuesMapping);
+  void absorb(ProcessWalk& tail, size_t firstMapping, bool continuesMapping);
   void walkMapping(size_t m);
-  void consume(size_t m, const uint64_t* entries, size_t n);
+  void consume(size_t m, uint64_t firstPage, const uint64_t* entries, size_t n);
+  FrameKind fileKind(uint64_t page);
+  void closeMaps();
   void noteHugeCandidates(uint64_t firstPage, const uint64_t* entries, size_t n);
   void scanAnonHuge(size_t m);
 
@@ -135,17 +151,16 @@ class ProcessWalk {
   WalkOptions options_;
   std::unique_ptr<PagemapFile> pagemap_;
   LargeVector<uint64_t> figures_;
-  static constexpr unsigned kRunLengthShift = 40;
-  static constexpr uint64_t kRunPfnMask = (uint64_t{1} << kRunLengthShift) - 1;
-  static constexpr uint64_t kMaxRunLength = uint64_t{1} << (64 - kRunLengthShift);
-  void pendPfn(uint64_t pfn);
-  static void settlePage(uint64_t* f, const KpageTable& table, size_t idx, bool withoutObserver);
+  static void settlePage(uint64_t* f, const KpageTable& table, size_t idx, bool withoutObserver,
+                         FrameKind kind);
 
-  LargeVector<uint64_t> pending_;
-  uint64_t pendingPages_ = 0;
-  // Runs start at or after this index: no run spans two mappings.
-  size_t runFloor_ = 0;
+  PendingRuns pending_;
   LargeVector<size_t> pendingBegin_;
+  // The mapping whose kind fileKind() found last: [kindStart_, kindEnd_) pages.
+  int mapsFd_ = -1;
+  bool mapsQueryUnsupported_ = false;
+  uint64_t kindStart_ = 0, kindEnd_ = 0;
+  FrameKind kind_ = kKindLookUp;
   LargeVector<uint64_t> swapEntries_;
   LargeVector<size_t> swapBegin_;
   LargeVector<uint64_t> buffer_;

@@ -1,9 +1,11 @@
 #include "tally.h"
 
 #include <algorithm>
+#include <array>
 #include <exception>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace pagewalk {
 
@@ -32,11 +34,22 @@ class AddElapsed {
 
 void Tally::resolve() {
   bool anyPending = false;
-  for (const auto& w : walks_) anyPending = anyPending || !w->pendingRuns().empty();
+  for (const auto& w : walks_) anyPending = anyPending || w->pendingPages() > 0;
   if (!anyPending) return;  // nothing to look up: never open the kpage files
   const uint64_t began = monotonicNs();
   table_ = std::make_unique<KpageTable>(paths_);
-  for (const auto& w : walks_) w->forEachPendingPfn([&](uint64_t pfn) { table_->want(pfn); });
+  {
+    // Each block once, however many walks hold it; flags only where the
+    // walk could not tell the frame's kind.
+    std::unordered_set<const RunBlock*> seen;
+    for (const auto& w : walks_) {
+      for (const auto& b : w->pending().blocks()) {
+        if (!seen.insert(b.get()).second) continue;
+        for (uint64_t r : b->runs)
+          table_->wantRange(run::first(r), run::length(r), run::kind(r) == kKindLookUp);
+      }
+    }
+  }
   table_->resolve(extraThreadsAllowed());
   if (excludeObserver_) {
     table_->discountObserver(observerPfns_.data(), observerPfns_.size());
@@ -46,25 +59,42 @@ void Tally::resolve() {
   kpageNs_ += resolved - began;
   const AddElapsed settleClock(settleNs_, resolved);
   // Settling reads the table and writes only its own walk's figures: the
-  // walks are split in two halves of about equal pending PFNs, one per core.
+  // walks are split in two halves of about equal pending runs, one per core.
+  // Each thread computes the figures of a block once, for all its walks
+  // that hold the block.
   size_t total = 0;
-  for (const auto& w : walks_) total += w->pendingRuns().size();
+  for (const auto& w : walks_) total += w->pending().runs();
   size_t split = 0, head = 0;
-  while (split < walks_.size() && head * 2 < total) head += walks_[split++]->pendingRuns().size();
+  while (split < walks_.size() && head * 2 < total) head += walks_[split++]->pending().runs();
+  auto settleWalks = [&](size_t from, size_t to) {
+    using Figures = std::array<uint64_t, kFields>;
+    std::unordered_map<const RunBlock*, Figures> memo[2];
+    for (size_t i = from; i < to; i++) {
+      const bool without = withoutObserver(i);
+      walks_[i]->settle(*table_, without, [&](const RunBlock* block) -> const uint64_t* {
+        auto found = memo[without].find(block);
+        if (found != memo[without].end()) return found->second.data();
+        Figures& f = memo[without][block];
+        f.fill(0);
+        for (uint64_t r : block->runs) ProcessWalk::settleRun(f.data(), *table_, r, without);
+        return f.data();
+      });
+    }
+  };
   if (walks_.size() < 2 || split >= walks_.size() || total < (size_t{1} << 16) || !extraThreadsAllowed()) {
-    for (size_t i = 0; i < walks_.size(); i++) walks_[i]->settle(*table_, withoutObserver(i));
+    settleWalks(0, walks_.size());
     return;
   }
   std::exception_ptr error;
   std::thread worker([&] {
     try {
-      for (size_t i = split; i < walks_.size(); i++) walks_[i]->settle(*table_, withoutObserver(i));
+      settleWalks(split, walks_.size());
     } catch (...) {
       error = std::current_exception();
     }
   });
   try {
-    for (size_t i = 0; i < split; i++) walks_[i]->settle(*table_, withoutObserver(i));
+    settleWalks(0, split);
   } catch (...) {
     worker.join();
     throw;
@@ -80,6 +110,7 @@ void Tally::groups(const int32_t* groupOf, size_t groups, uint64_t* out) const {
   LargeVector<uint32_t> inGroup(table_ ? table_->size() : 0);
   for (size_t g = 0; g < groups; g++) {
     std::fill(inGroup.begin(), inGroup.end(), 0);
+    std::unordered_map<const RunBlock*, uint32_t> holders;
     uint64_t* o = out + g * kGroupFields;
     // A group that holds the observer's own walk counts its mappings itself.
     const bool observerOutside = excludeObserver_ && (observerWalk_ >= walks_.size() ||
@@ -90,20 +121,25 @@ void Tally::groups(const int32_t* groupOf, size_t groups, uint64_t* out) const {
       o[kGroupOnlyPages] += walks_[w]->exclusiveAnonPages();
       o[kGroupDistinctPages] += walks_[w]->exclusiveAnonPages();
       if (!table_) continue;
-      // A run's frames are all wanted: their indices run on from the first's.
-      for (uint64_t run : walks_[w]->pendingRuns()) {
-        const uint64_t first = ProcessWalk::runFirst(run), length = ProcessWalk::runLength(run);
+      for (const auto& b : walks_[w]->pending().blocks()) holders[b.get()]++;
+    }
+    // Each block once, counted as often as the group's walks hold it. A
+    // run's frames are all wanted: their indices run on from the first's.
+    for (const auto& [block, times] : holders) {
+      for (uint64_t r : block->runs) {
+        const uint64_t first = run::first(r), length = run::length(r);
         const size_t idx = table_->indexOf(first);
         if (idx != KpageTable::kAbsent && first + length <= table_->pfnLimit()) {
-          for (uint64_t i = 0; i < length; i++) inGroup[idx + i]++;
+          for (uint64_t i = 0; i < length; i++) inGroup[idx + i] += times;
           continue;
         }
         for (uint64_t i = 0; i < length; i++) {
           const size_t at = table_->indexOf(first + i);
-          if (at != KpageTable::kAbsent) inGroup[at]++;
+          if (at != KpageTable::kAbsent) inGroup[at] += times;
         }
       }
     }
+    holders.clear();
     for (size_t idx = 0; idx < inGroup.size(); idx++) {
       if (!inGroup[idx] || !isNormalPage(*table_, idx)) continue;
       o[kGroupDistinctPages]++;

@@ -64,8 +64,11 @@ class Tally {
 
   // Frees the walks' pending frames and swap entries: groups() and
   // sharingMatrix() have nothing to work on afterwards.
+  // The kpage table goes too: a finished tally holds only the walks' figures.
   void releaseWalks() {
     for (auto& w : walks_) w->releasePending();
+    table_.reset();
+    LargeVector<uint64_t>().swap(observerPfns_);
   }
 
   // Nanoseconds spent looking frames up in kpagecount/kpageflags, and

@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   decodeKpageFlags,
@@ -7,9 +10,11 @@ import {
   lookupKpages,
   lookupKpagesAsync,
   openPagemap,
+  pageFeatures,
+  processMemory,
 } from '../lib/index';
 import { type Fixture, killAllFixtures, startFixture } from './helpers/fixture';
-import { readKpage } from './helpers/oracle';
+import { inKb, kernelKb, readKpage } from './helpers/oracle';
 
 let fx: Fixture;
 beforeAll(async () => {
@@ -77,4 +82,49 @@ it('frames beyond RAM read as NOPAGE with count 0', () => {
   expect(r.mapcount[0]).toBe(0);
   expect(decodeKpageFlags(r.flags[0])).toEqual(['NOPAGE']);
   expect(() => lookupKpages([1n] as unknown as BigUint64Array)).toThrow(TypeError);
+});
+
+/** The first PFN kpageflags has no entry for (max_pfn), by binary search. */
+function maxPfn(): number {
+  const fd = fs.openSync('/proc/kpageflags', 'r');
+  const buf = Buffer.alloc(8);
+  let lo = 0;
+  let hi = 2 ** 40;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (fs.readSync(fd, buf, 0, 8, mid * 8) === 8) lo = mid;
+    else hi = mid;
+  }
+  fs.closeSync(fd);
+  return hi;
+}
+
+it('reads kpageflags only where pagemap and the mapping do not decide the kind (shared memory, anonymous)', async () => {
+  const features = pageFeatures();
+  // With hugetlb pages on the machine every frame's flags are read.
+  if (features.hugetlbInUse) return;
+  // The real kpagecount, and a kpageflags whose every entry reads 0: a
+  // frame whose flags are read looks like page cache (neither ANON nor
+  // SWAPBACKED), so any figure that needs them comes out wrong.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewalk-kpage-'));
+  fs.symlinkSync('/proc/kpagecount', path.join(dir, 'kpagecount'));
+  fs.closeSync(fs.openSync(path.join(dir, 'kpageflags'), 'w'));
+  fs.truncateSync(path.join(dir, 'kpageflags'), maxPfn() * 8);
+  process.env.PAGEWALK_KPAGE_DIR = dir;
+  try {
+    const skipping = inKb(await processMemory(fx.pid));
+    const kernel = kernelKb(fx.pid);
+    expect(kernel.Pss_Shmem).toBeGreaterThan(0);
+    expect(skipping.Pss_Shmem).toBe(kernel.Pss_Shmem);
+    expect(skipping.Pss).toBe(kernel.Pss);
+    if (!features.ksmActive) expect(skipping.Pss_Anon).toBe(kernel.Pss_Anon);
+    // The same reader made to read every frame's flags gets them wrong.
+    process.env.PAGEWALK_ALL_KPAGEFLAGS = '1';
+    const reading = inKb(await processMemory(fx.pid));
+    expect(reading.Pss_Shmem).toBe(0);
+  } finally {
+    delete process.env.PAGEWALK_KPAGE_DIR;
+    delete process.env.PAGEWALK_ALL_KPAGEFLAGS;
+    fs.rmSync(dir, { recursive: true });
+  }
 });
