@@ -5,6 +5,7 @@
       "sources": [
         "native/binding.cc",
         "native/kpage_table.cc",
+        "native/maps_parser.cc",
         "native/pagemap_entry.cc",
         "native/pagemap_file.cc",
         "native/pending_runs.cc",

@@ -301,7 +301,9 @@ function figuresOf(
 
 /** Per-process figures from a settled walk (PSS summed before truncation, as smaps_rollup does). */
 export function shapeProcess(t: Target, options: AccountingOptions, pfnsVisible: boolean): ProcessMemory {
-  const data = new BigUint64Array(t.walked.length * mappingFields);
+  if (!options.mappings) return shapeTotals(t, pfnsVisible);
+  const slots = t.ranges.length / 2;
+  const data = new BigUint64Array(slots * mappingFields);
   t.walk.figures(data);
   const total: ProcessMemory = {
     ...emptyFigures(),
@@ -315,19 +317,40 @@ export function shapeProcess(t: Target, options: AccountingOptions, pfnsVisible:
   const perMapping: MappingMemory[] = [];
   // Unwalked mappings ([vsyscall]) still count in VSS; a whole-space walk
   // is one range whose size is the process's VSS.
-  const walked = new Set(t.walked);
-  t.maps.forEach((m, i) => {
-    if (!walked.has(i)) total.vss += m.size;
-  });
-  t.walked.forEach((mi, k) => {
+  total.vss += t.unwalkedVss;
+  for (let k = 0; k < slots; k++) {
     const anonHuge = t.anonHuge[k] ?? Number(data[k * mappingFields + MappingField.AnonHugePages]) * PAGE;
-    const size = t.wholeSpace ? t.vss : t.maps[mi].size;
+    const size = t.wholeSpace ? t.vss : (t.ranges[2 * k + 1] - t.ranges[2 * k]) * PAGE;
     const fig = figuresOf(data, k, size, t.shmemSwap[k] ?? 0, anonHuge);
     addFigures(total, fig);
-    if (options.mappings) perMapping.push({ mapping: t.maps[mi], ...fig });
-  });
+    if (options.mappings) perMapping.push({ mapping: t.maps[t.mapOf[k]], ...fig });
+  }
   if (options.mappings) total.mappings = perMapping;
   return total;
+}
+
+/**
+ * Process figures without per-mapping output: the walk's figures summed
+ * natively (no row per mapping here: 60,000 mappings took 68 ms of shaping).
+ * The same sums as shapeProcess(), every PSS field in fixed point.
+ */
+function shapeTotals(t: Target, pfnsVisible: boolean): ProcessMemory {
+  const data = new BigUint64Array(mappingFields);
+  t.walk.figureTotals(data);
+  let shmemSwapPages = 0;
+  for (const s of t.shmemSwap) shmemSwapPages += s ?? 0;
+  const anonHuge =
+    t.anonHuge.length > 0 ? t.anonHuge.reduce((a, b) => a + b, 0) : Number(data[MappingField.AnonHugePages]) * PAGE;
+  return {
+    ...emptyFigures(),
+    ...figuresOf(data, 0, t.vss, shmemSwapPages, anonHuge),
+    pid: t.pid,
+    source: 'pagemap',
+    observer: 'included',
+    pfnsVisible,
+    partial: t.partial,
+    timings: t.timings,
+  };
 }
 
 /** Figures from the kernel's smaps_rollup, for callers without the privilege to compute them. */

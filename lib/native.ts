@@ -30,6 +30,8 @@ export interface NativeWalk {
   runAsync(): Promise<void>;
   /** mappings() * mappingFields values, laid out as MappingField. */
   figures(out: BigUint64Array): void;
+  /** mappingFields values: figures() summed over the mappings. */
+  figureTotals(out: BigUint64Array): void;
   /** walkStatFields values, laid out as WalkStat: read them with walkStats(). */
   stats(out: Float64Array): void;
   /** walkTimingFields values (ms of the walk's own threads), laid out as WalkTiming. */
@@ -71,6 +73,12 @@ export interface NativeBinding {
     flags: Uint32Array,
     async: boolean,
   ): undefined | Promise<void>;
+  /**
+   * User-space mappings (PROCMAP_QUERY, else /proc/PID/maps parsed natively),
+   * mapFields values each, laid out as MapField. shmemOnly: only mappings that
+   * may be shmem (device major 0 with an inode).
+   */
+  readMappings(pid: number, shmemOnly: boolean, useQuery: boolean): Promise<Float64Array>;
   /** The sizes of the layouts below, as the addon was built. */
   mappingFields: number;
   groupFields: number;
@@ -78,6 +86,7 @@ export interface NativeBinding {
   walkTimingFields: number;
   tallyStatFields: number;
   tallyTimingFields: number;
+  mapFields: number;
   /** The option bits of new Walk(), binding.cc's WalkOption. */
   walkOptions: {
     lookUpExclusiveAnon: number;
@@ -154,6 +163,23 @@ export enum TallyTiming {
   SettleMs,
 }
 
+// One mapping of readMappings(): native/binding.cc's MapField.
+export enum MapField {
+  StartPage = 0,
+  EndPage,
+  OffsetPage,
+  DevMajor,
+  DevMinor,
+  InodeHigh,
+  InodeLow,
+  /** MapFlag bits. */
+  Flags,
+}
+
+/** MapField.Flags bits: native/maps_parser.h's MapFlag. */
+export const MAP_WRITE = 2;
+export const MAP_SHARED = 8;
+
 // Loaded from the package root whether this file runs from lib/ (tests) or
 // dist/ (the published build): prebuilds/ first, then build/Release.
 export const native: NativeBinding = nodeGypBuild(path.join(__dirname, '..')) as NativeBinding;
@@ -172,6 +198,7 @@ for (const [name, built, mirrored] of [
   ['walkTimingFields', native.walkTimingFields, members(WalkTiming)],
   ['tallyStatFields', native.tallyStatFields, members(TallyStat)],
   ['tallyTimingFields', native.tallyTimingFields, members(TallyTiming)],
+  ['mapFields', native.mapFields, members(MapField)],
 ] as const) {
   if (built !== mirrored)
     throw new Error(

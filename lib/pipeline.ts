@@ -20,6 +20,9 @@ import {
 import { systemError, validatePid } from './errors';
 import { kpagePaths, kpageReadable, type PageFeatures, pageFeatures } from './kpage';
 import {
+  MAP_SHARED,
+  MAP_WRITE,
+  MapField,
   type NativeTally,
   type NativeWalk,
   native,
@@ -45,21 +48,48 @@ import { readStatus } from './proc/status';
 /** Whole-space walks of processes with less resident memory use one thread. */
 const ONE_THREAD_BELOW_RSS = 256 * 1024 * 1024;
 
-/** One process being measured: its maps, native walk and extras. */
+/**
+ * A mapping that may be shmem (device major 0 with an inode), whose swapped
+ * pages smaps counts in Swap though pagemap shows none: see measureShmemSwap().
+ */
+export interface ShmemRange {
+  /** The walked range (slot) its swap is counted in. */
+  slot: number;
+  startPage: number;
+  endPage: number;
+  offsetPages: number;
+  /** The file's identity and range: one object mapped by many processes is measured once. */
+  key: string;
+  privateWritable: boolean;
+}
+
+/** One process being measured: its walked ranges, native walk and extras. */
 export interface Target {
   pid: number;
-  /** Its mappings; empty for a whole-space walk, which needs none. */
+  /**
+   * Its mappings as objects, only when per-mapping output was asked for
+   * (lib/proc/maps.ts); otherwise empty, and the ranges come from the
+   * addon's own maps reader without a JavaScript object per mapping.
+   */
   maps: Mapping[];
-  /** Indices into maps of the mappings walked (user space only); [-1] for a whole-space walk. */
-  walked: number[];
+  /** With maps: the index into maps of each walked range. */
+  mapOf: number[];
+  /** The walked ranges as page numbers, start and end of each; a whole-space walk has one. */
+  ranges: Float64Array;
   /** Mapped address space in bytes. */
   vss: number;
-  /** Walked as one address space, populated stretches found with PAGEMAP_SCAN (no maps read). */
+  /** Address space counted in VSS but not walked (the [vsyscall] gate area), in bytes. */
+  unwalkedVss: number;
+  /** Walked as one address space, populated stretches found with PAGEMAP_SCAN. */
   wholeSpace: boolean;
   walk: NativeWalk;
-  /** Swapped shmem pages per walked mapping; null: unknown (no privilege). */
+  /** The mappings that may be shmem, for swapped shmem (only while a swap slot is in use). */
+  shmem: ShmemRange[];
+  /** A whole-space walk's shmem candidates, read alongside the walk. */
+  shmemRead: Promise<ShmemRange[]> | null;
+  /** Swapped shmem pages per walked range; null: unknown (no privilege). */
   shmemSwap: (number | null)[];
-  /** AnonHugePages bytes per walked mapping; a missing entry means the walk's own figure. */
+  /** AnonHugePages bytes per walked range; a missing entry means the walk's own figure. */
   anonHuge: number[];
   /** Time of this process's own phases (maps to thp). */
   timings: Timings;
@@ -104,7 +134,7 @@ export function walkFlags(features: PageFeatures): number {
  * Opens and prepares one process. wholeSpace: walk its address space as one
  * range instead of reading its maps (only figures of the whole process).
  */
-export async function prepareTarget(pid: number, flags: number, wholeSpace = false): Promise<Target> {
+export async function prepareTarget(pid: number, flags: number, how: PrepareOptions = {}): Promise<Target> {
   let sentinel: PagemapHandle | null = null;
   try {
     sentinel = openPagemap(pid);
@@ -114,7 +144,7 @@ export async function prepareTarget(pid: number, flags: number, wholeSpace = fal
     if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
   }
   try {
-    return await prepareWithSentinel(pid, flags, sentinel, wholeSpace);
+    return await prepareWithSentinel(pid, flags, sentinel, how);
   } catch (err) {
     sentinel?.close();
     throw err;
@@ -135,49 +165,191 @@ function gateArea(): number {
   return gateAreaBytes;
 }
 
+/** How prepareTarget() reads a process. */
+export interface PrepareOptions {
+  /** Walk the address space as one range (PAGEMAP_SCAN finds what is populated): no per-mapping figures. */
+  wholeSpace?: boolean;
+  /** Read the mappings as objects (lib/proc/maps.ts), for per-mapping output. */
+  mappingObjects?: boolean;
+  /** The mappings that may be shmem are needed (a swap slot is in use). */
+  shmem?: boolean;
+  /** The only process measured: a whole-space walk may take both cores whatever its size. */
+  alone?: boolean;
+}
+
+/** PAGEWALK_DISABLE_PROCMAP_QUERY=1 parses /proc/PID/maps instead, as before Linux 6.11 (for tests). */
+function procmapQueryOff(): boolean {
+  return process.env.PAGEWALK_DISABLE_PROCMAP_QUERY === '1';
+}
+
+function shmemKey(major: number, minor: number, inode: string, offsetPages: number, pages: number): string {
+  return `${major}:${minor}:${inode}:${offsetPages}:${pages}`;
+}
+
+/** The shmem candidates among native map records (MapField layout), each counted in slot(i). */
+function shmemFromRecords(records: Float64Array, slot: (i: number) => number): ShmemRange[] {
+  const out: ShmemRange[] = [];
+  const n = native.mapFields;
+  for (let i = 0; i < records.length / n; i++) {
+    const r = (f: MapField) => records[i * n + f];
+    const hi = r(MapField.InodeHigh);
+    const lo = r(MapField.InodeLow);
+    if (r(MapField.DevMajor) !== 0 || (hi === 0 && lo === 0)) continue;
+    const startPage = r(MapField.StartPage);
+    const endPage = r(MapField.EndPage);
+    const offsetPages = r(MapField.OffsetPage);
+    const inode = ((BigInt(hi) << 32n) | BigInt(lo)).toString();
+    const flags = r(MapField.Flags);
+    out.push({
+      slot: slot(i),
+      startPage,
+      endPage,
+      offsetPages,
+      key: shmemKey(0, r(MapField.DevMinor), inode, offsetPages, endPage - startPage),
+      privateWritable: (flags & MAP_SHARED) === 0 && (flags & MAP_WRITE) !== 0,
+    });
+  }
+  return out;
+}
+
+/** Reads a whole-space walk's shmem candidates, adding the time to timings.maps. */
+async function readShmemRanges(pid: number, timings: Timings): Promise<ShmemRange[]> {
+  const began = performance.now();
+  try {
+    return shmemFromRecords(await native.readMappings(pid, true, !procmapQueryOff()), () => 0);
+  } finally {
+    timings.maps += performance.now() - began;
+  }
+}
+
 async function prepareWithSentinel(
   pid: number,
   flags: number,
   sentinel: PagemapHandle | null,
-  wholeSpace: boolean,
+  how: PrepareOptions,
 ): Promise<Target> {
   const began = performance.now();
   const identity = processIdentity(pid);
   const timings = emptyTimings();
-  const base = { pid, shmemSwap: [], anonHuge: [], timings, identity, partial: false, sentinel };
-  if (wholeSpace) {
+  const base = {
+    pid,
+    shmemSwap: [],
+    anonHuge: [],
+    timings,
+    identity,
+    partial: false,
+    sentinel,
+    wholeSpace: how.wholeSpace === true,
+  };
+  if (how.wholeSpace) {
     // Without an mm (kernel thread, zombie) there is nothing to walk.
     const status = sentinel ? readStatus(pid) : { vmSize: 0, vmRss: 0 };
     const vmSize = status.vmSize;
     const ranges = new Float64Array(vmSize > 0 ? [0, native.wholeSpaceEndPage()] : []);
     // A second thread pays off only for a large walk; most processes of a
-    // system are small, and snapshot() already walks two at once.
-    const oneThread = status.vmRss < ONE_THREAD_BELOW_RSS ? WALK_ONE_THREAD : 0;
+    // system are small, and snapshot() already walks two at once. Alone,
+    // a small resident size may still mean tens of thousands of mappings,
+    // each costing the kernel's pagemap read as much as a page of a dense
+    // stretch costs ten: the second thread costs a spawn (tens of µs).
+    const oneThread = !how.alone && status.vmRss < ONE_THREAD_BELOW_RSS ? WALK_ONE_THREAD : 0;
     const walk = new native.Walk(pid, ranges, flags | WALK_WHOLE_SPACE | oneThread);
     timings.maps = performance.now() - began;
-    const walked = vmSize > 0 ? [-1] : [];
-    return { ...base, maps: [], walked, vss: vmSize > 0 ? vmSize + gateArea() : 0, wholeSpace, walk };
+    // Read on the thread pool while the walk runs: only file mappings are
+    // visited, but the kernel steps over every mapping to find them.
+    const shmemRead = how.shmem && vmSize > 0 ? readShmemRanges(pid, timings) : null;
+    // Settled here so that a failure waits for walkTarget() (and never goes unhandled).
+    shmemRead?.catch(() => {});
+    return {
+      ...base,
+      maps: [],
+      mapOf: [],
+      ranges,
+      vss: vmSize > 0 ? vmSize + gateArea() : 0,
+      unwalkedVss: 0,
+      walk,
+      shmem: [],
+      shmemRead,
+    };
   }
-  const maps = await readMapsAsync(pid);
-  const walked: number[] = [];
+  if (how.mappingObjects) {
+    const maps = await readMapsAsync(pid);
+    const mapOf: number[] = [];
+    let vss = 0;
+    for (let i = 0; i < maps.length; i++) {
+      vss += maps[i].size;
+      if (maps[i].start < KERNEL_HALF && maps[i].end > maps[i].start) mapOf.push(i);
+    }
+    const ranges = new Float64Array(mapOf.length * 2);
+    const shmem: ShmemRange[] = [];
+    let walkedVss = 0;
+    mapOf.forEach((mi, k) => {
+      const m = maps[mi];
+      ranges[2 * k] = Number(m.start >> PAGE_SHIFT);
+      ranges[2 * k + 1] = Number(m.end >> PAGE_SHIFT);
+      walkedVss += m.size;
+      if (!how.shmem || m.deviceMajor !== 0 || m.inode === 0n) return;
+      const offsetPages = Number(m.offset >> PAGE_SHIFT);
+      const pages = ranges[2 * k + 1] - ranges[2 * k];
+      shmem.push({
+        slot: k,
+        startPage: ranges[2 * k],
+        endPage: ranges[2 * k + 1],
+        offsetPages,
+        key: shmemKey(m.deviceMajor, m.deviceMinor, m.inode.toString(), offsetPages, pages),
+        privateWritable: !m.shared && m.write,
+      });
+    });
+    const walk = new native.Walk(pid, ranges, flags);
+    timings.maps = performance.now() - began;
+    return { ...base, maps, mapOf, ranges, vss, unwalkedVss: vss - walkedVss, walk, shmem, shmemRead: null };
+  }
+  // Ranges and file identities as numbers: no object per mapping.
+  const records = await native.readMappings(pid, false, !procmapQueryOff());
+  const n = native.mapFields;
+  const count = records.length / n;
+  const ranges = new Float64Array(count * 2);
   let vss = 0;
-  for (let i = 0; i < maps.length; i++) {
-    vss += maps[i].size;
-    if (maps[i].start < KERNEL_HALF && maps[i].end > maps[i].start) walked.push(i);
+  for (let i = 0; i < count; i++) {
+    ranges[2 * i] = records[i * n + MapField.StartPage];
+    ranges[2 * i + 1] = records[i * n + MapField.EndPage];
+    vss += (ranges[2 * i + 1] - ranges[2 * i]) * PAGE;
   }
-  const ranges = new Float64Array(walked.length * 2);
-  walked.forEach((mi, k) => {
-    ranges[2 * k] = Number(maps[mi].start >> PAGE_SHIFT);
-    ranges[2 * k + 1] = Number(maps[mi].end >> PAGE_SHIFT);
-  });
+  // The gate area is listed in /proc/PID/maps of every process with an mm.
+  const unwalkedVss = count > 0 ? gateArea() : 0;
+  const shmem = how.shmem ? shmemFromRecords(records, (i) => i) : [];
   const walk = new native.Walk(pid, ranges, flags);
   timings.maps = performance.now() - began;
-  return { ...base, maps, walked, vss, wholeSpace, walk };
+  return {
+    ...base,
+    maps: [],
+    mapOf: [],
+    ranges,
+    vss: vss + unwalkedVss,
+    unwalkedVss,
+    walk,
+    shmem,
+    shmemRead: null,
+  };
+}
+
+/** Walked ranges of a target. */
+export function slots(t: Target): number {
+  return t.ranges.length / 2;
 }
 
 /** Walks a prepared target: pagemap, then shmem swap and THP, each timed. */
 export async function walkTarget(t: Target, ctx: MeasureContext): Promise<void> {
-  await t.walk.runAsync();
+  const read = t.shmemRead;
+  t.shmemRead = null;
+  try {
+    await t.walk.runAsync();
+  } catch (err) {
+    // The shmem candidates read alongside are waited for: nothing of this
+    // target runs on after it failed. The walk's error is the one to tell.
+    await read?.catch(() => {});
+    throw err;
+  }
+  if (read) t.shmem = await read;
   addWalkTimings(t.timings, t.walk);
   const walked = performance.now();
   measureShmemSwap(t, ctx);
@@ -237,45 +409,44 @@ const SHMEM_NO_CACHESTAT = -2;
  * mapped by many processes is measured once per call (ctx.shmemSwapMemo).
  */
 export function measureShmemSwap(t: Target, ctx: MeasureContext): void {
-  if (!ctx.swapInUse) {
-    t.shmemSwap = t.walked.map(() => 0);
-    return;
+  const swap: (number | null)[] = new Array(slots(t)).fill(0);
+  t.shmemSwap = swap;
+  if (!ctx.swapInUse) return;
+  for (const r of t.shmem) {
+    const pages = shmemSwapOf(t, r, ctx);
+    const sum = swap[r.slot];
+    swap[r.slot] = pages === null || sum === null ? null : sum + pages;
   }
-  t.shmemSwap = t.walked.map((mi) => {
-    const m = t.maps[mi];
-    if (m.deviceMajor !== 0 || m.inode === 0n || !ctx.swapInUse) return 0;
-    const startPage = Number(m.start >> PAGE_SHIFT);
-    const endPage = Number(m.end >> PAGE_SHIFT);
-    const offsetPages = Number(m.offset >> PAGE_SHIFT);
+}
+
+function shmemSwapOf(t: Target, r: ShmemRange, ctx: MeasureContext): number | null {
+  try {
     // The whole range's swap is a fact of the object, not of the mapper.
-    const key = `${m.deviceMajor}:${m.deviceMinor}:${m.inode}:${offsetPages}:${endPage - startPage}`;
-    try {
-      let swapped = ctx.shmemSwapMemo.get(key);
-      if (swapped === undefined) {
-        swapped = native.shmemSwap(t.pid, startPage, endPage, offsetPages, false);
-        if (swapped === SHMEM_NO_CACHESTAT) swapped = null;
-        ctx.shmemSwapMemo.set(key, swapped);
-      }
-      if (swapped === SHMEM_NOT) return 0;
-      if (swapped === null) return null;
-      if (swapped > 0 && !m.shared && m.write) return native.shmemSwap(t.pid, startPage, endPage, offsetPages, true);
-      return swapped;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') {
-        t.partial = true; // unmapped meanwhile
-        return 0;
-      }
-      if (code === 'EPERM' || code === 'EACCES') return null;
-      throw err;
+    let swapped = ctx.shmemSwapMemo.get(r.key);
+    if (swapped === undefined) {
+      swapped = native.shmemSwap(t.pid, r.startPage, r.endPage, r.offsetPages, false);
+      if (swapped === SHMEM_NO_CACHESTAT) swapped = null;
+      ctx.shmemSwapMemo.set(r.key, swapped);
     }
-  });
+    if (swapped === SHMEM_NOT) return 0;
+    if (swapped === null) return null;
+    if (swapped > 0 && r.privateWritable) return native.shmemSwap(t.pid, r.startPage, r.endPage, r.offsetPages, true);
+    return swapped;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      t.partial = true; // unmapped meanwhile
+      return 0;
+    }
+    if (code === 'EPERM' || code === 'EACCES') return null;
+    throw err;
+  }
 }
 
 /** PMD-mapped anonymous THP per mapping (smaps AnonHugePages), via PAGEMAP_SCAN. */
 export function measureAnonHuge(t: Target, features: PageFeatures): void {
-  t.anonHuge = t.walked.map(() => 0);
-  if (!features.thpInUse || t.walked.length === 0) return;
+  t.anonHuge = new Array(slots(t)).fill(0);
+  if (!features.thpInUse || slots(t) === 0) return;
   // A whole-space walk runs only where PAGEMAP_SCAN works, and privileged
   // (PFNs visible) it finds every THP itself; hidden PFNs fall back to
   // smaps_rollup for every figure anyway.
@@ -298,10 +469,10 @@ export function measureAnonHuge(t: Target, features: PageFeatures): void {
   const handle = openPagemap(t.pid);
   let supported = true;
   try {
-    t.walked.forEach((mi, k) => {
-      const m = t.maps[mi];
-      if (!supported || m.size < 2 * 1024 * 1024) return;
-      const r = handle.scan(m.start, m.end, {
+    for (let k = 0; k < slots(t) && supported; k++) {
+      const [start, end] = rangeAddresses(t, k);
+      if (end - start < 2n * 1024n * 1024n) continue;
+      const r = handle.scan(start, end, {
         require: ScanCategory.HUGE | ScanCategory.PRESENT | ScanCategory.FILE | ScanCategory.PFNZERO,
         inverted: ScanCategory.FILE | ScanCategory.PFNZERO,
         anyOf: 0,
@@ -309,7 +480,7 @@ export function measureAnonHuge(t: Target, features: PageFeatures): void {
       });
       supported = r.supported;
       for (const reg of r.regions) t.anonHuge[k] += Number(reg.end - reg.start);
-    });
+    }
   } finally {
     handle.close();
   }
@@ -324,13 +495,18 @@ export function measureAnonHuge(t: Target, features: PageFeatures): void {
 function anonHugeFromSmaps(t: Target): void {
   const byStart = new Map<bigint, number>();
   for (const e of readSmaps(t.pid)) byStart.set(e.start, (e.fields.AnonHugePages ?? 0) * 1024);
-  t.walked.forEach((mi, k) => {
-    const m = t.maps[mi];
-    if (m.size < 2 * 1024 * 1024) return;
-    const v = byStart.get(m.start);
+  for (let k = 0; k < slots(t); k++) {
+    const [start, end] = rangeAddresses(t, k);
+    if (end - start < 2n * 1024n * 1024n) continue;
+    const v = byStart.get(start);
     if (v === undefined) t.partial = true;
     else t.anonHuge[k] = v;
-  });
+  }
+}
+
+/** Start and end address of walked range k. */
+function rangeAddresses(t: Target, k: number): [bigint, bigint] {
+  return [BigInt(t.ranges[2 * k]) << PAGE_SHIFT, BigInt(t.ranges[2 * k + 1]) << PAGE_SHIFT];
 }
 
 export function unprivilegedError(pid: number, why: string): NodeJS.ErrnoException {
@@ -433,14 +609,18 @@ export interface MeasureContext {
   shmemSwapMemo: Map<string, number | null>;
   /**
    * Walk each process as one address space (PAGEMAP_SCAN finds what is
-   * populated) instead of reading its maps: only when no per-mapping figure
-   * is asked for, no swap slot is in use (shmem swap needs the mappings) and
-   * the kernel has PAGEMAP_SCAN.
+   * populated) instead of mapping by mapping: when no per-mapping figure is
+   * asked for and the kernel has PAGEMAP_SCAN. While a swap slot is in use
+   * the mappings that may be shmem are read besides (PROCMAP_QUERY).
    */
   wholeSpace: boolean;
+  /** Per-mapping output: read the mappings as objects. */
+  mappingObjects: boolean;
+  /** One process is measured (processMemory): its walk may use both cores. */
+  alone: boolean;
 }
 
-export function measureContext(options: AccountingOptions): MeasureContext {
+export function measureContext(options: AccountingOptions, alone = false): MeasureContext {
   const features = pageFeatures();
   let swapInUse = true;
   try {
@@ -449,9 +629,17 @@ export function measureContext(options: AccountingOptions): MeasureContext {
   } catch {
     // no meminfo: assume swap, measure it
   }
-  const wholeSpace =
-    !options.mappings && !swapInUse && !scanDisabled() && native.wholeSpaceEndPage() > 0 && !wholeSpaceOff();
-  return { features, flags: walkFlags(features), swapInUse, shmemSwapMemo: new Map(), wholeSpace };
+  const mappingObjects = options.mappings === true;
+  const wholeSpace = !mappingObjects && !scanDisabled() && native.wholeSpaceEndPage() > 0 && !wholeSpaceOff();
+  return {
+    features,
+    flags: walkFlags(features),
+    swapInUse,
+    shmemSwapMemo: new Map(),
+    wholeSpace,
+    mappingObjects,
+    alone,
+  };
 }
 
 /** PAGEWALK_WHOLE_SPACE=0 reads every process's maps instead (for comparison and tests). */
@@ -469,7 +657,12 @@ export async function measureProcess(
   ctx: MeasureContext,
   into: Timings,
 ): Promise<{ t: Target; survived: boolean }> {
-  const t = await prepareTarget(pid, ctx.flags, ctx.wholeSpace);
+  const t = await prepareTarget(pid, ctx.flags, {
+    wholeSpace: ctx.wholeSpace,
+    mappingObjects: ctx.mappingObjects,
+    shmem: ctx.swapInUse,
+    alone: ctx.alone,
+  });
   try {
     await walkTarget(t, ctx);
   } catch (err) {
@@ -534,7 +727,7 @@ export async function processMemory(pid: number, options: AccountingOptions = {}
   checkAccountingOptions(options);
   const began = performance.now();
   const timings = emptyTimings();
-  const ctx = measureContext(options);
+  const ctx = measureContext(options, true);
   // A process that execs while it is walked makes the walk fail (ESRCH) or
   // read an address space its maps do not describe: measure it again.
   let t: Target;

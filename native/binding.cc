@@ -4,12 +4,14 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <memory>
 #include <vector>
 
 #include "js_error.h"
+#include "maps_parser.h"
 #include "pagemap_entry.h"
 #include "pagemap_file.h"
 #include "process_walk.h"
@@ -28,7 +30,7 @@ using pagewalk::toJsError;
 // The layouts and option bits JavaScript shares with this file. Each enum
 // is mirrored in lib/native.ts under the same name (WalkOption, WalkStat,
 // WalkTiming, TallyStat, TallyTiming): keep the two in step. Init() exports
-// the sizes, which lib/native.ts checks on load.
+// the sizes, which lib/native.ts checks on load. (MapField too.)
 enum WalkOption : uint32_t {
   kLookUpExclusiveAnon = 1u << 0,
   kCollectSwapEntries = 1u << 1,
@@ -63,6 +65,20 @@ enum TallyStat : size_t {
 };
 
 enum TallyTiming : size_t { kTallyKpageMs = 0, kTallySettleMs, kTallyTimings };
+
+// One mapping of readMappings(): numbers exact in a double (pages, device
+// numbers, the inode in two 32-bit halves).
+enum MapField : size_t {
+  kMapStartPage = 0,
+  kMapEndPage,
+  kMapOffsetPage,
+  kMapDevMajor,
+  kMapDevMinor,
+  kMapInodeHigh,
+  kMapInodeLow,
+  kMapFlags,  // MapFlag bits: read, write, exec, shared
+  kMapFields
+};
 
 uint64_t toU64(const Napi::Value& v) { return static_cast<uint64_t>(v.As<Napi::Number>().Int64Value()); }
 size_t toSize(const Napi::Value& v) { return static_cast<size_t>(v.As<Napi::Number>().Int64Value()); }
@@ -244,7 +260,8 @@ class Walk : public Napi::ObjectWrap<Walk> {
         {InstanceMethod("run", &Walk::Run), InstanceMethod("runAsync", &Walk::RunAsync),
          InstanceMethod("figures", &Walk::Figures), InstanceMethod("stats", &Walk::Stats),
          InstanceMethod("mappings", &Walk::Mappings), InstanceMethod("timings", &Walk::Timings),
-         InstanceMethod("pendingPfns", &Walk::PendingPfns)});
+         InstanceMethod("pendingPfns", &Walk::PendingPfns),
+         InstanceMethod("figureTotals", &Walk::FigureTotals)});
   }
 
   // new Walk(pid, ranges: Float64Array [startPage, endPage]..., options bits)
@@ -306,6 +323,20 @@ class Walk : public Napi::ObjectWrap<Walk> {
     // A process without mappings (kernel thread, zombie) has no figures, and
     // an empty typed array no data pointer: memcpy must not see the null.
     if (!f.empty()) std::memcpy(out.Data(), f.data(), f.size() * sizeof(uint64_t));
+    return info.Env().Undefined();
+  }
+
+  // figureTotals(out: BigUint64Array of kFields): figures() summed over the
+  // mappings, for reports without per-mapping output (no row per mapping in JS).
+  Napi::Value FigureTotals(const Napi::CallbackInfo& info) {
+    auto out = info[0].As<Napi::BigUint64Array>();
+    if (busy_) throw Napi::Error::New(info.Env(), "walk still running");
+    if (out.ElementLength() < pagewalk::kFields)
+      throw Napi::RangeError::New(info.Env(), "output buffer too small");
+    const auto& f = walk_->figures();
+    uint64_t* o = out.Data();
+    std::fill(o, o + pagewalk::kFields, uint64_t{0});
+    for (size_t i = 0; i < f.size(); i++) o[i % pagewalk::kFields] += f[i];
     return info.Env().Undefined();
   }
 
@@ -559,6 +590,38 @@ Napi::Value ShmemSwap(const Napi::CallbackInfo& info) {
   });
 }
 
+// readMappings(pid, shmemOnly, useQuery) -> Promise<Float64Array of
+// mappings * kMapFields>: user-space mappings, laid out as MapField.
+Napi::Value ReadMappings(const Napi::CallbackInfo& info) {
+  const int pid = info[0].As<Napi::Number>().Int32Value();
+  pagewalk::MapsReadOptions options;
+  options.selection = info[1].As<Napi::Boolean>().Value() ? pagewalk::MapSelection::kShmemCandidates
+                                                          : pagewalk::MapSelection::kAll;
+  options.useQuery = info[2].As<Napi::Boolean>().Value();
+  auto records = std::make_shared<std::vector<pagewalk::MapRecord>>();
+  auto* worker = new PromiseWorker(
+      info.Env(), [=] { *records = pagewalk::readMapRecords(pid, options); },
+      [=](Napi::Env e) -> Napi::Value {
+        auto out = Napi::Float64Array::New(e, records->size() * kMapFields);
+        double* d = out.Data();
+        for (const auto& r : *records) {
+          d[kMapStartPage] = static_cast<double>(r.start >> 12);
+          d[kMapEndPage] = static_cast<double>(r.end >> 12);
+          d[kMapOffsetPage] = static_cast<double>(r.offset >> 12);
+          d[kMapDevMajor] = r.devMajor;
+          d[kMapDevMinor] = r.devMinor;
+          d[kMapInodeHigh] = static_cast<double>(r.inode >> 32);
+          d[kMapInodeLow] = static_cast<double>(r.inode & 0xffffffffu);
+          d[kMapFlags] = r.flags;
+          d += kMapFields;
+        }
+        return out;
+      },
+      {});
+  worker->Queue();
+  return worker->promise();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PagemapHandle", PagemapHandle::Define(env));
   exports.Set("Walk", Walk::Define(env));
@@ -568,6 +631,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runLengths", Napi::Function::New(env, RunLengths));
   exports.Set("shmemSwap", Napi::Function::New(env, ShmemSwap));
   exports.Set("kpageLookup", Napi::Function::New(env, KpageLookup));
+  exports.Set("readMappings", Napi::Function::New(env, ReadMappings));
   // wholeSpaceEndPage() -> TASK_SIZE as a page number, or 0 without PAGEMAP_SCAN
   exports.Set("wholeSpaceEndPage", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 return Napi::Number::New(info.Env(), static_cast<double>(pagewalk::wholeSpaceEndPage()));
@@ -579,6 +643,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("walkTimingFields", Napi::Number::New(env, kWalkTimings));
   exports.Set("tallyStatFields", Napi::Number::New(env, kTallyStats));
   exports.Set("tallyTimingFields", Napi::Number::New(env, kTallyTimings));
+  exports.Set("mapFields", Napi::Number::New(env, kMapFields));
   Napi::Object walkOptions = Napi::Object::New(env);
   walkOptions.Set("lookUpExclusiveAnon", Napi::Number::New(env, kLookUpExclusiveAnon));
   walkOptions.Set("collectSwapEntries", Napi::Number::New(env, kCollectSwapEntries));

@@ -3,6 +3,8 @@
 //   PAGEWALK_DISABLE_SCAN=1      no PAGEMAP_SCAN (before 6.7): plain reads
 //   PAGEWALK_KPAGE_DIR=/nonexistent  kpagecount unreadable: smaps_rollup figures
 //   PAGEWALK_NO_SMAPS_ROLLUP=1   no smaps_rollup (before 4.14): smaps summed
+//   PAGEWALK_DISABLE_PROCMAP_QUERY=1  no PROCMAP_QUERY (before 6.11): the
+//                                shmem candidates from /proc/PID/maps' text
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ProcessMemory,
@@ -24,7 +26,12 @@ async function expectEqualsRollup(pid: number, measure: () => Promise<ProcessMem
   return r;
 }
 
-const SWITCHES = ['PAGEWALK_DISABLE_SCAN', 'PAGEWALK_KPAGE_DIR', 'PAGEWALK_NO_SMAPS_ROLLUP'];
+const SWITCHES = [
+  'PAGEWALK_DISABLE_SCAN',
+  'PAGEWALK_KPAGE_DIR',
+  'PAGEWALK_NO_SMAPS_ROLLUP',
+  'PAGEWALK_DISABLE_PROCMAP_QUERY',
+];
 
 let fx: Fixture;
 beforeAll(async () => {
@@ -55,6 +62,24 @@ describe('PAGEMAP_SCAN absent (PAGEWALK_DISABLE_SCAN=1)', () => {
     );
     expect(without.scope.only).toBe(withScan.scope.only);
     for (const p of without.processes) expect(inKb(p)).toEqual(kernelKb(p.pid));
+  });
+});
+
+describe('PROCMAP_QUERY absent (PAGEWALK_DISABLE_PROCMAP_QUERY=1)', () => {
+  it('processMemory still equals smaps_rollup, swapped shmem included', async () => {
+    process.env.PAGEWALK_DISABLE_PROCMAP_QUERY = '1';
+    for (const pid of fx.pids) {
+      const r = await expectEqualsRollup(pid, () => processMemory(pid));
+      expect(r.source).toBe('pagemap');
+    }
+    // The text path found the swapped shmem (invisible to pagemap) itself.
+    if (fx.regions.swappedShared?.pageout === 1) {
+      const r = await processMemory(fx.pid);
+      const walked = await processMemory(fx.pid, { mappings: true });
+      const shmem = walked.mappings?.find((m) => m.mapping.start === fx.regions.swappedShared.start);
+      expect(shmem?.swap).toBe(64 * 4096);
+      expect(r.swap).toBe(walked.swap);
+    }
   });
 });
 

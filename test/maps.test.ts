@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   parseMaps,
   parseMapsLine,
@@ -8,6 +8,8 @@ import {
   readSmaps,
   readSmapsRollup,
 } from '../lib/index';
+import { native } from '../lib/native';
+import { killAllFixtures, startFixture } from './helpers/fixture';
 
 describe('maps lines', () => {
   it('parses every field of an ordinary file mapping', () => {
@@ -76,6 +78,60 @@ describe('maps lines', () => {
     const maps = readMaps(process.pid);
     expect(maps.some((m) => m.path === '[stack]')).toBe(true);
     expect(parseMaps('')).toEqual([]);
+  });
+});
+
+describe("the addon's maps reader (the walks' hot path)", () => {
+  afterAll(killAllFixtures);
+
+  /** readMaps() in the addon's layout: user space only; shmemOnly keeps device major 0 with an inode. */
+  function expected(pid: number, shmemOnly: boolean): number[][] {
+    return readMaps(pid)
+      .filter((m) => m.start < 1n << 63n)
+      .filter((m) => !shmemOnly || (m.deviceMajor === 0 && m.inode !== 0n))
+      .map((m) => [
+        Number(m.start >> 12n),
+        Number(m.end >> 12n),
+        Number(m.offset >> 12n),
+        m.deviceMajor,
+        m.deviceMinor,
+        Number(m.inode >> 32n),
+        Number(m.inode & 0xffffffffn),
+        (m.read ? 1 : 0) | (m.write ? 2 : 0) | (m.execute ? 4 : 0) | (m.shared ? 8 : 0),
+      ]);
+  }
+
+  function records(data: Float64Array): number[][] {
+    const out: number[][] = [];
+    for (let i = 0; i < data.length; i += native.mapFields)
+      out.push(Array.from(data.subarray(i, i + native.mapFields)));
+    return out;
+  }
+
+  it('agrees with readMaps() field by field, by PROCMAP_QUERY and by parsing the text', async () => {
+    const fx = await startFixture(['all']);
+    fx.stop();
+    let shmemSeen = 0;
+    for (const pid of fx.pids) {
+      for (const shmemOnly of [false, true]) {
+        const want = expected(pid, shmemOnly);
+        expect(records(await native.readMappings(pid, shmemOnly, true))).toEqual(want);
+        expect(records(await native.readMappings(pid, shmemOnly, false))).toEqual(want);
+        if (shmemOnly) shmemSeen += want.length;
+      }
+    }
+    // The fixture maps shared anonymous memory, memfd and SysV shm.
+    expect(shmemSeen).toBeGreaterThan(0);
+  });
+
+  it('has no mappings for a kernel thread and throws ENOENT for a pid that does not exist', async () => {
+    expect((await native.readMappings(2, false, true)).length).toBe(0);
+    expect((await native.readMappings(2, true, true)).length).toBe(0);
+    await expect(native.readMappings(0x3fffffff, true, true)).rejects.toMatchObject({
+      code: 'ENOENT',
+      syscall: 'open',
+      path: '/proc/1073741823/maps',
+    });
   });
 });
 

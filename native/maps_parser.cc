@@ -1,0 +1,197 @@
+#include "maps_parser.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "system_error.h"
+
+namespace pagewalk {
+
+namespace {
+
+// Declared here because the build machine's uapi headers may predate 6.11.
+struct ProcmapQuery {
+  uint64_t size;
+  uint64_t query_flags;
+  uint64_t query_addr;
+  uint64_t vma_start;
+  uint64_t vma_end;
+  uint64_t vma_flags;
+  uint64_t vma_page_size;
+  uint64_t vma_offset;
+  uint64_t inode;
+  uint32_t dev_major;
+  uint32_t dev_minor;
+  uint32_t vma_name_size;
+  uint32_t build_id_size;
+  uint64_t vma_name_addr;
+  uint64_t build_id_addr;
+};
+constexpr unsigned long kProcmapQuery = _IOWR('f', 17, ProcmapQuery);
+// The query's flags and the VMA flags it reports share these bit values
+// with MapFlag (readable, writable, executable, shared).
+constexpr uint64_t kQueryCoveringOrNext = 0x10;
+constexpr uint64_t kQueryFileBacked = 0x20;
+constexpr uint64_t kKernelHalf = uint64_t{1} << 63;
+
+class MapsFile {
+ public:
+  explicit MapsFile(int pid) : path_("/proc/" + std::to_string(pid) + "/maps") {
+    do {
+      fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    } while (fd_ < 0 && errno == EINTR);
+    if (fd_ < 0) throw SystemError(errno, "open", path_);
+  }
+  ~MapsFile() { ::close(fd_); }
+  MapsFile(const MapsFile&) = delete;
+  MapsFile& operator=(const MapsFile&) = delete;
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+bool selected(const MapRecord& r, MapSelection selection) {
+  if (r.start >= kKernelHalf) return false;
+  if (selection == MapSelection::kShmemCandidates) return r.devMajor == 0 && r.inode != 0;
+  return true;
+}
+
+// Returns false when the kernel has no PROCMAP_QUERY (before 6.11).
+bool queryRecords(const MapsFile& file, MapSelection selection, std::vector<MapRecord>& out) {
+  ProcmapQuery q{};
+  uint64_t addr = 0;
+  for (;;) {
+    q = ProcmapQuery{};
+    q.size = sizeof q;
+    // The file-backed filter makes the kernel skip anonymous mappings
+    // itself: one call per shmem candidate's neighbourhood, not per mapping.
+    q.query_flags =
+        kQueryCoveringOrNext | (selection == MapSelection::kShmemCandidates ? kQueryFileBacked : 0);
+    q.query_addr = addr;
+    int rc;
+    do {
+      rc = ::ioctl(file.fd(), kProcmapQuery, &q);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) {
+      if (errno == ENOENT) return true;  // no mapping at or after addr
+      if (errno == ESRCH) {              // no mm: kernel thread, zombie, or gone
+        out.clear();
+        return true;
+      }
+      if (errno == ENOTTY || errno == EINVAL) {
+        if (!out.empty()) throw SystemError(errno, "ioctl", file.path(), "PROCMAP_QUERY");
+        return false;
+      }
+      throw SystemError(errno, "ioctl", file.path(), "PROCMAP_QUERY");
+    }
+    MapRecord r;
+    r.start = q.vma_start;
+    r.end = q.vma_end;
+    r.offset = q.vma_offset;
+    r.inode = q.inode;
+    r.devMajor = q.dev_major;
+    r.devMinor = q.dev_minor;
+    r.flags = static_cast<uint32_t>(q.vma_flags & (kMapRead | kMapWrite | kMapExec | kMapShared));
+    if (selected(r, selection)) out.push_back(r);
+    if (q.vma_end <= addr) return true;  // cannot happen; never loop forever
+    addr = q.vma_end;
+  }
+}
+
+uint64_t parseHex(const char*& p, const char* end) {
+  uint64_t v = 0;
+  for (; p < end; p++) {
+    const char c = *p;
+    if (c >= '0' && c <= '9')
+      v = (v << 4) | static_cast<uint64_t>(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      v = (v << 4) | static_cast<uint64_t>(c - 'a' + 10);
+    else
+      break;
+  }
+  return v;
+}
+
+uint64_t parseDecimal(const char*& p, const char* end) {
+  uint64_t v = 0;
+  for (; p < end && *p >= '0' && *p <= '9'; p++) v = v * 10 + static_cast<uint64_t>(*p - '0');
+  return v;
+}
+
+// One line: "start-end perms offset major:minor inode [path]".
+void parseMapsText(const char* text, size_t length, MapSelection selection, std::vector<MapRecord>& out) {
+  const char* p = text;
+  const char* end = text + length;
+  while (p < end) {
+    const char* lineEnd = p;
+    while (lineEnd < end && *lineEnd != '\n') lineEnd++;
+    MapRecord r;
+    r.start = parseHex(p, lineEnd);
+    if (p < lineEnd && *p == '-') p++;
+    r.end = parseHex(p, lineEnd);
+    if (p < lineEnd) p++;
+    if (lineEnd - p >= 4) {
+      if (p[0] == 'r') r.flags |= kMapRead;
+      if (p[1] == 'w') r.flags |= kMapWrite;
+      if (p[2] == 'x') r.flags |= kMapExec;
+      if (p[3] == 's') r.flags |= kMapShared;
+      p += 4;
+    }
+    if (p < lineEnd) p++;
+    r.offset = parseHex(p, lineEnd);
+    if (p < lineEnd) p++;
+    r.devMajor = static_cast<uint32_t>(parseHex(p, lineEnd));
+    if (p < lineEnd && *p == ':') p++;
+    r.devMinor = static_cast<uint32_t>(parseHex(p, lineEnd));
+    if (p < lineEnd) p++;
+    r.inode = parseDecimal(p, lineEnd);
+    if (r.end > r.start && selected(r, selection)) out.push_back(r);
+    p = lineEnd + 1;
+  }
+}
+
+void parseRecords(const MapsFile& file, MapSelection selection, std::vector<MapRecord>& out) {
+  // The kernel fills at most a page per read; one buffer holds the whole
+  // text, so a line is never split (60,000 mappings: about 3 MB).
+  std::string text;
+  size_t used = 0;
+  for (;;) {
+    if (text.size() - used < 65536) text.resize(text.size() + 262144);
+    ssize_t n;
+    do {
+      n = ::read(file.fd(), &text[used], text.size() - used);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == ESRCH) return;
+      throw SystemError(errno, "read", file.path());
+    }
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+  }
+  parseMapsText(text.data(), used, selection, out);
+}
+
+}  // namespace
+
+std::vector<MapRecord> readMapRecords(int pid, MapsReadOptions options) {
+  MapsFile file(pid);
+  std::vector<MapRecord> out;
+  // PROCMAP_QUERY pays off only filtered: one ioctl per mapping costs more
+  // than the kernel's text (60,000 mappings: 64 ms against 38 ms, 6.18), but
+  // with the file-backed filter the kernel steps over anonymous mappings
+  // itself (16 ms).
+  const bool query = options.useQuery && options.selection == MapSelection::kShmemCandidates;
+  if (query && queryRecords(file, options.selection, out)) return out;
+  out.clear();
+  parseRecords(file, options.selection, out);
+  return out;
+}
+
+}  // namespace pagewalk
