@@ -48,7 +48,22 @@ BlockRef internBlock(std::vector<uint64_t> runs, uint64_t pages);
 
 // Blocks end after a run whose hash says so (content-defined, so that equal
 // sequences of runs are cut alike wherever they start), or when full.
-bool endsBlock(uint64_t finishedRun, size_t runsInBlock);
+inline uint64_t mixBits(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+// About one block per 256 runs (2 KiB), at most 4096 runs (32 KiB): small
+// enough that a sequence shared by two processes is cut alike soon after it
+// starts, large enough that a block's bookkeeping (about 150 bytes) is noise.
+constexpr uint64_t kBlockCutMask = 255;
+constexpr size_t kMaxBlockRuns = 4096;
+inline bool endsBlock(uint64_t finishedRun, size_t runsInBlock) {
+  return (mixBits(finishedRun) & kBlockCutMask) == 0 || runsInBlock >= kMaxBlockRuns;
+}
 
 // A walk's pending runs, appended in address order.
 class PendingRuns {

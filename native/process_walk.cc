@@ -755,8 +755,7 @@ constexpr unsigned long kProcmapQuery = _IOWR('f', 17, ProcmapQuery);
 // block-device filesystem holds page cache (never swap-backed); a file of
 // the internal shmem mount holds shmem. Anything else (tmpfs mounts, FUSE,
 // overlay, devices, or no PROCMAP_QUERY) is looked up.
-FrameKind ProcessWalk::fileKind(uint64_t page) {
-  if (page >= kindStart_ && page < kindEnd_) return kind_;
+FrameKind ProcessWalk::queryFileKind(uint64_t page) {
   if (mapsQueryUnsupported_) return kKindLookUp;
   if (mapsFd_ < 0) {
     const std::string path = "/proc/" + std::to_string(pid_) + "/maps";

@@ -141,7 +141,10 @@ class ProcessWalk {
   void absorb(ProcessWalk& tail, size_t firstMapping, bool continuesMapping);
   void walkMapping(size_t m);
   void consume(size_t m, uint64_t firstPage, const uint64_t* entries, size_t n);
-  FrameKind fileKind(uint64_t page);
+  FrameKind fileKind(uint64_t page) {
+    return page >= kindStart_ && page < kindEnd_ ? kind_ : queryFileKind(page);
+  }
+  FrameKind queryFileKind(uint64_t page);
   void closeMaps();
   void noteHugeCandidates(uint64_t firstPage, const uint64_t* entries, size_t n);
   void scanAnonHuge(size_t m);
