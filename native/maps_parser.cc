@@ -7,35 +7,15 @@
 
 #include <string>
 
+#include "procmap_query.h"
 #include "system_error.h"
 
 namespace pagewalk {
 
 namespace {
 
-// Declared here because the build machine's uapi headers may predate 6.11.
-struct ProcmapQuery {
-  uint64_t size;
-  uint64_t query_flags;
-  uint64_t query_addr;
-  uint64_t vma_start;
-  uint64_t vma_end;
-  uint64_t vma_flags;
-  uint64_t vma_page_size;
-  uint64_t vma_offset;
-  uint64_t inode;
-  uint32_t dev_major;
-  uint32_t dev_minor;
-  uint32_t vma_name_size;
-  uint32_t build_id_size;
-  uint64_t vma_name_addr;
-  uint64_t build_id_addr;
-};
-constexpr unsigned long kProcmapQuery = _IOWR('f', 17, ProcmapQuery);
-// The query's flags and the VMA flags it reports share these bit values
-// with MapFlag (readable, writable, executable, shared).
-constexpr uint64_t kQueryCoveringOrNext = 0x10;
-constexpr uint64_t kQueryFileBacked = 0x20;
+// The VMA flags the query reports share their bit values with MapFlag
+// (readable, writable, executable, shared).
 constexpr uint64_t kKernelHalf = uint64_t{1} << 63;
 
 class MapsFile {

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "pagemap_entry.h"
+#include "procmap_query.h"
 #include "system_error.h"
 
 namespace pagewalk {
@@ -727,27 +728,6 @@ const ShmemDevice& shmemDevice() {
   return dev;
 }
 
-// PROCMAP_QUERY (Linux 6.11+, include/uapi/linux/fs.h), declared here for
-// older headers: the mapping covering an address, from /proc/PID/maps by
-// ioctl, without its text.
-struct ProcmapQuery {
-  uint64_t size;
-  uint64_t query_flags;
-  uint64_t query_addr;
-  uint64_t vma_start;
-  uint64_t vma_end;
-  uint64_t vma_flags;
-  uint64_t vma_page_size;
-  uint64_t vma_offset;
-  uint64_t inode;
-  uint32_t dev_major;
-  uint32_t dev_minor;
-  uint32_t vma_name_size;
-  uint32_t build_id_size;
-  uint64_t vma_name_addr;
-  uint64_t build_id_addr;
-};
-constexpr unsigned long kProcmapQuery = _IOWR('f', 17, ProcmapQuery);
 }  // namespace
 
 // The kind of the frames of a page with pagemap bit 61 (file page or shared
