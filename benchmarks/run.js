@@ -851,6 +851,7 @@ const TIMING_ORDER = [
   'classify',
   'shmemSwap',
   'thp',
+  'paused',
   'kpage',
   'settle',
   'walks',

@@ -91,6 +91,8 @@ export interface Timings {
   shmemSwap: number;
   /** PMD-mapped anonymous THP (PAGEMAP_SCAN or smaps). */
   thp: number;
+  /** Pauses between pagemap calls that let a running process take its mmap lock (`lockPauses`). */
+  paused: number;
   /** kpagecount and kpageflags lookups of the distinct pending frames. */
   kpage: number;
   /** Settling pending pages into figures, SwapPss included. */
@@ -111,6 +113,7 @@ export function emptyTimings(): Timings {
     classify: 0,
     shmemSwap: 0,
     thp: 0,
+    paused: 0,
     kpage: 0,
     settle: 0,
     shape: 0,
@@ -127,6 +130,7 @@ export function addWalkTimings(t: Timings, walk: NativeWalk): void {
   t.scan += w[WalkTiming.ScanMs];
   t.thp += w[WalkTiming.ThpMs];
   t.classify += w[WalkTiming.ClassifyMs];
+  t.paused += w[WalkTiming.PausedMs];
 }
 
 /** Adds a tally's lookup and settling time into t. */
@@ -139,7 +143,7 @@ export function addTallyTimings(t: Timings, tally: NativeTally): void {
 
 /** Sums the per-process phases of b into a. */
 export function addProcessTimings(a: Timings, b: Timings): void {
-  for (const k of ['maps', 'pagemap', 'scan', 'classify', 'shmemSwap', 'thp'] as const) a[k] += b[k];
+  for (const k of ['maps', 'pagemap', 'scan', 'classify', 'shmemSwap', 'thp', 'paused'] as const) a[k] += b[k];
 }
 
 /**
@@ -187,6 +191,25 @@ export interface AccountingOptions {
    * `observer: 'included'`. Default false: the kernel's view of the moment.
    */
   excludeSelf?: boolean;
+  /**
+   * Pauses that keep a running process measured from stalling. Every
+   * pagemap read and PAGEMAP_SCAN holds the process's mmap lock, and the
+   * kernel lets a reader that takes it again at once go ahead of a thread of
+   * the process waiting to write it (mmap, munmap, mprotect, brk) for a few
+   * ms. So while the process runs (any thread not stopped), the walk pauses
+   * `pauseMicros` each time its calls have taken `holdMicros`, reads at most
+   * 4 MiB of address space per call, and uses one thread. A stopped process
+   * cannot take the lock and is walked without pauses. `false`: never
+   * pause. Default: `DEFAULT_LOCK_PAUSES`; docs/performance.md has the trade.
+   */
+  lockPauses?: LockPauses | false;
+}
+
+export interface LockPauses {
+  /** Call time between pauses, in microseconds (1 to 1,000,000). */
+  holdMicros?: number;
+  /** Length of each pause, in microseconds (1 to 100,000). */
+  pauseMicros?: number;
 }
 
 function emptyPages(): PageCounts {
@@ -384,4 +407,32 @@ export function checkAccountingOptions(options: AccountingOptions): void {
   }
   if (options.excludeSelf !== undefined && typeof options.excludeSelf !== 'boolean')
     throw new TypeError(`options.excludeSelf must be a boolean, got ${describe(options.excludeSelf)}`);
+  lockPauseMicros(options.lockPauses);
+}
+
+/**
+ * The default lock pauses: chosen on the bench's stall scenario, see
+ * docs/performance.md ("The stall").
+ */
+export const DEFAULT_LOCK_PAUSES: Readonly<Required<LockPauses>> = Object.freeze({ holdMicros: 100, pauseMicros: 50 });
+
+const LOCK_PAUSE_LIMITS = { holdMicros: 1_000_000, pauseMicros: 100_000 } as const;
+
+/** Validated lock pauses as the addon takes them: [holdMicros, pauseMicros], [0, 0] for none. */
+export function lockPauseMicros(lockPauses: LockPauses | false | undefined): [number, number] {
+  if (lockPauses === false) return [0, 0];
+  if (lockPauses === undefined) return [DEFAULT_LOCK_PAUSES.holdMicros, DEFAULT_LOCK_PAUSES.pauseMicros];
+  if (lockPauses === null || typeof lockPauses !== 'object' || Array.isArray(lockPauses))
+    throw new TypeError(`options.lockPauses must be an object or false, got ${describe(lockPauses)}`);
+  const value = (key: keyof typeof LOCK_PAUSE_LIMITS): number => {
+    const v = lockPauses[key];
+    if (v === undefined) return DEFAULT_LOCK_PAUSES[key];
+    if (typeof v !== 'number') throw new TypeError(`options.lockPauses.${key} must be a number, got ${describe(v)}`);
+    if (!Number.isInteger(v) || v < 1 || v > LOCK_PAUSE_LIMITS[key])
+      throw new RangeError(
+        `options.lockPauses.${key} must be an integer from 1 to ${LOCK_PAUSE_LIMITS[key]}, got ${v}`,
+      );
+    return v;
+  };
+  return [value('holdMicros'), value('pauseMicros')];
 }

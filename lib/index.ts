@@ -2,7 +2,9 @@
 export {
   type AccountingOptions,
   addFigures,
+  DEFAULT_LOCK_PAUSES,
   type FigureSource,
+  type LockPauses,
   type MappingMemory,
   type MemoryFigures,
   type ObserverView,

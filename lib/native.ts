@@ -59,7 +59,14 @@ export interface NativeTally {
 
 export interface NativeBinding {
   PagemapHandle: new (pid: number) => NativePagemapHandle;
-  Walk: new (pid: number, ranges: Float64Array, options: number) => NativeWalk;
+  /** holdMicros, pauseMicros: lock pauses for a running target (0: none). */
+  Walk: new (
+    pid: number,
+    ranges: Float64Array,
+    options: number,
+    holdMicros?: number,
+    pauseMicros?: number,
+  ) => NativeWalk;
   Tally: new (kpagecountPath: string, kpageflagsPath: string) => NativeTally;
   countStates(entries: BigUint64Array, offset: number, count: number, out: Float64Array): void;
   extractPfns(entries: BigUint64Array, offset: number, count: number, out: BigUint64Array): number;
@@ -139,6 +146,7 @@ export enum WalkStat {
   SawHiddenPfn,
   PendingPfns,
   SwapEntries,
+  LockPauses,
 }
 
 // Time of a walk's own threads: native/binding.cc's WalkTiming.
@@ -147,6 +155,7 @@ export enum WalkTiming {
   ScanMs,
   ThpMs,
   ClassifyMs,
+  PausedMs,
 }
 
 // Tally statistics: native/binding.cc's TallyStat.
@@ -232,6 +241,8 @@ export interface WalkStats {
   /** PFNs left for the tally's kpagecount/kpageflags lookups. */
   pendingPfns: number;
   swapEntries: number;
+  /** Pauses taken for the target's mmap writers (lockPauses). */
+  lockPauses: number;
 }
 
 export function walkStats(walk: NativeWalk): WalkStats {
@@ -247,5 +258,6 @@ export function walkStats(walk: NativeWalk): WalkStats {
     sawHiddenPfn: s[WalkStat.SawHiddenPfn] === 1,
     pendingPfns: s[WalkStat.PendingPfns],
     swapEntries: s[WalkStat.SwapEntries],
+    lockPauses: s[WalkStat.LockPauses],
   };
 }

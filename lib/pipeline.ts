@@ -12,6 +12,7 @@ import {
   emptyFigures,
   emptyTimings,
   figuresFromRollup,
+  lockPauseMicros,
   type MappingMemory,
   type ProcessMemory,
   shapeProcess,
@@ -175,6 +176,8 @@ export interface PrepareOptions {
   shmem?: boolean;
   /** The only process measured: a whole-space walk may take both cores whatever its size. */
   alone?: boolean;
+  /** [holdMicros, pauseMicros] of the walk's lock pauses (AccountingOptions.lockPauses); none if absent. */
+  lockPauses?: [number, number];
 }
 
 /** PAGEWALK_DISABLE_PROCMAP_QUERY=1 parses /proc/PID/maps instead, as before Linux 6.11 (for tests). */
@@ -231,6 +234,7 @@ async function prepareWithSentinel(
   const began = performance.now();
   const identity = processIdentity(pid);
   const timings = emptyTimings();
+  const pauses = how.lockPauses ?? [0, 0];
   const base = {
     pid,
     shmemSwap: [],
@@ -252,7 +256,7 @@ async function prepareWithSentinel(
     // each costing the kernel's pagemap read as much as a page of a dense
     // stretch costs ten: the second thread costs a spawn (tens of µs).
     const oneThread = !how.alone && status.vmRss < ONE_THREAD_BELOW_RSS ? WALK_ONE_THREAD : 0;
-    const walk = new native.Walk(pid, ranges, flags | WALK_WHOLE_SPACE | oneThread);
+    const walk = new native.Walk(pid, ranges, flags | WALK_WHOLE_SPACE | oneThread, ...pauses);
     timings.maps = performance.now() - began;
     // Read on the thread pool while the walk runs: only file mappings are
     // visited, but the kernel steps over every mapping to find them.
@@ -299,7 +303,7 @@ async function prepareWithSentinel(
         privateWritable: !m.shared && m.write,
       });
     });
-    const walk = new native.Walk(pid, ranges, flags);
+    const walk = new native.Walk(pid, ranges, flags, ...pauses);
     timings.maps = performance.now() - began;
     return { ...base, maps, mapOf, ranges, vss, unwalkedVss: vss - walkedVss, walk, shmem, shmemRead: null };
   }
@@ -317,7 +321,7 @@ async function prepareWithSentinel(
   // The gate area is listed in /proc/PID/maps of every process with an mm.
   const unwalkedVss = count > 0 ? gateArea() : 0;
   const shmem = how.shmem ? shmemFromRecords(records, (i) => i) : [];
-  const walk = new native.Walk(pid, ranges, flags);
+  const walk = new native.Walk(pid, ranges, flags, ...pauses);
   timings.maps = performance.now() - began;
   return {
     ...base,
@@ -618,6 +622,8 @@ export interface MeasureContext {
   mappingObjects: boolean;
   /** One process is measured (processMemory): its walk may use both cores. */
   alone: boolean;
+  /** [holdMicros, pauseMicros] of the walks' lock pauses; [0, 0]: none. */
+  lockPauses: [number, number];
 }
 
 export function measureContext(options: AccountingOptions, alone = false): MeasureContext {
@@ -639,6 +645,7 @@ export function measureContext(options: AccountingOptions, alone = false): Measu
     wholeSpace,
     mappingObjects,
     alone,
+    lockPauses: lockPauseMicros(options.lockPauses),
   };
 }
 
@@ -662,6 +669,7 @@ export async function measureProcess(
     mappingObjects: ctx.mappingObjects,
     shmem: ctx.swapInUse,
     alone: ctx.alone,
+    lockPauses: ctx.lockPauses,
   });
   try {
     await walkTarget(t, ctx);

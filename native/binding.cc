@@ -51,10 +51,18 @@ enum WalkStat : size_t {
   kWalkSawHiddenPfn,     // 1 or 0
   kWalkPendingPfns,      // PFNs left for the tally's kpage lookups
   kWalkSwapEntries,
+  kWalkLockPauses,  // pauses taken for the target's mmap writers
   kWalkStats
 };
 
-enum WalkTiming : size_t { kWalkPagemapMs = 0, kWalkScanMs, kWalkThpMs, kWalkClassifyMs, kWalkTimings };
+enum WalkTiming : size_t {
+  kWalkPagemapMs = 0,
+  kWalkScanMs,
+  kWalkThpMs,
+  kWalkClassifyMs,
+  kWalkPausedMs,
+  kWalkTimings
+};
 
 enum TallyStat : size_t {
   kTallyDistinctPfns = 0,
@@ -264,11 +272,16 @@ class Walk : public Napi::ObjectWrap<Walk> {
          InstanceMethod("figureTotals", &Walk::FigureTotals)});
   }
 
-  // new Walk(pid, ranges: Float64Array [startPage, endPage]..., options bits)
+  // new Walk(pid, ranges: Float64Array [startPage, endPage]..., options bits,
+  //          holdMicros, pauseMicros): the last two as LockPauses (0: none),
+  //          validated by lib/.
   Walk(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Walk>(info) {
     const int pid = info[0].As<Napi::Number>().Int32Value();
     auto ranges = info[1].As<Napi::Float64Array>();
     const uint32_t bits = info[2].As<Napi::Number>().Uint32Value();
+    const auto micros = [&](size_t i) -> uint64_t {
+      return info.Length() > i && info[i].IsNumber() ? toSize(info[i]) : 0;
+    };
     pagewalk::LargeVector<uint64_t> addresses(ranges.ElementLength());
     for (size_t i = 0; i < addresses.size(); i++) addresses[i] = static_cast<uint64_t>(ranges[i]) << 12;
     pagewalk::WalkOptions options;
@@ -279,6 +292,8 @@ class Walk : public Napi::ObjectWrap<Walk> {
     options.parallel = !(bits & kOneThread);
     options.lookUpAllFlags = !(bits & kNoHugetlb);
     options.lookUpAnonFlags = !(bits & kNoKsm);
+    options.lockPauses.holdNs = micros(3) * 1000;
+    options.lockPauses.pauseNs = micros(4) * 1000;
     walk_ = std::make_shared<pagewalk::ProcessWalk>(pid, std::move(addresses), options);
   }
 
@@ -354,6 +369,7 @@ class Walk : public Napi::ObjectWrap<Walk> {
     out[kWalkSawHiddenPfn] = s.sawHiddenPfn ? 1 : 0;
     out[kWalkPendingPfns] = static_cast<double>(walk_->pendingPages());
     out[kWalkSwapEntries] = static_cast<double>(walk_->swapEntries().size());
+    out[kWalkLockPauses] = static_cast<double>(s.lockPauses);
     return info.Env().Undefined();
   }
 
@@ -368,6 +384,7 @@ class Walk : public Napi::ObjectWrap<Walk> {
     out[kWalkScanMs] = static_cast<double>(t.scanNs) / 1e6;
     out[kWalkThpMs] = static_cast<double>(t.thpNs) / 1e6;
     out[kWalkClassifyMs] = static_cast<double>(t.consumeNs) / 1e6;
+    out[kWalkPausedMs] = static_cast<double>(t.pausedNs) / 1e6;
     return info.Env().Undefined();
   }
 

@@ -1,9 +1,14 @@
 #include "pagemap_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
 
 #include "system_error.h"
 
@@ -31,7 +36,100 @@ constexpr unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);
 constexpr size_t kEntrySize = sizeof(uint64_t);
 constexpr uint64_t kPageShift = 12;
 
+// While pausing, reads are cut into pieces of this many entries (4 MiB of
+// address space, two holds of the lock, about 50 us when every page is
+// present), so that no call runs far past the budget between pauses.
+constexpr size_t kPacedReadEntries = 1024;
+// A target found stopped is looked at again this often (its leader only: a
+// SIGCONT wakes every thread at once), so one resumed during a long walk
+// gets pauses from then on.
+constexpr uint64_t kStoppedRecheckNs = 5 * 1000 * 1000;
+
+// The state letter of a /proc/.../stat, or 0 if unreadable.
+char statState(const std::string& path) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return 0;
+  char buf[512];
+  ssize_t n;
+  do {
+    n = ::read(fd, buf, sizeof buf - 1);
+  } while (n < 0 && errno == EINTR);
+  ::close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  // The command name may hold ')' itself: the state follows the last one.
+  const char* close = nullptr;
+  for (char* p = buf; *p; p++)
+    if (*p == ')') close = p;
+  if (close == nullptr || close[1] != ' ') return 0;
+  return close[2];
+}
+
+bool cannotLock(char state) { return state == 'T' || state == 't' || state == 'Z' || state == 'X'; }
+
 }  // namespace
+
+uint64_t monotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+TargetState threadsState(int pid) {
+  const std::string task = "/proc/" + std::to_string(pid) + "/task";
+  DIR* dir = ::opendir(task.c_str());
+  if (dir == nullptr) return TargetState::kRunning;
+  TargetState state = TargetState::kStopped;
+  bool any = false;
+  while (dirent* d = ::readdir(dir)) {
+    if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+    any = true;
+    if (!cannotLock(statState(task + "/" + d->d_name + "/stat"))) {
+      state = TargetState::kRunning;
+      break;
+    }
+  }
+  ::closedir(dir);
+  return any ? state : TargetState::kRunning;
+}
+
+void PagemapFile::pauseForWriters(const LockPauses& pauses, TargetState state) {
+  lockPauses_ = pauses;
+  state_ = state;
+  heldNs_ = 0;
+  stateCheckedNs_ = monotonicNs();
+}
+
+void PagemapFile::afterLockedCall(uint64_t began) {
+  if (lockPauses_.holdNs == 0) return;
+  const uint64_t now = monotonicNs();
+  heldNs_ += now - began;
+  if (heldNs_ < lockPauses_.holdNs) return;
+  heldNs_ = 0;
+  if (state_ == TargetState::kUnknown) {
+    state_ = threadsState(pid_);
+    stateCheckedNs_ = now;
+  } else if (state_ == TargetState::kStopped && now - stateCheckedNs_ >= kStoppedRecheckNs) {
+    if (!cannotLock(statState("/proc/" + std::to_string(pid_) + "/stat"))) state_ = TargetState::kRunning;
+    stateCheckedNs_ = now;
+  }
+  if (state_ != TargetState::kRunning) return;
+  // The default timer slack (50 us) would stretch a short pause several
+  // times over; the thread's own is put back afterwards.
+  const int slack = ::prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+  ::prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  timespec left{static_cast<time_t>(lockPauses_.pauseNs / 1000000000u),
+                static_cast<long>(lockPauses_.pauseNs % 1000000000u)};
+  while (::nanosleep(&left, &left) != 0 && errno == EINTR) {
+  }
+  if (slack > 0) ::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(slack), 0, 0, 0);
+  const uint64_t resumed = monotonicNs();
+  pauses_++;
+  pausedNs_ += resumed - now;
+}
 
 PagemapFile::PagemapFile(int pid) : pid_(pid), path_("/proc/" + std::to_string(pid) + "/pagemap") {
   int fd;
@@ -69,9 +167,11 @@ size_t PagemapFile::read(uint64_t firstPage, size_t count, uint64_t* out) {
   if (fd_ < 0) throw SystemError(EBADF, "read", path_, "pagemap handle is closed");
   size_t done = 0;
   while (done < count) {
-    const size_t want = (count - done) * kEntrySize;
+    const size_t entries = pacing() ? std::min(count - done, kPacedReadEntries) : count - done;
     const off_t offset = static_cast<off_t>((firstPage + done) * kEntrySize);
-    const ssize_t n = ::pread(fd_, out + done, want, offset);
+    const uint64_t began = monotonicNs();
+    const ssize_t n = ::pread(fd_, out + done, entries * kEntrySize, offset);
+    if (n > 0) afterLockedCall(began);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw SystemError(errno, "read", path_);
@@ -104,9 +204,11 @@ ScanResult PagemapFile::scan(const ScanRequest& request, uint64_t* regionsOut, s
   arg.category_anyof_mask = request.categoryAnyofMask;
   arg.return_mask = request.returnMask;
   int rc;
+  const uint64_t began = monotonicNs();
   do {
     rc = ::ioctl(fd_, kPagemapScan, &arg);
   } while (rc < 0 && errno == EINTR);
+  if (rc >= 0) afterLockedCall(began);
   if (rc < 0) {
     if (errno == ENOTTY || errno == EINVAL) {
       // EINVAL is also what a newer kernel says for a bad argument; the

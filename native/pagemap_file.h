@@ -9,6 +9,9 @@
 
 namespace pagewalk {
 
+// Monotonic nanoseconds (vDSO clock_gettime: tens of ns per call).
+uint64_t monotonicNs();
+
 // Categories of PAGEMAP_SCAN (include/uapi/linux/fs.h, 6.7+).
 constexpr uint64_t kScanWpAllowed = 1 << 0;
 constexpr uint64_t kScanWritten = 1 << 1;
@@ -29,6 +32,25 @@ struct ScanRequest {
   uint64_t returnMask = 0;
   uint64_t maxPages = 0;  // 0: no limit
 };
+
+// Pauses between the pagemap calls of a walk of a running process: each
+// call holds the target's mmap lock (a pread per 2 MiB of address space, a
+// PAGEMAP_SCAN for the whole call), and the kernel's rw-semaphore lets a
+// reader that re-takes the lock straight away go ahead of a writer that is
+// waiting (mmap, munmap, mprotect), until the writer has waited a jiffy or
+// two (rwsem.c, RWSEM_WAIT_TIMEOUT). A pause hands it the lock.
+struct LockPauses {
+  uint64_t holdNs = 0;   // pause once calls have taken this long since the last pause; 0: never
+  uint64_t pauseNs = 0;  // how long each pause lasts
+};
+
+// What is known of whether every thread of the target is stopped (SIGSTOP,
+// ptrace): a stopped process cannot take its mmap lock, so it needs no pauses.
+enum class TargetState { kUnknown, kStopped, kRunning };
+
+// Reads /proc/PID/task/*/stat: stopped when every thread is stopped (T, t)
+// or dead (Z, X). Anything unreadable counts as running.
+TargetState threadsState(int pid);
 
 struct ScanResult {
   size_t regions = 0;        // regions written, 3 u64 each (start, end, categories)
@@ -54,6 +76,13 @@ class PagemapFile {
   // regions). Never throws for a missing ioctl: sets `unsupported`.
   ScanResult scan(const ScanRequest& request, uint64_t* regionsOut, size_t capacity);
 
+  // From now on, pause as `pauses` says between calls while the target runs,
+  // with reads cut into pieces short enough to keep to the budget. `state`:
+  // what the caller already knows (kUnknown: looked up at the first pause due).
+  void pauseForWriters(const LockPauses& pauses, TargetState state);
+  uint64_t pauses() const { return pauses_; }
+  uint64_t pausedNs() const { return pausedNs_; }
+
   void close();
   bool isOpen() const { return fd_ >= 0; }
   int pid() const { return pid_; }
@@ -62,6 +91,15 @@ class PagemapFile {
  private:
   [[noreturn]] void throwExited() const;
   bool targetAlive();
+  bool pacing() const { return lockPauses_.holdNs > 0 && state_ != TargetState::kStopped; }
+  void afterLockedCall(uint64_t began);
+
+  LockPauses lockPauses_;
+  TargetState state_ = TargetState::kUnknown;
+  uint64_t heldNs_ = 0;          // call time since the last pause
+  uint64_t stateCheckedNs_ = 0;  // when a stopped target was last seen stopped
+  uint64_t pauses_ = 0;
+  uint64_t pausedNs_ = 0;
 
   int fd_ = -1;
   int pid_;

@@ -80,12 +80,6 @@ struct SpaceCursor {
   std::exception_ptr error;
 };
 
-uint64_t monotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 void accountPage(uint64_t* f, uint32_t mapcount, uint32_t kpageFlags) {
   const uint64_t pss = mapcount < 2 ? kFullPss : kFullPss / mapcount;
   f[kRssPages]++;
@@ -131,6 +125,33 @@ void ProcessWalk::run() {
   swapEntries_.shrink_to_fit();
 }
 
+// Whether this walk pauses for a running target's mmap writers (looked up
+// only for walks that could be split: a small one finds out at its first
+// pause due, if ever).
+bool ProcessWalk::runsAndPauses() {
+  if (options_.lockPauses.holdNs == 0) return false;
+  if (targetState_ == TargetState::kUnknown) targetState_ = threadsState(pid_);
+  return targetState_ == TargetState::kRunning;
+}
+
+void ProcessWalk::openPagemap() {
+  pagemap_ = std::make_unique<PagemapFile>(pid_);
+  pagemap_->pauseForWriters(options_.lockPauses, targetState_);
+  pausedSeenNs_ = 0;
+}
+
+void ProcessWalk::closePagemap() {
+  stats_.lockPauses += pagemap_->pauses();
+  timings_.pausedNs += pagemap_->pausedNs();
+  pagemap_.reset();
+}
+
+uint64_t ProcessWalk::withoutPauses(uint64_t ns) {
+  const uint64_t paused = pagemap_->pausedNs() - pausedSeenNs_;
+  pausedSeenNs_ = pagemap_->pausedNs();
+  return ns - std::min(ns, paused);
+}
+
 void ProcessWalk::runUnshrunk() {
   // Kernel threads have no mappings, and their pagemap cannot even be
   // opened (ESRCH): nothing to walk is a walk of zeros, not an error.
@@ -140,12 +161,13 @@ void ProcessWalk::runUnshrunk() {
     cursor.page = ranges_[0] >> kPageShift;
     cursor.end = ranges_[1] >> kPageShift;
     cursor.scanWindow = kChunkEntries * kSparseRatio;
-    if (!options_.parallel || !extraThreadsAllowed()) {
+    if (!options_.parallel || !extraThreadsAllowed() || runsAndPauses()) {
       runSpace(cursor);
     } else {
       WalkOptions tailOptions = options_;
       tailOptions.parallel = false;
       ProcessWalk tail(pid_, ranges_, tailOptions);
+      tail.targetState_ = targetState_;
       std::thread worker([&] {
         try {
           tail.runSpace(cursor);
@@ -175,7 +197,7 @@ void ProcessWalk::runUnshrunk() {
   // mmap lock shared, so the halves proceed side by side on two cores.
   uint64_t total = 0;
   for (size_t m = 0; m < mappings(); m++) total += (ranges_[2 * m + 1] - ranges_[2 * m]) >> kPageShift;
-  if (total < kParallelMinPages || !options_.parallel || !extraThreadsAllowed()) {
+  if (total < kParallelMinPages || !options_.parallel || !extraThreadsAllowed() || runsAndPauses()) {
     runSerial(mappings());
     return;
   }
@@ -208,6 +230,7 @@ void ProcessWalk::runUnshrunk() {
   WalkOptions tailOptions = options_;
   tailOptions.parallel = false;
   ProcessWalk tail(pid_, std::move(tailRanges), tailOptions);
+  tail.targetState_ = targetState_;
   std::exception_ptr tailError;
   std::thread worker([&] {
     try {
@@ -258,6 +281,7 @@ void ProcessWalk::absorb(ProcessWalk& tail, size_t firstMapping, bool continuesM
   stats_.readCalls += tail.stats_.readCalls;
   stats_.scanCalls += tail.stats_.scanCalls;
   stats_.pagesSkippedByScan += tail.stats_.pagesSkippedByScan;
+  stats_.lockPauses += tail.stats_.lockPauses;
   stats_.scanUnsupported = stats_.scanUnsupported || tail.stats_.scanUnsupported;
   stats_.pfnsVisible = stats_.pfnsVisible || tail.stats_.pfnsVisible;
   stats_.sawHiddenPfn = stats_.sawHiddenPfn || tail.stats_.sawHiddenPfn;
@@ -265,6 +289,7 @@ void ProcessWalk::absorb(ProcessWalk& tail, size_t firstMapping, bool continuesM
   timings_.scanNs += tail.timings_.scanNs;
   timings_.thpNs += tail.timings_.thpNs;
   timings_.consumeNs += tail.timings_.consumeNs;
+  timings_.pausedNs += tail.timings_.pausedNs;
 }
 
 // ---------------------------------------------------------------- whole space
@@ -301,7 +326,7 @@ uint64_t wholeSpaceEndPage() {
 
 // One thread of a whole-space walk: everything it reads is mapping 0.
 void ProcessWalk::runSpace(SpaceCursor& c) {
-  pagemap_ = std::make_unique<PagemapFile>(pid_);
+  openPagemap();
   buffer_.resize(kChunkEntries);
   regions_.resize(kScanRegions * 3);
   for (;;) {
@@ -335,7 +360,7 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
           c.error = std::current_exception();
           break;
         }
-        timings_.scanNs += monotonicNs() - began;
+        timings_.scanNs += withoutPauses(monotonicNs() - began);
         if (r.unsupported) {
           // Checked by wholeSpaceEndPage(); reading a whole space instead
           // would take minutes, so say so.
@@ -383,7 +408,7 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
       const uint64_t readBegan = monotonicNs();
       got = pagemap_->read(first, static_cast<size_t>(count), buffer_.data());
       const uint64_t readDone = monotonicNs();
-      timings_.pagemapNs += readDone - readBegan;
+      timings_.pagemapNs += withoutPauses(readDone - readBegan);
       stats_.readCalls++;
       stats_.entriesRead += got;
       for (size_t i = 0; i < got; i++) populated += (buffer_[i] & (kPresent | kSwapped)) != 0;
@@ -408,7 +433,7 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
     }
   }
   scanAnonHuge(0);
-  pagemap_.reset();
+  closePagemap();
   closeMaps();
   LargeVector<uint64_t>().swap(buffer_);
   LargeVector<uint64_t>().swap(regions_);
@@ -416,7 +441,7 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
 
 // Walks mappings [0, count) on this thread.
 void ProcessWalk::runSerial(size_t count) {
-  pagemap_ = std::make_unique<PagemapFile>(pid_);
+  openPagemap();
   buffer_.resize(kChunkEntries);
   if (options_.useScan) regions_.resize(kScanRegions * 3);
   for (size_t m = 0; m < count; m++) {
@@ -430,7 +455,7 @@ void ProcessWalk::runSerial(size_t count) {
     pendingBegin_[m] = pending_.runs();
     swapBegin_[m] = swapEntries_.size();
   }
-  pagemap_.reset();
+  closePagemap();
   closeMaps();
   // The buffers are per walk; a long-lived snapshot keeps only the figures.
   LargeVector<uint64_t>().swap(buffer_);
@@ -455,7 +480,7 @@ void ProcessWalk::walkMapping(size_t m) {
       stats_.scanCalls++;
       const uint64_t scanBegan = monotonicNs();
       const ScanResult r = pagemap_->scan(req, regions_.data(), kScanRegions);
-      timings_.scanNs += monotonicNs() - scanBegan;
+      timings_.scanNs += withoutPauses(monotonicNs() - scanBegan);
       if (r.unsupported) {
         stats_.scanUnsupported = true;
         continue;
@@ -480,7 +505,7 @@ void ProcessWalk::walkMapping(size_t m) {
           const uint64_t readBegan = monotonicNs();
           const size_t got = pagemap_->read(p, n, buffer_.data());
           const uint64_t readDone = monotonicNs();
-          timings_.pagemapNs += readDone - readBegan;
+          timings_.pagemapNs += withoutPauses(readDone - readBegan);
           stats_.readCalls++;
           stats_.entriesRead += got;
           noteHugeCandidates(p, buffer_.data(), got);
@@ -504,7 +529,7 @@ void ProcessWalk::walkMapping(size_t m) {
     const uint64_t readBegan = monotonicNs();
     const size_t got = pagemap_->read(page, n, buffer_.data());
     const uint64_t readDone = monotonicNs();
-    timings_.pagemapNs += readDone - readBegan;
+    timings_.pagemapNs += withoutPauses(readDone - readBegan);
     stats_.readCalls++;
     stats_.entriesRead += got;
     size_t populated = 0;
@@ -593,7 +618,7 @@ void ProcessWalk::scanAnonHuge(size_t m) {
     }
   }
   hugeCandidates_.clear();
-  timings_.thpNs += monotonicNs() - began;
+  timings_.thpNs += withoutPauses(monotonicNs() - began);
 }
 
 void ProcessWalk::consume(size_t m, uint64_t firstPage, const uint64_t* entries, size_t n) {

@@ -57,6 +57,10 @@ struct WalkOptions {
   // stretches are found with PAGEMAP_SCAN (no /proc/PID/maps needed), and
   // up to two threads share the work chunk by chunk. Needs PAGEMAP_SCAN.
   bool wholeSpace = false;
+  // Pauses that give a running target's waiting mmap writers the lock; a
+  // walk that pauses runs on one thread, or the other's reads would hold
+  // the lock through every pause.
+  LockPauses lockPauses;
 };
 
 // Shared progress of the threads of a whole-space walk.
@@ -69,16 +73,15 @@ struct WalkTimings {
   uint64_t scanNs = 0;     // PAGEMAP_SCAN for populated stretches
   uint64_t thpNs = 0;      // PAGEMAP_SCAN for PMD-mapped THP
   uint64_t consumeNs = 0;  // classifying entries (the rest of the walk)
+  uint64_t pausedNs = 0;   // pauses for the target's mmap writers (LockPauses)
 };
-
-// Monotonic nanoseconds (vDSO clock_gettime: tens of ns per call).
-uint64_t monotonicNs();
 
 struct WalkStats {
   uint64_t entriesRead = 0;
   uint64_t readCalls = 0;
   uint64_t scanCalls = 0;
   uint64_t pagesSkippedByScan = 0;
+  uint64_t lockPauses = 0;
   bool scanUnsupported = false;
   bool pfnsVisible = false;   // at least one present entry carried a PFN
   bool sawHiddenPfn = false;  // a present entry with PFN 0
@@ -136,6 +139,11 @@ class ProcessWalk {
 
  private:
   void runUnshrunk();
+  bool runsAndPauses();
+  void openPagemap();
+  void closePagemap();
+  // ns minus the pauses taken since the last call: the time of the call itself.
+  uint64_t withoutPauses(uint64_t ns);
   void runSerial(size_t count);
   void runSpace(SpaceCursor& cursor);
   void absorb(ProcessWalk& tail, size_t firstMapping, bool continuesMapping);
@@ -153,6 +161,8 @@ class ProcessWalk {
   LargeVector<uint64_t> ranges_;
   WalkOptions options_;
   std::unique_ptr<PagemapFile> pagemap_;
+  uint64_t pausedSeenNs_ = 0;
+  TargetState targetState_ = TargetState::kUnknown;
   LargeVector<uint64_t> figures_;
   static void settlePage(uint64_t* f, const KpageTable& table, size_t idx, bool withoutObserver,
                          FrameKind kind);

@@ -206,6 +206,33 @@ describe('timings', () => {
   });
 });
 
+describe('lock pauses for a running process', () => {
+  // Pausing after every call: the walks of these small processes pause too.
+  const everyCall = { holdMicros: 1, pauseMicros: 1 };
+  let running: Fixture;
+  beforeAll(async () => {
+    running = await startFixture(['all']);
+  });
+  afterAll(() => running.kill());
+
+  it('a process that is not stopped is still measured equal to smaps_rollup, and the walk paused', async () => {
+    for (const mappings of [false, true]) {
+      const r = await processMemory(running.pid, { lockPauses: everyCall, mappings });
+      expect(inKb(r)).toEqual(kernelKb(running.pid));
+      expect(r.timings.paused).toBeGreaterThan(0);
+    }
+    const s = await snapshot({ pids: running.pids, lockPauses: everyCall });
+    expect(s.timings.paused).toBeGreaterThan(0);
+    for (const p of s.processes) expect(inKb(p)).toEqual(kernelKb(p.pid));
+  });
+
+  it('a stopped process, or lockPauses: false, is walked without pauses', async () => {
+    expect((await processMemory(fx.pid, { lockPauses: everyCall })).timings.paused).toBe(0);
+    expect((await snapshot({ pids: fx.pids, lockPauses: everyCall })).timings.paused).toBe(0);
+    expect((await processMemory(running.pid, { lockPauses: false })).timings.paused).toBe(0);
+  });
+});
+
 describe('KSM', () => {
   const ksm = '/sys/kernel/mm/ksm';
   let saved: Record<string, string> = {};

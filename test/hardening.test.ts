@@ -191,6 +191,23 @@ describe('addresses and page counts', () => {
     await expect(snapshot({ concurrency: 1.5 })).rejects.toThrow(RangeError);
     await expect(snapshot({ groups: [{ name: 'x', match: 3 as never }] })).rejects.toThrow(TypeError);
     await expect(snapshot({ filter: 'x' as never })).rejects.toThrow(TypeError);
+    for (const [lockPauses, error] of [
+      [null, TypeError],
+      [true, TypeError],
+      [100, TypeError],
+      [[100, 50], TypeError],
+      [{ holdMicros: '100' }, TypeError],
+      [{ pauseMicros: 50n }, TypeError],
+      [{ holdMicros: 0 }, RangeError],
+      [{ holdMicros: -1 }, RangeError],
+      [{ holdMicros: 1.5 }, RangeError],
+      [{ holdMicros: 1_000_001 }, RangeError],
+      [{ pauseMicros: Number.NaN }, RangeError],
+      [{ pauseMicros: 100_001 }, RangeError],
+    ] as const) {
+      await expect(processMemory(idle.pid, { lockPauses: lockPauses as never })).rejects.toThrow(error);
+      await expect(snapshot({ pids: [idle.pid], lockPauses: lockPauses as never })).rejects.toThrow(error);
+    }
     expect(() => walkSync(idle.pid, { chunkPages: 0 }).next()).toThrow(RangeError);
     expect(() => walkSync(idle.pid, { chunkPages: 2 ** 40 }).next()).toThrow(RangeError);
     expect(() => walkSync(idle.pid, { filter: 1 as never }).next()).toThrow(TypeError);
