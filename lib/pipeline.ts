@@ -48,6 +48,8 @@ import { readStatus } from './proc/status';
 
 /** Whole-space walks of processes with less resident memory use one thread. */
 const ONE_THREAD_BELOW_RSS = 256 * 1024 * 1024;
+/** The same when one process alone is measured (see prepareWithSentinel). */
+const ONE_THREAD_BELOW_RSS_ALONE = 64 * 1024 * 1024;
 
 /**
  * A mapping that may be shmem (device major 0 with an inode), whose swapped
@@ -252,10 +254,12 @@ async function prepareWithSentinel(
     const ranges = new Float64Array(vmSize > 0 ? [0, native.wholeSpaceEndPage()] : []);
     // A second thread pays off only for a large walk; most processes of a
     // system are small, and snapshot() already walks two at once. Alone,
-    // a small resident size may still mean tens of thousands of mappings,
-    // each costing the kernel's pagemap read as much as a page of a dense
-    // stretch costs ten: the second thread costs a spawn (tens of µs).
-    const oneThread = !how.alone && status.vmRss < ONE_THREAD_BELOW_RSS ? WALK_ONE_THREAD : 0;
+    // a moderate resident size may still mean tens of thousands of
+    // mappings, each costing the kernel's pagemap read more than ten pages
+    // of a dense stretch (60,000 one-page mappings: 17 ms of reads for 234
+    // MiB), so the bar is lower; below it the spawn is not worth it.
+    const minRss = how.alone ? ONE_THREAD_BELOW_RSS_ALONE : ONE_THREAD_BELOW_RSS;
+    const oneThread = status.vmRss < minRss ? WALK_ONE_THREAD : 0;
     const walk = new native.Walk(pid, ranges, flags | WALK_WHOLE_SPACE | oneThread, ...pauses);
     timings.maps = performance.now() - began;
     // Read on the thread pool while the walk runs: only file mappings are
