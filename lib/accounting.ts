@@ -79,7 +79,11 @@ export type FigureSource = 'pagemap' | 'smaps_rollup';
 export interface Timings {
   /** Listing processes and reading their stat, status and cmdline (snapshot only). */
   list: number;
-  /** Opening pagemap, reading and parsing /proc/PID/maps, identity checks. */
+  /**
+   * Opening pagemap, identity checks, reading the mappings (/proc/PID/maps,
+   * or PROCMAP_QUERY for the shmem candidates while swap is in use, which
+   * runs on the thread pool beside the walk).
+   */
   maps: number;
   /** pread of pagemap entries. */
   pagemap: number;
