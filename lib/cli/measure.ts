@@ -2,9 +2,9 @@
 // the filters and options the commands share, and the warnings about what
 // was left out or could not be exact.
 import type { Command } from 'commander';
-import type { ProcessMemory } from '../accounting';
+import { DEFAULT_LOCK_PAUSES, type LockPauses, lockPauseMicros, type ProcessMemory } from '../accounting';
 import { type GoneProcess, type ProcessInfo, type Snapshot, type SnapshotOptions, snapshot } from '../snapshot';
-import { PRIVILEGE } from './errors';
+import { PRIVILEGE, usage } from './errors';
 import { parseRegex } from './options';
 import { warn } from './output';
 import { progress } from './progress';
@@ -17,20 +17,45 @@ import { progress } from './progress';
  */
 export interface ObserverOption {
   includeSelf?: boolean;
+  /** `--lock-pauses`: "HOLD,PAUSE" in microseconds, or "off". */
+  lockPauses?: string;
 }
 
-/** Adds `--include-self` to a command that measures processes. */
+/** Adds `--include-self` and `--lock-pauses` to a command that measures processes. */
 export function observerOption(command: Command): Command {
-  return command.option(
-    '--include-self',
-    "count pagewalk's own mappings, as the kernel does while it runs (default: figures as they are once pagewalk has exited)",
-  );
+  const { holdMicros, pauseMicros } = DEFAULT_LOCK_PAUSES;
+  return command
+    .option(
+      '--include-self',
+      "count pagewalk's own mappings, as the kernel does while it runs (default: figures as they are once pagewalk has exited)",
+    )
+    .option(
+      '--lock-pauses <hold,pause|off>',
+      `pause PAUSE us each time reading a running process has taken HOLD us, so that it never waits long for its own mmap lock; off: never (default ${holdMicros},${pauseMicros})`,
+    );
+}
+
+/** The library options the observer flags stand for. */
+export function observerSettings(o: ObserverOption): { excludeSelf: boolean; lockPauses?: LockPauses | false } {
+  const settings = { excludeSelf: !o.includeSelf };
+  if (o.lockPauses === undefined) return settings;
+  if (o.lockPauses === 'off') return { ...settings, lockPauses: false };
+  const m = /^(\d+),(\d+)$/.exec(o.lockPauses);
+  const lockPauses = m ? { holdMicros: Number(m[1]), pauseMicros: Number(m[2]) } : undefined;
+  try {
+    if (lockPauses) lockPauseMicros(lockPauses);
+  } catch (err) {
+    throw usage(`invalid --lock-pauses "${o.lockPauses}": ${(err as Error).message}`);
+  }
+  if (!lockPauses) throw usage(`invalid --lock-pauses "${o.lockPauses}": expected HOLD,PAUSE in microseconds, or off`);
+  return { ...settings, lockPauses };
 }
 
 export async function measure(options: SnapshotOptions, o: ObserverOption = {}): Promise<Snapshot> {
+  const settings = observerSettings(o);
   const bar = progress();
   try {
-    return await snapshot({ excludeSelf: !o.includeSelf, ...options, onProgress: bar.onProgress });
+    return await snapshot({ ...settings, ...options, onProgress: bar.onProgress });
   } finally {
     bar.end();
   }

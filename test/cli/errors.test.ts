@@ -35,6 +35,9 @@ describe('errors and help', () => {
       [['record', '-n', '0'], /^pagewalk: invalid -n "0": expected a whole number, 1 or more\n$/],
       [['top', '-b', '--by', 'pid'], /^pagewalk: invalid --by "pid" \(known: name exe user cgroup\)\n$/],
       [['serve', '--group-by', 'pid'], /^pagewalk: invalid --group-by "pid" \(known: name exe user cgroup\)\n$/],
+      [['smem', '--lock-pauses', 'soon'], /^pagewalk: invalid --lock-pauses "soon": expected HOLD,PAUSE/],
+      [['show', '1', '--lock-pauses', '0,50'], /^pagewalk: invalid --lock-pauses "0,50": .*holdMicros/],
+      [['top', '-b', '--lock-pauses', '100,100001'], /^pagewalk: invalid --lock-pauses "100,100001": .*pauseMicros/],
     ];
     for (const [args, message] of cases) {
       const r = run(args);

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { watch } from '../../watch';
 import { CliError, EXIT_RUNTIME, explain, usage } from '../errors';
-import { checkExact, type ObserverOption, observerOption, processFilter } from '../measure';
+import { checkExact, type ObserverOption, observerOption, observerSettings, processFilter } from '../measure';
 import { parseCount, parseGroupBy, parseSeconds } from '../options';
 import { Output } from '../output';
 
@@ -47,7 +47,7 @@ async function recordCommand(o: RecordOptions): Promise<void> {
       filter,
       mappings: o.mappings,
       groupBy,
-      excludeSelf: !o.includeSelf,
+      ...observerSettings(o),
     })) {
       if (step.index === 0) checkExact(step.snapshot, Boolean(o.mappings));
       const line = `${JSON.stringify(step.sample)}\n`;

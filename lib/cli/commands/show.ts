@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { MemoryFigures } from '../../accounting';
 import { processMemory } from '../../pipeline';
 import { CliError, EXIT_RUNTIME, explain, PRIVILEGE, usage } from '../errors';
-import { checkExactProcess, type ObserverOption, observerOption } from '../measure';
+import { checkExactProcess, type ObserverOption, observerOption, observerSettings } from '../measure';
 import { parsePid } from '../options';
 import { Output } from '../output';
 import { type Column, formatSize, hex, renderTable, type UnitStyle } from '../render';
@@ -25,7 +25,7 @@ async function showCommand(pidText: string, o: ShowOptions): Promise<void> {
   }
   let pm: Awaited<ReturnType<typeof processMemory>>;
   try {
-    pm = await processMemory(pid, { mappings: true, excludeSelf: !o.includeSelf });
+    pm = await processMemory(pid, { mappings: true, ...observerSettings(o) });
   } catch (err) {
     throw explain(err, pid);
   }

@@ -9,7 +9,7 @@ import type { GroupBy } from '../../groups';
 import type { Snapshot } from '../../snapshot';
 import { type WatchStep, watch } from '../../watch';
 import { explain, usage } from '../errors';
-import { checkExact, type ObserverOption, observerOption, processFilter } from '../measure';
+import { checkExact, type ObserverOption, observerOption, observerSettings, processFilter } from '../measure';
 import { parseCount, parseGroupBy, parseSeconds } from '../options';
 import { Output, terminalWidth } from '../output';
 import { type Column, formatSize, human, renderTable, type UnitStyle } from '../render';
@@ -300,7 +300,7 @@ async function topCommand(o: TopOptions): Promise<void> {
       signal: ac.signal,
       filter,
       groupBy: by,
-      excludeSelf: !o.includeSelf,
+      ...observerSettings(o),
     })) {
       // On a terminal the screen would hide a warning: it is given once the screen is back.
       if (step.index === 0) {
