@@ -643,7 +643,7 @@ void ProcessWalk::consume(size_t m, uint64_t firstPage, const uint64_t* entries,
       }
       stats_.pfnsVisible = true;
       // Whatever pagemap and the mapping decide needs no kpageflags read.
-      FrameKind kind = kKindLookUp;
+      FrameKind kind;
       if (options_.lookUpAllFlags)
         kind = kKindLookUp;
       else if (!(e & kFileOrSharedAnon))
