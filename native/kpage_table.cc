@@ -143,14 +143,13 @@ void KpageTable::resolve(bool twoThreads) {
   readPass(bits_, paths_.count, false, twoThreads);
   // kpagecount reads 0 for the zero page (and the huge zero page), PFN holes
   // and frames freed since the walk: only their flags tell the zero page.
+  // The dense index runs on with each set bit (no popcount per frame).
   for (size_t w = 0; w < bits_.size(); w++) {
-    uint64_t word = bits_[w] & ~flagBits_[w];
-    while (word) {
-      const unsigned b = static_cast<unsigned>(__builtin_ctzll(word));
+    uint64_t word = bits_[w];
+    for (size_t idx = rank_[w]; word; idx++) {
+      const uint64_t bit = word & -word;
       word &= word - 1;
-      const size_t idx =
-          rank_[w] + static_cast<size_t>(__builtin_popcountll(bits_[w] & ((uint64_t{1} << b) - 1)));
-      if (counts_[idx] == 0) flagBits_[w] |= uint64_t{1} << b;
+      if (!(flagBits_[w] & bit) && counts_[idx] == 0) flagBits_[w] |= bit;
     }
   }
   readPass(flagBits_, paths_.flags, true, twoThreads);
@@ -242,14 +241,18 @@ void KpageTable::readRun(int fd, const std::string& path, bool flags, uint64_t f
   // Frames that vanish mid-read (memory hot-unplug) read short: leave them
   // as count 0, NOPAGE, which every consumer skips.
   for (size_t i = done; i < n; i++) out[i] = flags ? uint64_t{1} << kKpfNoPage : 0;
+  // The run starts at a wanted frame; the dense index of each later wanted
+  // frame is one more than the last (no popcount per frame).
+  size_t idx = indexOf(first);
+  if (idx == kAbsent) return;
   for (uint64_t pfn = first; pfn <= last; pfn++) {
-    const size_t idx = indexOf(pfn);
-    if (idx == kAbsent) continue;
+    if (!((bits_[pfn >> 6] >> (pfn & 63)) & 1)) continue;
     const uint64_t v = out[pfn - first];
     if (flags)
       flags_[idx] = static_cast<uint32_t>(v & ~uint64_t{kFlagsKnown}) | kFlagsKnown;
     else
       counts_[idx] = v > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(v);
+    idx++;
   }
 }
 
