@@ -97,7 +97,7 @@ export interface Timings {
   thp: number;
   /** Pauses between pagemap calls that let a running process take its mmap lock (`lockPauses`). */
   paused: number;
-  /** kpagecount and kpageflags lookups of the distinct pending frames. */
+  /** kpagecount and kpageflags lookups of the distinct pending frames (with excludeSelf, the reads of the caller's own pagemap around them too). */
   kpage: number;
   /** Settling pending pages into figures, SwapPss included. */
   settle: number;

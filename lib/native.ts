@@ -50,7 +50,13 @@ export interface NativeTally {
   approximateSwapPss(): void;
   /** Frees the walks' pending frames once figures, groups and matrix are out. */
   release(): void;
-  excludeObserver(observerPfns: BigUint64Array, observerWalk: number): void;
+  /**
+   * Settle without the caller's own mappings: the tally walks the caller's
+   * pagemap over these page ranges (walk option bits as for new Walk())
+   * before and after the kpage lookups, re-reading frames it mapped or
+   * unmapped meanwhile. observerWalk: the caller's own walk's index, or -1.
+   */
+  excludeObserver(ranges: Float64Array, walkOptions: number, observerWalk: number): void;
   /** tallyStatFields values, laid out as TallyStat. */
   stats(out: Float64Array): void;
   /** tallyTimingFields values (ms), laid out as TallyTiming. */
@@ -164,6 +170,14 @@ export enum TallyStat {
   BytesRead,
   ReadCalls,
   PfnLimit,
+  /** 1 when the caller's mappings were taken off (excludeSelf), else 0. */
+  ObserverExcluded,
+  /** Reads of the caller's own pagemap. */
+  ObserverReads,
+  /** Frames whose count was read again because the caller mapped or unmapped them meanwhile. */
+  ObserverRereadFrames,
+  /** Frames the caller still mapped or unmapped after the last re-read. */
+  ObserverUnsettledFrames,
 }
 
 // Tally timings: native/binding.cc's TallyTiming.

@@ -27,6 +27,7 @@ import {
   type NativeTally,
   type NativeWalk,
   native,
+  TallyStat,
   WALK_COLLECT_SWAP,
   WALK_LOOKUP_EXCLUSIVE_ANON,
   WALK_NO_HUGETLB,
@@ -571,35 +572,28 @@ export async function mappingsFromSmaps(pid: number): Promise<MappingMemory[]> {
 }
 
 /**
- * The frames the calling process maps that another process may map too, one
- * entry per virtual page (a frame mapped twice is listed twice), from the
- * caller's own pagemap. Exclusive anonymous pages are left out: their
- * mapcount is 1, so no other process maps them. Null when PFNs are hidden.
+ * Tells the tally to settle without the caller's own mappings: it reads the
+ * caller's pagemap around its kpagecount lookups (native/tally.cc
+ * resolveObserver). The whole address space where PAGEMAP_SCAN finds what is
+ * populated, so that a mapping made meanwhile is seen too; else the
+ * caller's mappings as they are now. observerWalk: the index of the
+ * caller's own walk in the tally, or -1.
  */
-export async function observerPfns(flags: number): Promise<BigUint64Array | null> {
-  const self = await prepareTarget(process.pid, flags);
-  try {
-    await self.walk.runAsync();
-  } finally {
-    releaseTarget(self);
+export async function excludeObserver(tally: NativeTally, flags: number, observerWalk: number): Promise<void> {
+  // No swap entry of the caller's matters; a small caller is walked by one thread.
+  let walkFlags = flags & ~WALK_COLLECT_SWAP;
+  if (process.memoryUsage.rss() < ONE_THREAD_BELOW_RSS) walkFlags |= WALK_ONE_THREAD;
+  const end = native.wholeSpaceEndPage();
+  if (end > 0 && !scanDisabled()) {
+    tally.excludeObserver(new Float64Array([0, end]), walkFlags | WALK_WHOLE_SPACE, observerWalk);
+    return;
   }
-  const s = walkStats(self.walk);
-  if (s.sawHiddenPfn && !s.pfnsVisible) return null;
-  const pfns = new BigUint64Array(s.pendingPfns);
-  self.walk.pendingPfns(pfns);
-  return pfns;
-}
-
-/**
- * Tells the tally to settle without the caller's mappings. observerWalk: the
- * index of the caller's own walk in the tally, or -1. False when the caller's
- * PFNs are hidden (figures then stay the kernel's view).
- */
-export async function excludeObserver(tally: NativeTally, flags: number, observerWalk: number): Promise<boolean> {
-  const pfns = await observerPfns(flags);
-  if (!pfns) return false;
-  tally.excludeObserver(pfns, observerWalk);
-  return true;
+  const ranges: number[] = [];
+  for (const m of await readMapsAsync(process.pid)) {
+    if (m.start < KERNEL_HALF && m.end > m.start)
+      ranges.push(Number(m.start >> PAGE_SHIFT), Number(m.end >> PAGE_SHIFT));
+  }
+  tally.excludeObserver(new Float64Array(ranges), walkFlags, observerWalk);
 }
 
 export function newTally(): NativeTally {
@@ -713,11 +707,14 @@ export async function settleTargets(
   if (gap && options.unprivileged === 'error') throw unprivilegedError(targets[0]?.pid ?? process.pid, gap);
   const tally = newTally();
   for (const t of targets) tally.add(t.walk);
-  let excluded = false;
-  if (!gap && options.excludeSelf) excluded = await excludeObserver(tally, ctx.flags, selfWalk);
+  if (!gap && options.excludeSelf) await excludeObserver(tally, ctx.flags, selfWalk);
   if (!gap) await tally.resolveAsync();
   tally.approximateSwapPss();
   addTallyTimings(timings, tally);
+  const tallyStats = new Float64Array(native.tallyStatFields);
+  tally.stats(tallyStats);
+  // False also when the caller's own PFNs were hidden: figures then stay the kernel's view.
+  const excluded = !gap && options.excludeSelf === true && tallyStats[TallyStat.ObserverExcluded] === 1;
   return { tally, gap, excluded };
 }
 

@@ -69,6 +69,10 @@ enum TallyStat : size_t {
   kTallyBytesRead,
   kTallyReadCalls,
   kTallyPfnLimit,
+  kTallyObserverExcluded,  // 1 or 0
+  kTallyObserverReads,
+  kTallyObserverRereadFrames,
+  kTallyObserverUnsettledFrames,
   kTallyStats
 };
 
@@ -93,6 +97,25 @@ size_t toSize(const Napi::Value& v) { return static_cast<size_t>(v.As<Napi::Numb
 uint64_t bigToU64(const Napi::Value& v) {
   bool lossless;
   return v.As<Napi::BigInt>().Uint64Value(&lossless);
+}
+
+// Walk ranges arrive as [startPage, endPage]... in a Float64Array.
+pagewalk::LargeVector<uint64_t> rangeAddresses(const Napi::Float64Array& ranges) {
+  pagewalk::LargeVector<uint64_t> addresses(ranges.ElementLength());
+  for (size_t i = 0; i < addresses.size(); i++) addresses[i] = static_cast<uint64_t>(ranges[i]) << 12;
+  return addresses;
+}
+
+pagewalk::WalkOptions walkOptionsFrom(uint32_t bits) {
+  pagewalk::WalkOptions options;
+  options.lookUpExclusiveAnon = bits & kLookUpExclusiveAnon;
+  options.collectSwapEntries = bits & kCollectSwapEntries;
+  options.useScan = !(bits & kNoScan);
+  options.wholeSpace = bits & kWholeSpace;
+  options.parallel = !(bits & kOneThread);
+  options.lookUpAllFlags = !(bits & kNoHugetlb);
+  options.lookUpAnonFlags = !(bits & kNoKsm);
+  return options;
 }
 
 // ---------------------------------------------------------------- PagemapHandle
@@ -282,19 +305,10 @@ class Walk : public Napi::ObjectWrap<Walk> {
     const auto micros = [&](size_t i) -> uint64_t {
       return info.Length() > i && info[i].IsNumber() ? toSize(info[i]) : 0;
     };
-    pagewalk::LargeVector<uint64_t> addresses(ranges.ElementLength());
-    for (size_t i = 0; i < addresses.size(); i++) addresses[i] = static_cast<uint64_t>(ranges[i]) << 12;
-    pagewalk::WalkOptions options;
-    options.lookUpExclusiveAnon = bits & kLookUpExclusiveAnon;
-    options.collectSwapEntries = bits & kCollectSwapEntries;
-    options.useScan = !(bits & kNoScan);
-    options.wholeSpace = bits & kWholeSpace;
-    options.parallel = !(bits & kOneThread);
-    options.lookUpAllFlags = !(bits & kNoHugetlb);
-    options.lookUpAnonFlags = !(bits & kNoKsm);
+    pagewalk::WalkOptions options = walkOptionsFrom(bits);
     options.lockPauses.holdNs = micros(3) * 1000;
     options.lockPauses.pauseNs = micros(4) * 1000;
-    walk_ = std::make_shared<pagewalk::ProcessWalk>(pid, std::move(addresses), options);
+    walk_ = std::make_shared<pagewalk::ProcessWalk>(pid, rangeAddresses(ranges), options);
   }
 
   std::shared_ptr<pagewalk::ProcessWalk> core() const { return walk_; }
@@ -484,13 +498,15 @@ class Tally : public Napi::ObjectWrap<Tally> {
     return info.Env().Undefined();
   }
 
-  // excludeObserver(observerPfns: BigUint64Array, observerWalk: index or -1)
+  // excludeObserver(ranges: Float64Array of the caller's own, walkOptions, observerWalk: index or -1)
   Napi::Value ExcludeObserver(const Napi::CallbackInfo& info) {
     idle(info.Env());
-    auto pfns = info[0].As<Napi::BigUint64Array>();
-    const int64_t walk = info[1].As<Napi::Number>().Int64Value();
-    pagewalk::LargeVector<uint64_t> copy(pfns.Data(), pfns.Data() + pfns.ElementLength());
-    tally_->excludeObserver(std::move(copy), walk < 0 ? pagewalk::Tally::kNoWalk : static_cast<size_t>(walk));
+    pagewalk::ObserverPagemap observer;
+    observer.ranges = rangeAddresses(info[0].As<Napi::Float64Array>());
+    observer.options = walkOptionsFrom(info[1].As<Napi::Number>().Uint32Value());
+    const int64_t walk = info[2].As<Napi::Number>().Int64Value();
+    tally_->excludeObserver(std::move(observer),
+                            walk < 0 ? pagewalk::Tally::kNoWalk : static_cast<size_t>(walk));
     return info.Env().Undefined();
   }
 
@@ -513,13 +529,18 @@ class Tally : public Napi::ObjectWrap<Tally> {
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     auto out = info[0].As<Napi::Float64Array>();
     if (out.ElementLength() < kTallyStats) throw Napi::RangeError::New(info.Env(), "buffer too small");
-    if (!busy_ && tally_->resolved()) {
+    if (busy_) return info.Env().Undefined();
+    if (tally_->resolved()) {
       const auto& t = tally_->table();
       out[kTallyDistinctPfns] = static_cast<double>(t.size());
       out[kTallyBytesRead] = static_cast<double>(t.bytesRead());
       out[kTallyReadCalls] = static_cast<double>(t.readCalls());
       out[kTallyPfnLimit] = static_cast<double>(t.pfnLimit());
     }
+    out[kTallyObserverExcluded] = tally_->observerExcluded() ? 1 : 0;
+    out[kTallyObserverReads] = static_cast<double>(tally_->observerReads());
+    out[kTallyObserverRereadFrames] = static_cast<double>(tally_->observerRereadFrames());
+    out[kTallyObserverUnsettledFrames] = static_cast<double>(tally_->observerUnsettledFrames());
     return info.Env().Undefined();
   }
 

@@ -129,7 +129,9 @@ void KpageTable::wantRange(uint64_t first, uint64_t length, bool withFlags) {
   if (withFlags) set(flagBits_);
 }
 
-void KpageTable::resolve(bool twoThreads) {
+void KpageTable::index() {
+  if (indexed_) return;
+  indexed_ = true;
   rank_.assign(bits_.size() + 1, 0);
   uint32_t total = 0;
   for (size_t w = 0; w < bits_.size(); w++) {
@@ -139,7 +141,11 @@ void KpageTable::resolve(bool twoThreads) {
   rank_[bits_.size()] = total;
   counts_.assign(total, 0);
   flags_.assign(total, 0);
-  if (total == 0) return;
+}
+
+void KpageTable::resolve(bool twoThreads) {
+  index();
+  if (counts_.empty()) return;
   readPass(bits_, paths_.count, false, twoThreads);
   // kpagecount reads 0 for the zero page (and the huge zero page), PFN holes
   // and frames freed since the walk: only their flags tell the zero page.
@@ -221,8 +227,8 @@ void KpageTable::readWords(const LargeVector<uint64_t>& bitmap, const std::strin
   if (inRun) readRun(fd.get(), path, flags, runFirst, runLast, buf, bytes, calls);
 }
 
-void KpageTable::readRun(int fd, const std::string& path, bool flags, uint64_t first, uint64_t last,
-                         LargeVector<uint64_t>& buf, uint64_t& bytes, uint64_t& calls) {
+void KpageTable::readRawRun(int fd, const std::string& path, bool flags, uint64_t first, uint64_t last,
+                            LargeVector<uint64_t>& buf, uint64_t& bytes, uint64_t& calls) {
   const size_t n = static_cast<size_t>(last - first + 1);
   uint64_t* out = buf.data();
   size_t done = 0;
@@ -241,28 +247,53 @@ void KpageTable::readRun(int fd, const std::string& path, bool flags, uint64_t f
   // Frames that vanish mid-read (memory hot-unplug) read short: leave them
   // as count 0, NOPAGE, which every consumer skips.
   for (size_t i = done; i < n; i++) out[i] = flags ? uint64_t{1} << kKpfNoPage : 0;
+}
+
+void KpageTable::readRun(int fd, const std::string& path, bool flags, uint64_t first, uint64_t last,
+                         LargeVector<uint64_t>& buf, uint64_t& bytes, uint64_t& calls) {
+  readRawRun(fd, path, flags, first, last, buf, bytes, calls);
   // The run starts at a wanted frame; the dense index of each later wanted
   // frame is one more than the last (no popcount per frame).
   size_t idx = indexOf(first);
   if (idx == kAbsent) return;
   for (uint64_t pfn = first; pfn <= last; pfn++) {
     if (!((bits_[pfn >> 6] >> (pfn & 63)) & 1)) continue;
-    const uint64_t v = out[pfn - first];
     if (flags)
-      flags_[idx] = static_cast<uint32_t>(v & ~uint64_t{kFlagsKnown}) | kFlagsKnown;
+      storeFlags(idx, buf[pfn - first]);
     else
-      counts_[idx] = v > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(v);
+      storeCount(idx, buf[pfn - first]);
     idx++;
   }
 }
 
-void KpageTable::discountObserver(const uint64_t* pfns, size_t n) {
-  observer_.assign(counts_.size(), 0);
-  for (size_t i = 0; i < n; i++) {
-    const size_t idx = indexOf(pfns[i]);
-    // Frames no measured process maps are not in the table: they change no figure.
-    if (idx != kAbsent) observer_[idx]++;
-  }
+void KpageTable::reread(const std::vector<size_t>& indices) {
+  if (indices.empty()) return;
+  std::vector<uint64_t> pfns(indices.size());
+  for (size_t k = 0; k < indices.size(); k++) pfns[k] = pfnAt(indices[k]);
+  LargeVector<uint64_t> buf(kMaxRunEntries);
+  // Nearby frames share a pread as in resolve(), but only the frames asked
+  // for are stored: a frame between them keeps what it was read with.
+  auto pass = [&](const std::string& path, bool flags) {
+    Fd fd(path);
+    size_t runBegin = 0;
+    for (size_t k = 1; k <= pfns.size(); k++) {
+      if (k < pfns.size() && pfns[k] - pfns[k - 1] <= kCoalesceGap &&
+          pfns[k] - pfns[runBegin] < kMaxRunEntries)
+        continue;
+      const uint64_t first = pfns[runBegin];
+      readRawRun(fd.get(), path, flags, first, pfns[k - 1], buf, bytesRead_, readCalls_);
+      for (size_t j = runBegin; j < k; j++) {
+        const uint64_t v = buf[pfns[j] - first];
+        if (!flags)
+          storeCount(indices[j], v);
+        else if (flagsKnown(indices[j]) || counts_[indices[j]] == 0)
+          storeFlags(indices[j], v);
+      }
+      runBegin = k;
+    }
+  };
+  pass(paths_.count, false);
+  pass(paths_.flags, true);
 }
 
 uint64_t KpageTable::pfnAt(size_t index) const {

@@ -45,13 +45,20 @@ class KpageTable {
   // want() of every frame of [first, first + length).
   void wantRange(uint64_t first, uint64_t length, bool withFlags);
 
+  // Gives every wanted PFN its dense index (indexOf()), before any count is
+  // read. Call once, after all want()s; resolve() calls it if need be.
+  void index();
   // Reads counts, and flags where wanted, for every wanted PFN. Call once,
   // after all want()s. twoThreads: split the reads over a second thread
   // when there are many.
   void resolve(bool twoThreads = false);
+  // Reads the counts of exactly these frames again (dense indices in
+  // ascending order), and their flags where they were read or the count now
+  // reads 0; every other frame keeps what it was read with.
+  void reread(const std::vector<size_t>& indices);
 
   static constexpr size_t kAbsent = SIZE_MAX;
-  // Dense index of a wanted PFN after resolve(), or kAbsent.
+  // Dense index of a wanted PFN after index(), or kAbsent.
   size_t indexOf(uint64_t pfn) const {
     if (pfn >= pfnLimit_) return kAbsent;
     const uint64_t word = bits_[pfn >> 6];
@@ -64,18 +71,18 @@ class KpageTable {
   uint32_t mapcount(size_t index) const { return counts_[index]; }
 
   // The observer (the calling process) maps pages too, and each of its
-  // mappings raises a frame's mapcount. Counts, per looked-up frame, how many
-  // times the observer maps it: pfns are the PFNs of its own pagemap, one per
-  // virtual page (a frame it maps twice appears twice). After resolve().
-  void discountObserver(const uint64_t* pfns, size_t n);
+  // mappings raises a frame's mapcount. perFrame[index]: how many times the
+  // observer mapped the frame when its count was read (Tally finds it).
+  void setObserverMappings(LargeVector<uint32_t> perFrame) { observer_ = std::move(perFrame); }
+  uint32_t observerMappings(size_t index) const { return observer_.empty() ? 0 : observer_[index]; }
   // The mapcount the frame will have once the observer has exited: the
   // kernel's, less the observer's own mappings of it.
   uint32_t mapcountWithoutObserver(size_t index) const {
     const uint32_t count = counts_[index];
     if (observer_.empty() || count == 0) return count;
     const uint32_t mine = observer_[index];
-    // Every frame here is mapped by a measured process, and the observer's
-    // pagemap and kpagecount are read moments apart: never below 1.
+    // Every frame here is mapped by a measured process: never below 1, even
+    // when that process unmapped it after its walk.
     return count > mine ? count - mine : 1;
   }
   // kpageflags (bits 0-30) of a frame whose flags were read, else 0.
@@ -97,12 +104,22 @@ class KpageTable {
                  size_t wEnd, uint64_t& bytes, uint64_t& calls);
   void readRun(int fd, const std::string& path, bool flags, uint64_t first, uint64_t last,
                LargeVector<uint64_t>& buf, uint64_t& bytes, uint64_t& calls);
+  // The pread of readRun() alone: entries of frames [first, last] into buf.
+  void readRawRun(int fd, const std::string& path, bool flags, uint64_t first, uint64_t last,
+                  LargeVector<uint64_t>& buf, uint64_t& bytes, uint64_t& calls);
+  void storeCount(size_t index, uint64_t v) {
+    counts_[index] = v > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(v);
+  }
+  void storeFlags(size_t index, uint64_t v) {
+    flags_[index] = static_cast<uint32_t>(v & ~uint64_t{kFlagsKnown}) | kFlagsKnown;
+  }
 
   KpagePaths paths_;
   uint64_t pfnLimit_ = 0;
   LargeVector<uint64_t> bits_;
   LargeVector<uint64_t> flagBits_;  // a subset of bits_
   LargeVector<uint32_t> rank_;
+  bool indexed_ = false;
   LargeVector<uint32_t> counts_;
   LargeVector<uint32_t> flags_;
   LargeVector<uint32_t> observer_;  // the observer's mappings per frame; empty: none discounted

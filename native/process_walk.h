@@ -102,7 +102,7 @@ class ProcessWalk {
   // After the caller has resolved the kpage table from pendingRuns():
   // settles the pending pages into the per-mapping figures. withoutObserver:
   // with the mapcounts the frames will have once the observer has exited
-  // (KpageTable::discountObserver), instead of the kernel's.
+  // (KpageTable::setObserverMappings), instead of the kernel's.
   // blockFigures: the figures of a whole block's runs, computed once for all
   // the walks that hold it (Tally), or null.
   void settle(const KpageTable& table, bool withoutObserver = false,

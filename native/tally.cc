@@ -1,5 +1,7 @@
 #include "tally.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <exception>
@@ -50,11 +52,16 @@ void Tally::resolve() {
       }
     }
   }
-  table_->resolve(extraThreadsAllowed());
+  table_->index();
+  FrameCounts before;
   if (excludeObserver_) {
-    table_->discountObserver(observerPfns_.data(), observerPfns_.size());
-    LargeVector<uint64_t>().swap(observerPfns_);
+    bool hidden = false;
+    before = observerFrames(hidden);
+    // Without its own PFNs the observer cannot tell its frames: the kernel's view.
+    if (hidden) excludeObserver_ = false;
   }
+  table_->resolve(extraThreadsAllowed());
+  if (excludeObserver_) resolveObserver(before);
   const uint64_t resolved = monotonicNs();
   kpageNs_ += resolved - began;
   const AddElapsed settleClock(settleNs_, resolved);
@@ -103,39 +110,152 @@ void Tally::resolve() {
   if (error) std::rethrow_exception(error);
 }
 
+Tally::FrameCounts Tally::observerFrames(bool& hidden) {
+  ProcessWalk self(static_cast<int>(::getpid()), observer_.ranges, observer_.options);
+  self.run();
+  observerReads_++;
+  FrameCounts out;
+  hidden = self.stats().sawHiddenPfn && !self.stats().pfnsVisible;
+  if (hidden) return out;
+  std::vector<size_t> indices;
+  indices.reserve(self.pendingPages());
+  // Frames no measured process maps are not in the table: they change no figure.
+  self.forEachPendingPfn([&](uint64_t pfn) {
+    const size_t idx = table_->indexOf(pfn);
+    if (idx != KpageTable::kAbsent) indices.push_back(idx);
+  });
+  std::sort(indices.begin(), indices.end());
+  for (size_t idx : indices) {
+    if (!out.empty() && out.back().first == idx)
+      out.back().second++;
+    else
+      out.emplace_back(idx, 1);
+  }
+  return out;
+}
+
+namespace {
+
+uint32_t timesMapped(const Tally::FrameCounts& frames, size_t idx) {
+  const auto it = std::lower_bound(frames.begin(), frames.end(), std::make_pair(idx, uint32_t{0}));
+  return it != frames.end() && it->first == idx ? it->second : 0;
+}
+
+// Indices whose counts differ between two reads (absent: mapped 0 times).
+std::vector<size_t> differing(const Tally::FrameCounts& a, const Tally::FrameCounts& b) {
+  std::vector<size_t> out;
+  size_t i = 0, j = 0;
+  while (i < a.size() || j < b.size()) {
+    if (j == b.size() || (i < a.size() && a[i].first < b[j].first)) {
+      out.push_back(a[i++].first);
+    } else if (i == a.size() || b[j].first < a[i].first) {
+      out.push_back(b[j++].first);
+    } else {
+      if (a[i].second != b[j].second) out.push_back(a[i].first);
+      i++;
+      j++;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// The observer keeps running while the counts are read: a young process
+// faults in pages of libc and of its own binary, a collector unmaps. A
+// frame's count includes the observer's mappings of the moment it was read,
+// so the observer's pagemap is read before and after the counts: where the
+// two reads agree, that is how often it mapped the frame when its count was
+// read. Frames where they differ (mapped or unmapped meanwhile) have their
+// count read again between two further reads of the observer's pagemap,
+// until the reads around it agree. A frame still moving after
+// kObserverRereads re-reads is taken off only the smaller of the two
+// readings around its last count: its figure then errs towards the kernel's
+// view, never beyond the observer-free one.
+void Tally::resolveObserver(const FrameCounts& before) {
+  constexpr unsigned kObserverRereads = 8;
+  bool hidden = false;
+  const FrameCounts after = observerFrames(hidden);
+  if (hidden) {  // its PFNs hidden since the first read: the kernel's view
+    excludeObserver_ = false;
+    return;
+  }
+  LargeVector<uint32_t> perFrame(table_->size(), 0);
+  for (const auto& [idx, times] : after) perFrame[idx] = times;
+  std::vector<size_t> moving = differing(before, after);
+  // The readings just before and just after each moving frame's latest count.
+  std::vector<uint32_t> earlier(moving.size()), latest(moving.size());
+  for (size_t k = 0; k < moving.size(); k++) {
+    earlier[k] = timesMapped(before, moving[k]);
+    latest[k] = timesMapped(after, moving[k]);
+  }
+  for (unsigned pass = 0; pass < kObserverRereads && !moving.empty(); pass++) {
+    observerRereadFrames_ += moving.size();
+    table_->reread(moving);
+    const FrameCounts next = observerFrames(hidden);
+    if (hidden) break;
+    size_t kept = 0;
+    for (size_t k = 0; k < moving.size(); k++) {
+      const uint32_t now = timesMapped(next, moving[k]);
+      perFrame[moving[k]] = now;
+      if (now == latest[k]) continue;  // unchanged around the re-read: settled
+      moving[kept] = moving[k];
+      earlier[kept] = latest[k];
+      latest[kept] = now;
+      kept++;
+    }
+    moving.resize(kept);
+    earlier.resize(kept);
+    latest.resize(kept);
+  }
+  for (size_t k = 0; k < moving.size(); k++) perFrame[moving[k]] = std::min(earlier[k], latest[k]);
+  observerUnsettledFrames_ = moving.size();
+  table_->setObserverMappings(std::move(perFrame));
+}
+
 void Tally::groups(const int32_t* groupOf, size_t groups, uint64_t* out) const {
   std::fill(out, out + groups * kGroupFields, 0);
   // Mappings of each distinct PFN by the group's processes, compared with the
   // kernel's mapcount: equal means no one outside the group maps the page.
   LargeVector<uint32_t> inGroup(table_ ? table_->size() : 0);
+  // Marks a frame the observer's own walk saw, without counting a mapping.
+  constexpr uint32_t kObserverSaw = uint32_t{1} << 31;
   for (size_t g = 0; g < groups; g++) {
     std::fill(inGroup.begin(), inGroup.end(), 0);
     std::unordered_map<const RunBlock*, uint32_t> holders;
     uint64_t* o = out + g * kGroupFields;
-    // A group that holds the observer's own walk counts its mappings itself.
-    const bool observerOutside = excludeObserver_ && (observerWalk_ >= walks_.size() ||
-                                                      groupOf[observerWalk_] != static_cast<int32_t>(g));
+    // A group that holds the observer's own walk counts the observer's
+    // mappings as they were when the counts were read, not as its walk saw
+    // them earlier: the walk marks the frames, the observer's reads count.
+    const bool observerInside = excludeObserver_ && observerWalk_ < walks_.size() &&
+                                groupOf[observerWalk_] == static_cast<int32_t>(g);
     for (size_t w = 0; w < walks_.size(); w++) {
       if (groupOf[w] != static_cast<int32_t>(g)) continue;
       // Exclusive anonymous pages settled without lookup are mapped once.
       o[kGroupOnlyPages] += walks_[w]->exclusiveAnonPages();
       o[kGroupDistinctPages] += walks_[w]->exclusiveAnonPages();
       if (!table_) continue;
-      for (const auto& b : walks_[w]->pending().blocks()) holders[b.get()]++;
+      const bool marksOnly = observerInside && w == observerWalk_;
+      for (const auto& b : walks_[w]->pending().blocks()) {
+        uint32_t& held = holders[b.get()];
+        held = marksOnly ? held | kObserverSaw : held + 1;
+      }
     }
     // Each block once, counted as often as the group's walks hold it. A
     // run's frames are all wanted: their indices run on from the first's.
-    for (const auto& [block, times] : holders) {
+    for (const auto& [block, held] : holders) {
+      const uint32_t times = held & ~kObserverSaw, mark = held & kObserverSaw;
+      auto note = [&](size_t at) { inGroup[at] = (inGroup[at] + times) | mark; };
       for (uint64_t r : block->runs) {
         const uint64_t first = run::first(r), length = run::length(r);
         const size_t idx = table_->indexOf(first);
         if (idx != KpageTable::kAbsent && first + length <= table_->pfnLimit()) {
-          for (uint64_t i = 0; i < length; i++) inGroup[idx + i] += times;
+          for (uint64_t i = 0; i < length; i++) note(idx + i);
           continue;
         }
         for (uint64_t i = 0; i < length; i++) {
           const size_t at = table_->indexOf(first + i);
-          if (at != KpageTable::kAbsent) inGroup[at] += times;
+          if (at != KpageTable::kAbsent) note(at);
         }
       }
     }
@@ -143,10 +263,14 @@ void Tally::groups(const int32_t* groupOf, size_t groups, uint64_t* out) const {
     for (size_t idx = 0; idx < inGroup.size(); idx++) {
       if (!inGroup[idx] || !isNormalPage(*table_, idx)) continue;
       o[kGroupDistinctPages]++;
+      uint32_t mappers = inGroup[idx] & ~kObserverSaw;
+      uint32_t mapcount = table_->mapcount(idx);
+      if (observerInside)
+        mappers += table_->observerMappings(idx);
+      else if (excludeObserver_)
+        mapcount = table_->mapcountWithoutObserver(idx);
       // ">=": the mapcount read can trail a PTE seen moments earlier.
-      const uint32_t mapcount =
-          observerOutside ? table_->mapcountWithoutObserver(idx) : table_->mapcount(idx);
-      if (inGroup[idx] >= mapcount)
+      if (mappers >= mapcount)
         o[kGroupOnlyPages]++;
       else
         o[kGroupSharedOutside]++;

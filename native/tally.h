@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "kpage_table.h"
@@ -25,8 +26,20 @@ enum GroupField : size_t {
   kGroupFields
 };
 
+// The observer's pagemap, read several times while a tally resolves: the
+// calling process, walked over these ranges (its whole address space where
+// PAGEMAP_SCAN can find what is populated, else its mappings).
+struct ObserverPagemap {
+  LargeVector<uint64_t> ranges;
+  WalkOptions options;
+};
+
 class Tally {
  public:
+  // (dense table index, times mapped) of the looked-up frames the observer
+  // maps, in index order; empty, with hidden set, when its PFNs are hidden.
+  using FrameCounts = std::vector<std::pair<size_t, uint32_t>>;
+
   explicit Tally(KpagePaths paths) : paths_(std::move(paths)) {}
 
   void add(std::shared_ptr<ProcessWalk> walk) { walks_.push_back(std::move(walk)); }
@@ -34,15 +47,25 @@ class Tally {
 
   // Figures as they will be once the observer (the calling process) has
   // exited: every frame's mapcount is lowered by the number of times the
-  // observer maps it. observerPfns: the PFNs of the observer's own pagemap.
-  // observerWalk: the index of the observer's own walk among those added,
-  // whose figures stay the kernel's, or kNoWalk. Call before resolve().
+  // observer maps it when the count is read. observer: how to walk the
+  // observer's own pagemap. observerWalk: the index of the observer's own
+  // walk among those added, whose figures stay the kernel's, or kNoWalk.
+  // Call before resolve().
   static constexpr size_t kNoWalk = SIZE_MAX;
-  void excludeObserver(LargeVector<uint64_t> observerPfns, size_t observerWalk) {
-    observerPfns_ = std::move(observerPfns);
+  void excludeObserver(ObserverPagemap observer, size_t observerWalk) {
+    observer_ = std::move(observer);
     observerWalk_ = observerWalk;
     excludeObserver_ = true;
   }
+  // After resolve(): whether the observer's mappings were taken off (false
+  // when not asked for, or when its own PFNs are hidden).
+  bool observerExcluded() const { return excludeObserver_; }
+  // Reads of the observer's pagemap, frames whose count was read again
+  // because the observer mapped or unmapped them meanwhile, and frames still
+  // moving after the last re-read (see resolveObserver()).
+  uint64_t observerReads() const { return observerReads_; }
+  uint64_t observerRereadFrames() const { return observerRereadFrames_; }
+  uint64_t observerUnsettledFrames() const { return observerUnsettledFrames_; }
 
   // Looks up every pending PFN of every walk and settles them.
   void resolve();
@@ -68,7 +91,6 @@ class Tally {
   void releaseWalks() {
     for (auto& w : walks_) w->releasePending();
     table_.reset();
-    LargeVector<uint64_t>().swap(observerPfns_);
   }
 
   // Nanoseconds spent looking frames up in kpagecount/kpageflags, and
@@ -82,9 +104,16 @@ class Tally {
   std::unique_ptr<KpageTable> table_;
   uint64_t kpageNs_ = 0;
   uint64_t settleNs_ = 0;
-  LargeVector<uint64_t> observerPfns_;
+  ObserverPagemap observer_;
   size_t observerWalk_ = kNoWalk;
   bool excludeObserver_ = false;
+  uint64_t observerReads_ = 0;
+  uint64_t observerRereadFrames_ = 0;
+  uint64_t observerUnsettledFrames_ = 0;
+
+  // Reads the observer's pagemap: the frames of the table it maps now.
+  FrameCounts observerFrames(bool& hidden);
+  void resolveObserver(const FrameCounts& before);
 
   bool withoutObserver(size_t walk) const { return excludeObserver_ && walk != observerWalk_; }
 };

@@ -56,6 +56,7 @@ interface Seen {
   snapshotExcluded: SnapSeen;
   snapshotIncluded: SnapSeen;
   withSelf: SnapSeen;
+  groupWithSelf: { excluded: SnapSeen['group']; included: SnapSeen['group'] };
   selfRollup: Record<string, number>;
   selfAlone: Figures;
 }
@@ -200,6 +201,16 @@ describe.runIf(isRoot)('excludeSelf: figures once the observer has gone', () => 
     const rollupPrivate = (seen.selfRollup.Private_Clean + seen.selfRollup.Private_Dirty) * 1024;
     expect(Math.abs(self.uss - rollupPrivate)).toBeLessThan(4 << 20);
     expect(self.shared).toBeGreaterThan(8 << 20);
+  });
+
+  it('a group that holds the caller counts its mappings as the kernel does', () => {
+    // Inside the group the caller is no outsider: leaving it out or not, the
+    // same pages are shared with someone outside. Counted from its walk, not
+    // from its pagemap read with the counts, it would turn node's text
+    // (mapped by the Node target and the caller) shared outside.
+    const { excluded, included } = seen.groupWithSelf;
+    expect(excluded.sharedOutside).toBe(included.sharedOutside);
+    expect(excluded.distinct - excluded.sharedOutside).toBeGreaterThan(8 << 20);
   });
 });
 

@@ -39,11 +39,11 @@ const figures = (r) => ({
   anonHugePages: r.anonHugePages,
 });
 
-async function snap(excludeSelf, extra = []) {
+async function snap(excludeSelf, extra = [], members = pids) {
   const s = await pw.snapshot({
     pids: [...pids, ...extra],
     excludeSelf,
-    groups: [{ name: 'targets', match: pids }],
+    groups: [{ name: 'targets', match: members }],
     matrix: true,
   });
   const g = s.groups[0];
@@ -67,6 +67,10 @@ async function snap(excludeSelf, extra = []) {
   out.snapshotIncluded = await snap(false);
   // The caller measured along with the targets: its own figures stay the kernel's.
   out.withSelf = await snap(true, [process.pid]);
+  // A group that holds the caller, both ways.
+  const all = [...pids, process.pid];
+  out.groupWithSelf = { excluded: (await snap(true, [process.pid], all)).group };
+  out.groupWithSelf.included = (await snap(false, [process.pid], all)).group;
   out.selfRollup = rollupKb(process.pid);
   out.selfAlone = figures(await pw.processMemory(process.pid, { excludeSelf: true }));
   process.stdout.write(`${JSON.stringify(out)}\n`);
