@@ -168,10 +168,11 @@ std::vector<size_t> differing(const Tally::FrameCounts& a, const Tally::FrameCou
 // two reads agree, that is how often it mapped the frame when its count was
 // read. Frames where they differ (mapped or unmapped meanwhile) have their
 // count read again between two further reads of the observer's pagemap,
-// until the reads around it agree. A frame still moving after
-// kObserverRereads re-reads is taken off only the smaller of the two
-// readings around its last count: its figure then errs towards the kernel's
-// view, never beyond the observer-free one.
+// until the reads around it agree. (Reads that agree cannot tell a frame
+// the observer mapped and unmapped again in between.) A frame still moving
+// after kObserverRereads re-reads is taken off only the smaller of the two
+// readings around its last count: its figure then errs towards the
+// kernel's view, never beyond the observer-free one.
 void Tally::resolveObserver(const FrameCounts& before) {
   constexpr unsigned kObserverRereads = 8;
   bool hidden = false;
