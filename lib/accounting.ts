@@ -332,15 +332,7 @@ export function shapeProcess(t: Target, options: AccountingOptions, pfnsVisible:
   const slots = t.ranges.length / 2;
   const data = new BigUint64Array(slots * mappingFields);
   t.walk.figures(data);
-  const total: ProcessMemory = {
-    ...emptyFigures(),
-    pid: t.pid,
-    source: 'pagemap',
-    observer: 'included',
-    pfnsVisible,
-    partial: t.partial,
-    timings: t.timings,
-  };
+  const total: ProcessMemory = { ...emptyFigures(), ...walkedProcess(t, pfnsVisible) };
   const perMapping: MappingMemory[] = [];
   // Unwalked mappings ([vsyscall]) still count in VSS; a whole-space walk
   // is one range whose size is the process's VSS.
@@ -350,10 +342,22 @@ export function shapeProcess(t: Target, options: AccountingOptions, pfnsVisible:
     const size = t.wholeSpace ? t.vss : (t.ranges[2 * k + 1] - t.ranges[2 * k]) * PAGE;
     const fig = figuresOf(data, k, size, t.shmemSwap[k] ?? 0, anonHuge);
     addFigures(total, fig);
-    if (options.mappings) perMapping.push({ mapping: t.maps[t.mapOf[k]], ...fig });
+    perMapping.push({ mapping: t.maps[t.mapOf[k]], ...fig });
   }
-  if (options.mappings) total.mappings = perMapping;
+  total.mappings = perMapping;
   return total;
+}
+
+/** What a report from a walk says besides its figures. */
+function walkedProcess(t: Target, pfnsVisible: boolean) {
+  return {
+    pid: t.pid,
+    source: 'pagemap' as const,
+    observer: 'included' as const,
+    pfnsVisible,
+    partial: t.partial,
+    timings: t.timings,
+  };
 }
 
 /**
@@ -371,12 +375,7 @@ function shapeTotals(t: Target, pfnsVisible: boolean): ProcessMemory {
   return {
     ...emptyFigures(),
     ...figuresOf(data, 0, t.vss, shmemSwapPages, anonHuge),
-    pid: t.pid,
-    source: 'pagemap',
-    observer: 'included',
-    pfnsVisible,
-    partial: t.partial,
-    timings: t.timings,
+    ...walkedProcess(t, pfnsVisible),
   };
 }
 
