@@ -203,8 +203,9 @@ describe('pagewalk top on a terminal', () => {
   async function onTerminal(
     keys: (screen: () => string, send: (s: string) => void) => Promise<void>,
     args = `-d 0.2 -P '${MATCH}'`,
+    setup = 'true',
   ) {
-    const command = `${process.execPath} ${cli} top ${args}; code=$?; stty -a; exit $code`;
+    const command = `${setup}; ${process.execPath} ${cli} top ${args}; code=$?; stty -a; exit $code`;
     term = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
     let screen = '';
     term.stdout?.on('data', (d) => {
@@ -259,23 +260,29 @@ describe('pagewalk top on a terminal', () => {
   }
 
   it('scrolls a table longer than the screen with the arrow, j/k, End and Home keys', async () => {
-    // Every process of the machine: more rows than the 24-line terminal holds.
-    const { code, screen } = await onTerminal(async (shown, send) => {
-      await until(shown, /Rows 1-(\d+) of \d+;/);
-      const page = Number(/Rows 1-(\d+) of/.exec(shown())?.[1]);
-      expect(page).toBeGreaterThan(5);
-      send('\x1b[B');
-      await until(shown, new RegExp(`Rows 2-${page + 1} of`));
-      send('j');
-      await until(shown, new RegExp(`Rows 3-${page + 2} of`));
-      send('k');
-      await until(shown, new RegExp(`Rows 2-${page + 1} of`));
-      send('\x1b[F');
-      await until(shown, /Rows \d+-(\d+) of \1;/);
-      send('\x1b[H');
-      await until(shown, /Rows 1-\d+ of \d+;(?![\s\S]*Rows \d)/);
-      send('q');
-    }, '-d 0.5');
+    // Every process of the machine on a 12-line terminal: 5 rows of the
+    // table fit, and even a quiet machine has more processes than 7.
+    const { code, screen } = await onTerminal(
+      async (shown, send) => {
+        await until(shown, /Rows 1-(\d+) of \d+;/);
+        const [, page, total] = (/Rows 1-(\d+) of (\d+);/.exec(shown()) ?? []).map(Number);
+        expect(page).toBe(5);
+        expect(total).toBeGreaterThan(page + 2);
+        send('\x1b[B');
+        await until(shown, new RegExp(`Rows 2-${page + 1} of`));
+        send('j');
+        await until(shown, new RegExp(`Rows 3-${page + 2} of`));
+        send('k');
+        await until(shown, new RegExp(`Rows 2-${page + 1} of`));
+        send('\x1b[F');
+        await until(shown, /Rows \d+-(\d+) of \1;/);
+        send('\x1b[H');
+        await until(shown, /Rows 1-\d+ of \d+;(?![\s\S]*Rows \d)/);
+        send('q');
+      },
+      '-d 0.5',
+      'stty rows 12 cols 120',
+    );
     expect(code).toBe(0);
     expect(screen).toMatch(/Rows \d+-(\d+) of \1;/);
   });
