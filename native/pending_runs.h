@@ -6,6 +6,7 @@
 // one copy of its runs, not 64).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -85,6 +86,24 @@ class PendingRuns {
     open_.push_back(run::make(pfn, kind));
     openPages_++;
     total_++;
+  }
+  // Adds `count` frames from `pfn` on, exactly as `count` calls of add()
+  // would, at the cost of one: every frame after the first extends the run
+  // the first one joined or started, until that run is full.
+  void addRun(uint64_t pfn, uint64_t count, FrameKind kind) {
+    for (;;) {
+      add(pfn, kind);
+      if (--count == 0) return;
+      pfn++;
+      uint64_t& last = open_.back();
+      const uint64_t take = std::min(count, run::kMaxLength - run::length(last));
+      last += take << run::kLengthShift;
+      openPages_ += take;
+      pages_ += take;
+      count -= take;
+      if (count == 0) return;
+      pfn += take;
+    }
   }
   // No run started so far is extended any more (a mapping or chunk ends).
   void fence() { floor_ = total_; }
