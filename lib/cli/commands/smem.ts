@@ -54,49 +54,42 @@ const SIZE = (header: string, extra: Partial<FieldDef> = {}): FieldDef => ({
   ...extra,
 });
 
+/** The figures every per-process, per-map, per-user and per-cgroup report has, in this order. */
+const MEMORY_FIELDS: Record<string, FieldDef> = {
+  swap: SIZE('Swap', { ofSwap: true }),
+  uss: SIZE('USS'),
+  pss: SIZE('PSS'),
+  rss: SIZE('RSS'),
+  vss: SIZE('VSS'),
+};
+
 const PROCESS_FIELDS: Record<string, FieldDef> = {
   pid: { header: 'PID', kind: 'int', total: 'count' },
   user: { header: 'User', kind: 'text', total: 'distinct' },
   command: { header: 'Command', kind: 'text', total: 'none', maxWidth: 40 },
   name: { header: 'Name', kind: 'text', total: 'none', maxWidth: 24 },
   maps: { header: 'Maps', kind: 'int', total: 'sum' },
-  swap: SIZE('Swap', { ofSwap: true }),
-  uss: SIZE('USS'),
-  pss: SIZE('PSS'),
-  rss: SIZE('RSS'),
-  vss: SIZE('VSS'),
+  ...MEMORY_FIELDS,
 };
 
 const MAP_FIELDS: Record<string, FieldDef> = {
   map: { header: 'Map', kind: 'text', total: 'count', maxWidth: 48 },
   count: { header: 'Count', kind: 'int', total: 'sum' },
   pids: { header: 'PIDs', kind: 'int', total: 'sum' },
-  swap: SIZE('Swap', { ofSwap: true }),
-  uss: SIZE('USS'),
-  pss: SIZE('PSS'),
-  rss: SIZE('RSS'),
-  vss: SIZE('VSS'),
+  ...MEMORY_FIELDS,
   avgpss: SIZE('AVGPSS'),
 };
 
 const USER_FIELDS: Record<string, FieldDef> = {
   user: { header: 'User', kind: 'text', total: 'count' },
   count: { header: 'Count', kind: 'int', total: 'sum' },
-  swap: SIZE('Swap', { ofSwap: true }),
-  uss: SIZE('USS'),
-  pss: SIZE('PSS'),
-  rss: SIZE('RSS'),
-  vss: SIZE('VSS'),
+  ...MEMORY_FIELDS,
 };
 
 const CGROUP_FIELDS: Record<string, FieldDef> = {
   cgroup: { header: 'Cgroup', kind: 'text', total: 'count', maxWidth: 48, keepEnd: true },
   count: { header: 'Count', kind: 'int', total: 'sum' },
-  swap: SIZE('Swap', { ofSwap: true }),
-  uss: SIZE('USS'),
-  pss: SIZE('PSS'),
-  rss: SIZE('RSS'),
-  vss: SIZE('VSS'),
+  ...MEMORY_FIELDS,
   // Each page once across the cgroup's processes: sums would count pages
   // the processes share with each other more than once.
   unique: SIZE('Unique'),
