@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "readonly_file.h"
 #include "system_error.h"
 
 namespace pagewalk {
@@ -35,32 +36,11 @@ constexpr uint64_t kMaxRunEntries = 64 * 1024;
 // Fewer wanted frames than this are read by one thread.
 constexpr uint32_t kParallelMinFrames = 32 * 1024;
 
-class Fd {
- public:
-  Fd(const std::string& path) : path_(path) {
-    do {
-      fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    } while (fd_ < 0 && errno == EINTR);
-    if (fd_ < 0) throw SystemError(errno, "open", path);
-  }
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  const std::string& path() const { return path_; }
-
- private:
-  int fd_;
-  std::string path_;
-};
-
 // Reads up to `entries` u64s at `pfn`; returns how many the kernel gave.
-size_t preadEntries(const Fd& fd, uint64_t pfn, size_t entries, uint64_t* out) {
+size_t preadEntries(const ReadOnlyFile& fd, uint64_t pfn, size_t entries, uint64_t* out) {
   size_t done = 0;
   while (done < entries) {
-    const ssize_t n = ::pread(fd.get(), out + done, (entries - done) * sizeof(uint64_t),
+    const ssize_t n = ::pread(fd.fd(), out + done, (entries - done) * sizeof(uint64_t),
                               static_cast<off_t>((pfn + done) * sizeof(uint64_t)));
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -88,7 +68,7 @@ uint64_t KpageTable::findPfnLimit() {
   static std::mutex cacheMutex;
   static std::string cachedPath;
   static uint64_t cachedLimit = 0;
-  Fd flags(paths_.flags);
+  ReadOnlyFile flags(paths_.flags);
   uint64_t entry;
   {
     std::lock_guard<std::mutex> lock(cacheMutex);
@@ -205,7 +185,7 @@ void KpageTable::readPass(const LargeVector<uint64_t>& bitmap, const std::string
 // Reads the frames of bitmap words [wBegin, wEnd), nearby ones in one run.
 void KpageTable::readWords(const LargeVector<uint64_t>& bitmap, const std::string& path, bool flags,
                            size_t wBegin, size_t wEnd, uint64_t& bytes, uint64_t& calls) {
-  Fd fd(path);
+  ReadOnlyFile fd(path);
   LargeVector<uint64_t> buf(kMaxRunEntries);
   bool inRun = false;
   uint64_t runFirst = 0;
@@ -219,12 +199,12 @@ void KpageTable::readWords(const LargeVector<uint64_t>& bitmap, const std::strin
         runLast = pfn;
         continue;
       }
-      if (inRun) readRun(fd.get(), path, flags, runFirst, runLast, buf, bytes, calls);
+      if (inRun) readRun(fd.fd(), path, flags, runFirst, runLast, buf, bytes, calls);
       inRun = true;
       runFirst = runLast = pfn;
     }
   }
-  if (inRun) readRun(fd.get(), path, flags, runFirst, runLast, buf, bytes, calls);
+  if (inRun) readRun(fd.fd(), path, flags, runFirst, runLast, buf, bytes, calls);
 }
 
 void KpageTable::readRawRun(int fd, const std::string& path, bool flags, uint64_t first, uint64_t last,
@@ -274,14 +254,14 @@ void KpageTable::reread(const std::vector<size_t>& indices) {
   // Nearby frames share a pread as in resolve(), but only the frames asked
   // for are stored: a frame between them keeps what it was read with.
   auto pass = [&](const std::string& path, bool flags) {
-    Fd fd(path);
+    ReadOnlyFile fd(path);
     size_t runBegin = 0;
     for (size_t k = 1; k <= pfns.size(); k++) {
       if (k < pfns.size() && pfns[k] - pfns[k - 1] <= kCoalesceGap &&
           pfns[k] - pfns[runBegin] < kMaxRunEntries)
         continue;
       const uint64_t first = pfns[runBegin];
-      readRawRun(fd.get(), path, flags, first, pfns[k - 1], buf, bytesRead_, readCalls_);
+      readRawRun(fd.fd(), path, flags, first, pfns[k - 1], buf, bytesRead_, readCalls_);
       for (size_t j = runBegin; j < k; j++) {
         const uint64_t v = buf[pfns[j] - first];
         if (!flags)

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "procmap_query.h"
+#include "readonly_file.h"
 #include "system_error.h"
 
 namespace pagewalk {
@@ -18,25 +19,6 @@ namespace {
 // (readable, writable, executable, shared).
 constexpr uint64_t kKernelHalf = uint64_t{1} << 63;
 
-class MapsFile {
- public:
-  explicit MapsFile(int pid) : path_("/proc/" + std::to_string(pid) + "/maps") {
-    do {
-      fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    } while (fd_ < 0 && errno == EINTR);
-    if (fd_ < 0) throw SystemError(errno, "open", path_);
-  }
-  ~MapsFile() { ::close(fd_); }
-  MapsFile(const MapsFile&) = delete;
-  MapsFile& operator=(const MapsFile&) = delete;
-  int fd() const { return fd_; }
-  const std::string& path() const { return path_; }
-
- private:
-  int fd_;
-  std::string path_;
-};
-
 bool selected(const MapRecord& r, MapSelection selection) {
   if (r.start >= kKernelHalf) return false;
   if (selection == MapSelection::kShmemCandidates) return r.devMajor == 0 && r.inode != 0;
@@ -44,7 +26,7 @@ bool selected(const MapRecord& r, MapSelection selection) {
 }
 
 // Returns false when the kernel has no PROCMAP_QUERY (before 6.11).
-bool queryRecords(const MapsFile& file, MapSelection selection, std::vector<MapRecord>& out) {
+bool queryRecords(const ReadOnlyFile& file, MapSelection selection, std::vector<MapRecord>& out) {
   ProcmapQuery q{};
   uint64_t addr = 0;
   for (;;) {
@@ -137,7 +119,7 @@ void parseMapsText(const char* text, size_t length, MapSelection selection, std:
   }
 }
 
-void parseRecords(const MapsFile& file, MapSelection selection, std::vector<MapRecord>& out) {
+void parseRecords(const ReadOnlyFile& file, MapSelection selection, std::vector<MapRecord>& out) {
   // The kernel fills at most a page per read; one buffer holds the whole
   // text, so a line is never split (60,000 mappings: about 3 MB).
   std::string text;
@@ -161,7 +143,7 @@ void parseRecords(const MapsFile& file, MapSelection selection, std::vector<MapR
 }  // namespace
 
 std::vector<MapRecord> readMapRecords(int pid, MapsReadOptions options) {
-  MapsFile file(pid);
+  ReadOnlyFile file("/proc/" + std::to_string(pid) + "/maps");
   std::vector<MapRecord> out;
   // PROCMAP_QUERY pays off only filtered: one ioctl per mapping costs more
   // than the kernel's text (60,000 mappings: 64 ms against 38 ms, 6.18), but

@@ -14,6 +14,7 @@
 #include "large_vector.h"
 #include "pagemap_entry.h"
 #include "pagemap_file.h"
+#include "readonly_file.h"
 #include "system_error.h"
 
 namespace pagewalk {
@@ -36,36 +37,21 @@ struct Cachestat {
   uint64_t nr_recently_evicted;
 };
 
-class MapFile {
- public:
-  MapFile(int pid, uint64_t start, uint64_t end) {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, start, end);
-    path_ = buf;
-    do {
-      fd_ = ::open(buf, O_RDONLY | O_CLOEXEC);
-    } while (fd_ < 0 && errno == EINTR);
-    if (fd_ < 0) throw SystemError(errno, "open", path_);
-  }
-  ~MapFile() { ::close(fd_); }
-  MapFile(const MapFile&) = delete;
-  MapFile& operator=(const MapFile&) = delete;
-  int fd() const { return fd_; }
-  const std::string& path() const { return path_; }
+// The mapping as the file it maps, opened through /proc/PID/map_files.
+std::string mapFilePath(int pid, uint64_t start, uint64_t end) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, start, end);
+  return buf;
+}
 
- private:
-  int fd_;
-  std::string path_;
-};
-
-bool onShmem(const MapFile& f) {
+bool onShmem(const ReadOnlyFile& f) {
   struct statfs st;
   if (::fstatfs(f.fd(), &st) != 0) throw SystemError(errno, "fstatfs", f.path());
   return st.f_type == kTmpfsMagic;
 }
 
 // Returns false when the kernel has no cachestat.
-bool evictedPages(const MapFile& f, uint64_t offset, uint64_t length, uint64_t* out) {
+bool evictedPages(const ReadOnlyFile& f, uint64_t offset, uint64_t length, uint64_t* out) {
   CachestatRange range{offset, length};
   Cachestat cs{};
   long rc;
@@ -84,7 +70,7 @@ bool evictedPages(const MapFile& f, uint64_t offset, uint64_t length, uint64_t* 
 
 ShmemSwapResult shmemSwappedPages(int pid, uint64_t start, uint64_t end, uint64_t fileOffset) {
   ShmemSwapResult result;
-  MapFile f(pid, start, end);
+  ReadOnlyFile f(mapFilePath(pid, start, end));
   if (!onShmem(f)) return result;
   result.isShmem = true;
   if (!evictedPages(f, fileOffset, end - start, &result.swappedPages)) result.unsupported = true;
@@ -92,7 +78,7 @@ ShmemSwapResult shmemSwappedPages(int pid, uint64_t start, uint64_t end, uint64_
 }
 
 uint64_t shmemSwappedBehindHoles(int pid, uint64_t start, uint64_t end, uint64_t fileOffset) {
-  MapFile f(pid, start, end);
+  ReadOnlyFile f(mapFilePath(pid, start, end));
   PagemapFile pagemap(pid);
   const uint64_t firstPage = start >> kPageShift;
   const uint64_t pages = (end - start) >> kPageShift;
