@@ -75,6 +75,8 @@ export interface NativeBinding {
   ) => NativeWalk;
   Tally: new (kpagecountPath: string, kpageflagsPath: string) => NativeTally;
   countStates(entries: BigUint64Array, offset: number, count: number, out: Float64Array): void;
+  /** Index (from offset) of the first present or swapped entry; count when there is none. */
+  firstPopulated(entries: BigUint64Array, offset: number, count: number): number;
   extractPfns(entries: BigUint64Array, offset: number, count: number, out: BigUint64Array): number;
   runLengths(entries: BigUint64Array, offset: number, count: number, mask: bigint, out: BigUint64Array): number;
   shmemSwap(pid: number, startPage: number, endPage: number, fileOffsetPages: number, holesOnly: boolean): number;

@@ -5,8 +5,9 @@
 // without entries, so a sparse 128 TiB space costs what its pages cost.
 
 import { addressToPage, validatePageCount, validatePid } from './errors';
+import { native } from './native';
 import { KERNEL_HALF, PAGE_SHIFT } from './page';
-import { countStates, openPagemap, type PagemapHandle } from './pagemap';
+import { openPagemap, type PagemapHandle } from './pagemap';
 import { type Mapping, readMaps, readMapsAsync } from './proc/maps';
 
 export interface WalkChunk {
@@ -83,9 +84,11 @@ function settle(
   to: bigint,
   entries: BigUint64Array,
 ): { chunk: WalkChunk; next: bigint | null } {
-  const counts = countStates(entries);
   const afterRead = address + (BigInt(entries.length) << PAGE_SHIFT);
-  if (counts.present + counts.swapped > 0) {
+  // Only whether any entry is present or swapped matters here: the native
+  // check stops at the first one, where counting every state cost a dense
+  // chunk a pass over its 64K entries.
+  if (native.firstPopulated(entries, 0, entries.length) < entries.length) {
     const chunk = { mapping, mappingIndex, address, pages: entries.length, entries };
     return { chunk, next: afterRead >= to ? null : afterRead };
   }
@@ -98,28 +101,92 @@ function pagesAt(to: bigint, address: bigint, p: Plan): number {
   return Math.min(p.chunk, Number((to - address) >> PAGE_SHIFT));
 }
 
-/** Streams the page states of every mapping of `pid`, reading on the thread pool. */
+/** Where a read starts: the mapping, and the address within the part of it to walk. */
+interface Position {
+  mappingIndex: number;
+  address: bigint;
+  to: bigint;
+}
+
+/** The first part to walk of mapping `from` or a later one; null past the last. */
+function firstPosition(parts: ([bigint, bigint] | null)[], from: number): Position | null {
+  for (let i = from; i < parts.length; i++) {
+    const part = parts[i];
+    if (part) return { mappingIndex: i, address: part[0], to: part[1] };
+  }
+  return null;
+}
+
+/** Where the read after the one at `at` starts if that one finds a page (settle() goes straight on). */
+function positionAfter(parts: ([bigint, bigint] | null)[], at: Position, p: Plan): Position | null {
+  const end = at.address + (BigInt(pagesAt(at.to, at.address, p)) << PAGE_SHIFT);
+  return end < at.to
+    ? { mappingIndex: at.mappingIndex, address: end, to: at.to }
+    : firstPosition(parts, at.mappingIndex + 1);
+}
+
+function samePosition(a: Position | null, b: Position | null): boolean {
+  return a === null || b === null ? a === b : a.mappingIndex === b.mappingIndex && a.address === b.address;
+}
+
+/**
+ * Reads on the thread pool ahead of the chunk the caller holds: the next
+ * chunk is read while the caller works on this one.
+ */
+const READS_AHEAD = 1;
+
+interface Read {
+  at: Position;
+  slot: number;
+  entries: Promise<BigUint64Array>;
+}
+
+/**
+ * Streams the page states of every mapping of `pid`, reading on the thread
+ * pool ahead of the caller, into buffers it reuses in turn.
+ */
 export async function* walk(pid: number, options: WalkOptions = {}): AsyncGenerator<WalkChunk> {
   const p = plan(pid, options);
   const handle = openPagemap(pid);
+  const ahead: Read[] = [];
   try {
     const maps = await readMapsAsync(pid);
-    const buffer = new BigUint64Array(p.copy ? 0 : p.chunk);
-    for (let i = 0; i < maps.length; i++) {
-      const mapping = maps[i];
-      const part = span(mapping, p);
-      if (!part) continue;
-      const to = part[1];
-      let address: bigint | null = part[0];
-      while (address !== null) {
-        const pages = pagesAt(to, address, p);
-        const entries = await handle.readAsync(address, pages, p.copy ? new BigUint64Array(pages) : buffer);
-        const step = settle(handle, mapping, i, address, to, entries);
-        yield step.chunk;
-        address = step.next;
+    const parts = maps.map((m) => span(m, p));
+    // One buffer for the chunk the caller holds, one per read ahead.
+    const buffers = p.copy ? [] : Array.from({ length: READS_AHEAD + 1 }, () => new BigUint64Array(p.chunk));
+    let slot = 0;
+    let guess = firstPosition(parts, 0);
+    const readAhead = () => {
+      while (guess && ahead.length < READS_AHEAD) {
+        const pages = pagesAt(guess.to, guess.address, p);
+        const out = p.copy ? new BigUint64Array(pages) : buffers[slot];
+        ahead.push({ at: guess, slot, entries: handle.readAsync(guess.address, pages, out) });
+        slot = (slot + 1) % (READS_AHEAD + 1);
+        guess = positionAfter(parts, guess, p);
       }
+    };
+    readAhead();
+    while (ahead.length > 0) {
+      const read = ahead.shift() as Read;
+      const at = read.at;
+      const step = settle(handle, maps[at.mappingIndex], at.mappingIndex, at.address, at.to, await read.entries);
+      const next = step.next === null ? firstPosition(parts, at.mappingIndex + 1) : { ...at, address: step.next };
+      if (!samePosition(ahead.length > 0 ? ahead[0].at : guess, next)) {
+        // An empty chunk, widened by PAGEMAP_SCAN, ends past the reads
+        // ahead: they were of the wrong pages. Their buffers are free once
+        // they are done.
+        await Promise.allSettled(ahead.map((r) => r.entries));
+        ahead.length = 0;
+        slot = (read.slot + 1) % (READS_AHEAD + 1);
+        guess = next;
+      }
+      readAhead();
+      yield step.chunk;
     }
   } finally {
+    // A caller that stops early leaves reads in flight: their outcome, an
+    // error included, concerns nobody now. close() waits for them natively.
+    for (const r of ahead) r.entries.catch(() => {});
     handle.close();
   }
 }

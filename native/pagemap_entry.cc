@@ -22,6 +22,12 @@ void countStates(const uint64_t* entries, size_t count, StateCounts* out) {
   *out = c;
 }
 
+size_t firstPopulated(const uint64_t* entries, size_t count) {
+  for (size_t i = 0; i < count; i++)
+    if ((entries[i] & (kPresent | kSwapped)) != 0) return i;
+  return count;
+}
+
 size_t extractPfns(const uint64_t* entries, size_t count, uint64_t* out, size_t capacity) {
   size_t found = 0;
   for (size_t i = 0; i < count; i++) {

@@ -44,6 +44,10 @@ struct StateCounts {
 
 void countStates(const uint64_t* entries, size_t count, StateCounts* out);
 
+// Index of the first present or swapped entry, or count when there is none.
+// What a walk needs to know of a chunk: it stops at once on a populated one.
+size_t firstPopulated(const uint64_t* entries, size_t count);
+
 // Copies the PFNs of present entries to out (at most capacity of them) and
 // returns how many present entries there were in total.
 size_t extractPfns(const uint64_t* entries, size_t count, uint64_t* out, size_t capacity);
