@@ -10,6 +10,7 @@
         "native/pagemap_file.cc",
         "native/pending_runs.cc",
         "native/process_walk.cc",
+        "native/shared_frames.cc",
         "native/shmem_swap.cc",
         "native/tally.cc"
       ],

@@ -40,6 +40,18 @@ export interface NativeWalk {
   pendingPfns(out: BigUint64Array): number;
 }
 
+/**
+ * The frames of MAP_SHARED file and shmem pages that one measurement's walks
+ * pass on to each other (native/shared_frames.h), so that a page-cache page
+ * mapped by many processes is read from pagemap once.
+ */
+export interface NativeSharedFrames {
+  /** Address space of the chunks allocated so far, in bytes. */
+  bytes(): number;
+  /** Frees the frames once no running walk holds them (the measurement is over). */
+  release(): void;
+}
+
 export interface NativeTally {
   add(walk: NativeWalk): void;
   resolve(): void;
@@ -72,7 +84,9 @@ export interface NativeBinding {
     options: number,
     holdMicros?: number,
     pauseMicros?: number,
+    sharedFrames?: NativeSharedFrames,
   ) => NativeWalk;
+  SharedFrames: new () => NativeSharedFrames;
   Tally: new (kpagecountPath: string, kpageflagsPath: string) => NativeTally;
   countStates(entries: BigUint64Array, offset: number, count: number, out: Float64Array): void;
   /** Index (from offset) of the first present or swapped entry; count when there is none. */
@@ -155,6 +169,7 @@ export enum WalkStat {
   PendingPfns,
   SwapEntries,
   LockPauses,
+  SharedFramePages,
 }
 
 // Time of a walk's own threads: native/binding.cc's WalkTiming.
@@ -259,6 +274,8 @@ export interface WalkStats {
   swapEntries: number;
   /** Pauses taken for the target's mmap writers (lockPauses). */
   lockPauses: number;
+  /** Present entries rebuilt from frames another walk read (SharedFrames) instead of read. */
+  sharedFramePages: number;
 }
 
 export function walkStats(walk: NativeWalk): WalkStats {
@@ -275,5 +292,6 @@ export function walkStats(walk: NativeWalk): WalkStats {
     pendingPfns: s[WalkStat.PendingPfns],
     swapEntries: s[WalkStat.SwapEntries],
     lockPauses: s[WalkStat.LockPauses],
+    sharedFramePages: s[WalkStat.SharedFramePages],
   };
 }

@@ -24,6 +24,7 @@ import {
   MAP_SHARED,
   MAP_WRITE,
   MapField,
+  type NativeSharedFrames,
   type NativeTally,
   type NativeWalk,
   native,
@@ -181,6 +182,8 @@ export interface PrepareOptions {
   alone?: boolean;
   /** [holdMicros, pauseMicros] of the walk's lock pauses (AccountingOptions.lockPauses); none if absent. */
   lockPauses?: [number, number];
+  /** Frames of shared file pages passed between the walks of one measurement; none if absent. */
+  sharedFrames?: NativeSharedFrames | null;
 }
 
 /** PAGEWALK_DISABLE_PROCMAP_QUERY=1 parses /proc/PID/maps instead, as before Linux 6.11 (for tests). */
@@ -238,6 +241,7 @@ async function prepareWithSentinel(
   const identity = processIdentity(pid);
   const timings = emptyTimings();
   const pauses = how.lockPauses ?? [0, 0];
+  const walkExtras = [pauses[0], pauses[1], how.sharedFrames ?? undefined] as const;
   const base = {
     pid,
     shmemSwap: [],
@@ -261,7 +265,7 @@ async function prepareWithSentinel(
     // MiB), so the bar is lower; below it the spawn is not worth it.
     const minRss = how.alone ? ONE_THREAD_BELOW_RSS_ALONE : ONE_THREAD_BELOW_RSS;
     const oneThread = status.vmRss < minRss ? WALK_ONE_THREAD : 0;
-    const walk = new native.Walk(pid, ranges, flags | WALK_WHOLE_SPACE | oneThread, ...pauses);
+    const walk = new native.Walk(pid, ranges, flags | WALK_WHOLE_SPACE | oneThread, ...walkExtras);
     timings.maps = performance.now() - began;
     // Read on the thread pool while the walk runs: only file mappings are
     // visited, but the kernel steps over every mapping to find them.
@@ -308,7 +312,7 @@ async function prepareWithSentinel(
         privateWritable: !m.shared && m.write,
       });
     });
-    const walk = new native.Walk(pid, ranges, flags, ...pauses);
+    const walk = new native.Walk(pid, ranges, flags, ...walkExtras);
     timings.maps = performance.now() - began;
     return { ...base, maps, mapOf, ranges, vss, unwalkedVss: vss - walkedVss, walk, shmem, shmemRead: null };
   }
@@ -326,7 +330,7 @@ async function prepareWithSentinel(
   // The gate area is listed in /proc/PID/maps of every process with an mm.
   const unwalkedVss = count > 0 ? gateArea() : 0;
   const shmem = how.shmem ? shmemFromRecords(records, (i) => i) : [];
-  const walk = new native.Walk(pid, ranges, flags, ...pauses);
+  const walk = new native.Walk(pid, ranges, flags, ...walkExtras);
   timings.maps = performance.now() - began;
   return {
     ...base,
@@ -622,6 +626,14 @@ export interface MeasureContext {
   alone: boolean;
   /** [holdMicros, pauseMicros] of the walks' lock pauses; [0, 0]: none. */
   lockPauses: [number, number];
+  /**
+   * Frames of MAP_SHARED file and shmem pages that the walks of this call
+   * pass on to each other: a later mapper's walk asks PAGEMAP_SCAN which of
+   * its pages are present and takes their frames from an earlier walk
+   * instead of reading them (native/shared_frames.h). Null with
+   * PAGEWALK_SHARE_FRAMES=0.
+   */
+  sharedFrames: NativeSharedFrames | null;
 }
 
 export function measureContext(options: AccountingOptions, alone = false): MeasureContext {
@@ -644,6 +656,7 @@ export function measureContext(options: AccountingOptions, alone = false): Measu
     mappingObjects,
     alone,
     lockPauses: lockPauseMicros(options.lockPauses),
+    sharedFrames: process.env.PAGEWALK_SHARE_FRAMES === '0' ? null : new native.SharedFrames(),
   };
 }
 
@@ -668,6 +681,7 @@ export async function measureProcess(
     shmem: ctx.swapInUse,
     alone: ctx.alone,
     lockPauses: ctx.lockPauses,
+    sharedFrames: ctx.sharedFrames,
   });
   try {
     await walkTarget(t, ctx);
@@ -756,6 +770,7 @@ export async function processMemory(pid: number, options: AccountingOptions = {}
       break;
     }
   }
+  ctx.sharedFrames?.release();
   // The caller's own figures stay the kernel's: it is not gone while it measures itself.
   const settleOptions = { ...options, excludeSelf: options.excludeSelf && pid !== process.pid };
   const { tally, gap, excluded } = await settleTargets([t], ctx, settleOptions, -1, timings);

@@ -285,6 +285,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     options.onProgress?.(++done, infos.length);
   });
   timings.walks = performance.now() - walksBegan;
+  ctx.sharedFrames?.release();
   targets.sort((a, b) => a.info.pid - b.info.pid);
 
   const selfWalk = targets.findIndex(({ info }) => info.pid === process.pid);

@@ -51,7 +51,8 @@ enum WalkStat : size_t {
   kWalkSawHiddenPfn,     // 1 or 0
   kWalkPendingPfns,      // PFNs left for the tally's kpage lookups
   kWalkSwapEntries,
-  kWalkLockPauses,  // pauses taken for the target's mmap writers
+  kWalkLockPauses,        // pauses taken for the target's mmap writers
+  kWalkSharedFramePages,  // entries rebuilt from SharedFrames, not read
   kWalkStats
 };
 
@@ -312,6 +313,37 @@ Napi::Value RunLengths(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
+// ---------------------------------------------------------------- SharedFrames
+
+// The frames of shared file pages one measurement's walks pass on to each
+// other (shared_frames.h). Walks hold the core until they finish, so the
+// handle may be dropped at any time.
+class SharedFramesHandle : public Napi::ObjectWrap<SharedFramesHandle> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "SharedFrames",
+                       {InstanceMethod("bytes", &SharedFramesHandle::Bytes),
+                        InstanceMethod("release", &SharedFramesHandle::Release)});
+  }
+  SharedFramesHandle(const Napi::CallbackInfo& info)
+      : Napi::ObjectWrap<SharedFramesHandle>(info), frames_(std::make_shared<pagewalk::SharedFrames>()) {}
+  std::shared_ptr<pagewalk::SharedFrames> core() const { return frames_; }
+
+ private:
+  // The measurement is over: the frames go as soon as no walk still running
+  // holds them, not when the garbage collector gets to this handle. Walks
+  // created afterwards share nothing.
+  Napi::Value Release(const Napi::CallbackInfo& info) {
+    frames_ = std::make_shared<pagewalk::SharedFrames>();
+    return info.Env().Undefined();
+  }
+  // Address space of the frame chunks allocated so far, in bytes.
+  Napi::Value Bytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(frames_->chunkBytes()));
+  }
+  std::shared_ptr<pagewalk::SharedFrames> frames_;
+};
+
 // ---------------------------------------------------------------- Walk
 
 class Walk : public Napi::ObjectWrap<Walk> {
@@ -327,8 +359,9 @@ class Walk : public Napi::ObjectWrap<Walk> {
   }
 
   // new Walk(pid, ranges: Float64Array [startPage, endPage]..., options bits,
-  //          holdMicros, pauseMicros): the last two as LockPauses (0: none),
-  //          validated by lib/.
+  //          holdMicros, pauseMicros, sharedFrames): holdMicros and
+  //          pauseMicros as LockPauses (0: none), validated by lib/;
+  //          sharedFrames a SharedFrames handle, or undefined.
   Walk(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Walk>(info) {
     const int pid = info[0].As<Napi::Number>().Int32Value();
     auto ranges = info[1].As<Napi::Float64Array>();
@@ -340,6 +373,11 @@ class Walk : public Napi::ObjectWrap<Walk> {
     options.lockPauses.holdNs = micros(3) * 1000;
     options.lockPauses.pauseNs = micros(4) * 1000;
     walk_ = std::make_shared<pagewalk::ProcessWalk>(pid, rangeAddresses(ranges), options);
+    if (info.Length() > 5 && info[5].IsObject()) {
+      SharedFramesHandle* frames = SharedFramesHandle::Unwrap(info[5].As<Napi::Object>());
+      if (frames == nullptr) throw Napi::TypeError::New(info.Env(), "sharedFrames: not a SharedFrames");
+      walk_->shareFrames(frames->core());
+    }
   }
 
   std::shared_ptr<pagewalk::ProcessWalk> core() const { return walk_; }
@@ -415,6 +453,7 @@ class Walk : public Napi::ObjectWrap<Walk> {
     out[kWalkPendingPfns] = static_cast<double>(walk_->pendingPages());
     out[kWalkSwapEntries] = static_cast<double>(walk_->swapEntries().size());
     out[kWalkLockPauses] = static_cast<double>(s.lockPauses);
+    out[kWalkSharedFramePages] = static_cast<double>(s.sharedFramePages);
     return info.Env().Undefined();
   }
 
@@ -695,6 +734,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PagemapHandle", PagemapHandle::Define(env));
   exports.Set("Walk", Walk::Define(env));
   exports.Set("Tally", Tally::Define(env));
+  exports.Set("SharedFrames", SharedFramesHandle::Define(env));
   exports.Set("countStates", Napi::Function::New(env, CountStates));
   exports.Set("firstPopulated", Napi::Function::New(env, FirstPopulated));
   exports.Set("extractPfns", Napi::Function::New(env, ExtractPfns));

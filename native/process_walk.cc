@@ -49,6 +49,13 @@ constexpr size_t kSparseRatio = 16;
 // well under a millisecond, so the process measured never stalls for longer.
 constexpr uint64_t kScanMaxPages = 1024;
 constexpr uint64_t kHugeScanMaxPages = 16 * 512;
+// Stretches of a MAP_SHARED file mapping at least this long are rebuilt
+// from shared frames where they can be (shorter ones are read), and scanned
+// for present pages this many at a time: a PAGEMAP_SCAN that tests PTEs
+// only costs about 11 ns per present page, so a call holds the target's
+// mmap lock for well under a millisecond.
+constexpr uint64_t kShareMinPages = 16;
+constexpr uint64_t kShareScanPages = 8192;
 // Populated regions closer than this are read in one pread.
 constexpr uint64_t kRegionMergeGapPages = 32;
 
@@ -120,6 +127,7 @@ bool extraThreadsAllowed() {
 
 void ProcessWalk::run() {
   runUnshrunk();
+  share_.reset();  // the frames this walk recorded stay with the measurement
   // Held until the tally is done: no more room than the runs need.
   pending_.finish();
   swapEntries_.shrink_to_fit();
@@ -168,6 +176,7 @@ void ProcessWalk::runUnshrunk() {
       tailOptions.parallel = false;
       ProcessWalk tail(pid_, ranges_, tailOptions);
       tail.targetState_ = targetState_;
+      tail.share_ = share_;
       std::thread worker([&] {
         try {
           tail.runSpace(cursor);
@@ -231,6 +240,7 @@ void ProcessWalk::runUnshrunk() {
   tailOptions.parallel = false;
   ProcessWalk tail(pid_, std::move(tailRanges), tailOptions);
   tail.targetState_ = targetState_;
+  tail.share_ = share_;
   std::exception_ptr tailError;
   std::thread worker([&] {
     try {
@@ -282,6 +292,7 @@ void ProcessWalk::absorb(ProcessWalk& tail, size_t firstMapping, bool continuesM
   stats_.scanCalls += tail.stats_.scanCalls;
   stats_.pagesSkippedByScan += tail.stats_.pagesSkippedByScan;
   stats_.lockPauses += tail.stats_.lockPauses;
+  stats_.sharedFramePages += tail.stats_.sharedFramePages;
   stats_.scanUnsupported = stats_.scanUnsupported || tail.stats_.scanUnsupported;
   stats_.pfnsVisible = stats_.pfnsVisible || tail.stats_.pfnsVisible;
   stats_.sawHiddenPfn = stats_.sawHiddenPfn || tail.stats_.sawHiddenPfn;
@@ -405,12 +416,8 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
     }
     size_t got = 0, populated = 0;
     try {
-      const uint64_t readBegan = monotonicNs();
-      got = pagemap_->read(first, static_cast<size_t>(count), buffer_.data());
+      got = readEntries(first, static_cast<size_t>(count), buffer_.data());
       const uint64_t readDone = monotonicNs();
-      timings_.pagemapNs += withoutPauses(readDone - readBegan);
-      stats_.readCalls++;
-      stats_.entriesRead += got;
       for (size_t i = 0; i < got; i++) populated += (buffer_[i] & (kPresent | kSwapped)) != 0;
       noteHugeCandidates(first, buffer_.data(), got);
       // Chunks of equal address spaces give equal blocks of runs.
@@ -502,12 +509,8 @@ void ProcessWalk::walkMapping(size_t m) {
         }
         for (uint64_t p = first; p < last;) {
           const size_t n = static_cast<size_t>(std::min<uint64_t>(last - p, kChunkEntries));
-          const uint64_t readBegan = monotonicNs();
-          const size_t got = pagemap_->read(p, n, buffer_.data());
+          const size_t got = readEntries(p, n, buffer_.data());
           const uint64_t readDone = monotonicNs();
-          timings_.pagemapNs += withoutPauses(readDone - readBegan);
-          stats_.readCalls++;
-          stats_.entriesRead += got;
           noteHugeCandidates(p, buffer_.data(), got);
           consume(m, p, buffer_.data(), got);
           timings_.consumeNs += monotonicNs() - readDone;
@@ -526,12 +529,8 @@ void ProcessWalk::walkMapping(size_t m) {
       continue;
     }
     const size_t n = static_cast<size_t>(std::min<uint64_t>(end - page, kChunkEntries));
-    const uint64_t readBegan = monotonicNs();
-    const size_t got = pagemap_->read(page, n, buffer_.data());
+    const size_t got = readEntries(page, n, buffer_.data());
     const uint64_t readDone = monotonicNs();
-    timings_.pagemapNs += withoutPauses(readDone - readBegan);
-    stats_.readCalls++;
-    stats_.entriesRead += got;
     size_t populated = 0;
     for (size_t i = 0; i < got; i++) populated += (buffer_[i] & (kPresent | kSwapped)) != 0;
     noteHugeCandidates(page, buffer_.data(), got);
@@ -792,17 +791,7 @@ const ShmemDevice& shmemDevice() {
 // the internal shmem mount holds shmem. Anything else (tmpfs mounts, FUSE,
 // overlay, devices, or no PROCMAP_QUERY) is looked up.
 FrameKind ProcessWalk::queryFileKind(uint64_t page) {
-  if (mapsQueryUnsupported_) return kKindLookUp;
-  if (mapsFd_ < 0) {
-    const std::string path = "/proc/" + std::to_string(pid_) + "/maps";
-    do {
-      mapsFd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    } while (mapsFd_ < 0 && errno == EINTR);
-    if (mapsFd_ < 0) {
-      mapsQueryUnsupported_ = true;
-      return kKindLookUp;
-    }
-  }
+  if (!openMaps()) return kKindLookUp;
   ProcmapQuery q{};
   q.size = sizeof(q);
   q.query_addr = page << kPageShift;
@@ -829,6 +818,167 @@ FrameKind ProcessWalk::queryFileKind(uint64_t page) {
     return kKindLookUp;
   }
   return kind;
+}
+
+bool ProcessWalk::openMaps() {
+  if (mapsQueryUnsupported_) return false;
+  if (mapsFd_ >= 0) return true;
+  const std::string path = "/proc/" + std::to_string(pid_) + "/maps";
+  do {
+    mapsFd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (mapsFd_ < 0 && errno == EINTR);
+  if (mapsFd_ < 0) mapsQueryUnsupported_ = true;
+  return mapsFd_ >= 0;
+}
+
+// ---------------------------------------------------------------- shared frames
+
+size_t ProcessWalk::readPagemap(uint64_t first, size_t count, uint64_t* out) {
+  const uint64_t began = monotonicNs();
+  const size_t got = pagemap_->read(first, count, out);
+  timings_.pagemapNs += withoutPauses(monotonicNs() - began);
+  stats_.readCalls++;
+  stats_.entriesRead += got;
+  return got;
+}
+
+size_t ProcessWalk::readEntries(uint64_t first, size_t count, uint64_t* out) {
+  if (!share_ || count < kShareMinPages) return readPagemap(first, count, out);
+  const uint64_t end = first + count;
+  size_t done = 0;
+  while (first + done < end) {
+    const uint64_t page = first + done;
+    const SharedVma* vma = sharedVmaFrom(page);
+    // Up to the next shared file mapping: read as ever.
+    const uint64_t plainEnd = vma == nullptr ? end : std::min(end, std::max(page, vma->start));
+    size_t want = static_cast<size_t>(plainEnd - page), got;
+    if (want > 0) {
+      got = readPagemap(page, want, out + done);
+    } else {
+      want = static_cast<size_t>(std::min(end, vma->end) - page);
+      got = want < kShareMinPages ? readPagemap(page, want, out + done)
+                                  : readShared(*vma, page, want, out + done);
+    }
+    done += got;
+    if (got < want) break;  // end of the user address space
+  }
+  return done;
+}
+
+const ProcessWalk::SharedVma* ProcessWalk::sharedVmaFrom(uint64_t page) {
+  if (shareQueried_ && page >= shareQueriedFrom_) {
+    if (shareNone_) return nullptr;
+    if (page < shareVma_.end) return &shareVma_;
+  }
+  if (!openMaps()) return nullptr;
+  const ShmemDevice& shm = shmemDevice();
+  uint64_t address = page << kPageShift;
+  for (;;) {
+    ProcmapQuery q{};
+    q.size = sizeof(q);
+    q.query_flags = kQueryCoveringOrNext | kQueryFileBacked | kQueryVmaShared;
+    q.query_addr = address;
+    int rc;
+    do {
+      rc = ::ioctl(mapsFd_, kProcmapQuery, &q);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) {
+      // ENOENT: no shared file mapping from here on; anything else: no
+      // PROCMAP_QUERY, and every stretch is read.
+      if (errno != ENOENT) mapsQueryUnsupported_ = true;
+      shareQueried_ = shareNone_ = true;
+      shareQueriedFrom_ = errno == ENOENT ? page : 0;
+      return nullptr;
+    }
+    // Page cache of a block-device filesystem, or the internal shmem
+    // mount's objects. Not other files of no device (tmpfs mounts, FUSE,
+    // devices and their PFN maps): their offsets need not name one frame.
+    const bool pageCache =
+        q.inode != 0 &&
+        (q.dev_major != 0 || (shm.known && q.dev_major == shm.major && q.dev_minor == shm.minor));
+    if (pageCache && (q.vma_flags & kVmaShared)) {
+      shareVma_.start = q.vma_start >> kPageShift;
+      shareVma_.end = q.vma_end >> kPageShift;
+      shareVma_.offset = q.vma_offset >> kPageShift;
+      shareVma_.file = FileKey{q.dev_major, q.dev_minor, q.inode};
+      shareQueried_ = true;
+      shareNone_ = false;
+      shareQueriedFrom_ = page;
+      return &shareVma_;
+    }
+    if (q.vma_end <= address) return nullptr;
+    address = q.vma_end;
+  }
+}
+
+size_t ProcessWalk::readShared(const SharedVma& vma, uint64_t first, size_t count, uint64_t* out) {
+  const uint64_t offset = vma.offset + (first - vma.start);
+  // Until most of the stretch is known, reading it is cheaper, and teaches
+  // the walks that follow.
+  if (share_->known(vma.file, offset, count) * 2 < count) {
+    const size_t got = readPagemap(first, count, out);
+    share_->record(vma.file, offset, out, got);
+    return got;
+  }
+  std::fill(out, out + count, uint64_t{0});
+  if (shareRegions_.empty()) shareRegions_.resize(kScanRegions * 3);
+  const uint64_t end = first + count;
+  uint64_t page = first;
+  while (page < end) {
+    ScanRequest req;
+    req.startAddress = page << kPageShift;
+    req.endAddress = std::min(end, page + kShareScanPages) << kPageShift;
+    req.categoryAnyofMask = kScanPresent | kScanSwapped;
+    req.returnMask = kScanPresent | kScanSwapped;
+    stats_.scanCalls++;
+    const uint64_t began = monotonicNs();
+    const ScanResult r = pagemap_->scan(req, shareRegions_.data(), kScanRegions);
+    timings_.scanNs += withoutPauses(monotonicNs() - began);
+    if (r.unsupported) {
+      stats_.scanUnsupported = true;
+      const size_t got = readPagemap(page, static_cast<size_t>(end - page), out + (page - first));
+      return static_cast<size_t>(page - first) + got;
+    }
+    for (size_t k = 0; k < r.regions; k++) {
+      const uint64_t a = shareRegions_[3 * k] >> kPageShift, b = shareRegions_[3 * k + 1] >> kPageShift;
+      uint64_t* e = out + (a - first);
+      if (!(shareRegions_[3 * k + 2] & kScanPresent)) {
+        // Swap-format entries (migration, markers): what pagemap says.
+        readPagemap(a, static_cast<size_t>(b - a), e);
+        continue;
+      }
+      const uint64_t* chunk = nullptr;
+      uint64_t chunkIndex = UINT64_MAX;
+      for (uint64_t p = a; p < b; p++) {
+        const uint64_t o = offset + (p - first);
+        if ((o >> SharedFrames::kChunkShift) != chunkIndex) {
+          chunkIndex = o >> SharedFrames::kChunkShift;
+          chunk = share_->chunk(vma.file, o, false);
+        }
+        const uint64_t pfn = chunk != nullptr ? SharedFrames::load(chunk, o) : 0;
+        if (pfn != 0) {
+          e[p - a] = kPresent | kFileOrSharedAnon | pfn;
+          stats_.sharedFramePages++;
+        }
+      }
+      // Present pages no walk has read yet: read them, and record them.
+      for (uint64_t p = a; p < b;) {
+        if (e[p - a] != 0) {
+          p++;
+          continue;
+        }
+        uint64_t q = p + 1;
+        while (q < b && e[q - a] == 0) q++;
+        const size_t got = readPagemap(p, static_cast<size_t>(q - p), e + (p - a));
+        share_->record(vma.file, offset + (p - first), e + (p - a), got);
+        p = q;
+      }
+    }
+    // Fewer regions than room for: the scan covered its whole range.
+    page =
+        r.regions < kScanRegions ? req.endAddress >> kPageShift : std::max(r.walkEnd >> kPageShift, page + 1);
+  }
+  return count;
 }
 
 void ProcessWalk::closeMaps() {

@@ -14,6 +14,7 @@
 #include "large_vector.h"
 #include "pagemap_file.h"
 #include "pending_runs.h"
+#include "shared_frames.h"
 
 namespace pagewalk {
 
@@ -82,6 +83,9 @@ struct WalkStats {
   uint64_t scanCalls = 0;
   uint64_t pagesSkippedByScan = 0;
   uint64_t lockPauses = 0;
+  // Present entries rebuilt from frames another walk read (SharedFrames)
+  // instead of read from this process's pagemap.
+  uint64_t sharedFramePages = 0;
   bool scanUnsupported = false;
   bool pfnsVisible = false;   // at least one present entry carried a PFN
   bool sawHiddenPfn = false;  // a present entry with PFN 0
@@ -94,6 +98,10 @@ class ProcessWalk {
   ~ProcessWalk() { closeMaps(); }
   ProcessWalk(const ProcessWalk&) = delete;
   ProcessWalk& operator=(const ProcessWalk&) = delete;
+
+  // Frames of MAP_SHARED file and shmem pages, recorded and looked up
+  // across the walks of one measurement (shared_frames.h). Call before run().
+  void shareFrames(std::shared_ptr<SharedFrames> frames) { share_ = std::move(frames); }
 
   // Reads pagemap for every mapping. Throws SystemError (ESRCH when the
   // process exits part-way).
@@ -149,6 +157,21 @@ class ProcessWalk {
   void absorb(ProcessWalk& tail, size_t firstMapping, bool continuesMapping);
   void walkMapping(size_t m);
   void consume(size_t m, uint64_t firstPage, const uint64_t* entries, size_t n);
+  // Entries [first, first + count) into out: read from pagemap, or rebuilt
+  // from shared frames where an earlier walk read them. Returns the number
+  // of entries, fewer than count only at the end of the address space.
+  size_t readEntries(uint64_t first, size_t count, uint64_t* out);
+  size_t readPagemap(uint64_t first, size_t count, uint64_t* out);
+  // A MAP_SHARED mapping of a file whose pages are page cache (or shmem).
+  struct SharedVma {
+    uint64_t start = 0, end = 0;  // pages
+    uint64_t offset = 0;          // file page at start
+    FileKey file;
+  };
+  // The first such mapping covering or following `page`, or null.
+  const SharedVma* sharedVmaFrom(uint64_t page);
+  size_t readShared(const SharedVma& vma, uint64_t first, size_t count, uint64_t* out);
+  bool openMaps();
   FrameKind fileKind(uint64_t page) {
     return page >= kindStart_ && page < kindEnd_ ? kind_ : queryFileKind(page);
   }
@@ -172,12 +195,20 @@ class ProcessWalk {
   // The mapping whose kind fileKind() found last: [kindStart_, kindEnd_) pages.
   int mapsFd_ = -1;
   bool mapsQueryUnsupported_ = false;
+  std::shared_ptr<SharedFrames> share_;
+  // The last sharedVmaFrom() answer, valid for pages from shareQueriedFrom_
+  // on (walks go up the address space): the mapping, or none at all.
+  SharedVma shareVma_;
+  bool shareQueried_ = false;
+  bool shareNone_ = false;
+  uint64_t shareQueriedFrom_ = 0;
   uint64_t kindStart_ = 0, kindEnd_ = 0;
   FrameKind kind_ = kKindLookUp;
   LargeVector<uint64_t> swapEntries_;
   LargeVector<size_t> swapBegin_;
   LargeVector<uint64_t> buffer_;
   LargeVector<uint64_t> regions_;
+  LargeVector<uint64_t> shareRegions_;  // readShared()'s own: regions_ may be in use
   // First pages of the 2 MiB stretches of the current mapping whose entries
   // could be one PMD-mapped THP (present, anonymous, PFNs aligned and in step).
   LargeVector<uint64_t> hugeCandidates_;

@@ -28,7 +28,10 @@ struct ProcmapQuery {
 };
 constexpr unsigned long kProcmapQuery = _IOWR('f', 17, ProcmapQuery);
 // query_flags (enum procmap_query_flags).
+constexpr uint64_t kQueryVmaShared = 0x08;
 constexpr uint64_t kQueryCoveringOrNext = 0x10;
 constexpr uint64_t kQueryFileBacked = 0x20;
+// vma_flags (enum procmap_vma_flags).
+constexpr uint64_t kVmaShared = 0x08;
 
 }  // namespace pagewalk

@@ -19,10 +19,17 @@ let ourSwap = false;
 
 export function setup(): void {
   fs.mkdirSync(bin, { recursive: true });
+  // sharers is linked statically: its figures are compared with the kernel's
+  // while other processes start and exit, and no library page it maps may
+  // change its mapcount meanwhile.
+  const staticallyLinked = new Set(['sharers.c']);
   for (const f of fs.readdirSync(fixtures)) {
     if (!f.endsWith('.c')) continue;
     const out = path.join(bin, f.replace(/\.c$/, ''));
-    execFileSync('cc', ['-O1', '-Wall', '-Wextra', '-Werror', '-o', out, path.join(fixtures, f)], { stdio: 'inherit' });
+    const link = staticallyLinked.has(f) ? ['-static'] : [];
+    execFileSync('cc', ['-O1', '-Wall', '-Wextra', '-Werror', ...link, '-o', out, path.join(fixtures, f)], {
+      stdio: 'inherit',
+    });
   }
   // layouts linked statically: a process that shares no library with anyone
   // (test/cli/smem.test.ts compares it with Debian's smem, exactly).

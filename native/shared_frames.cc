@@ -1,0 +1,68 @@
+#include "shared_frames.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <new>
+
+#include "pagemap_entry.h"
+
+namespace pagewalk {
+
+namespace {
+constexpr size_t kChunkBytes = SharedFrames::kChunkOffsets * sizeof(uint64_t);
+}
+
+// Walks hold this object while they run, so nothing can look a chunk up any more.
+SharedFrames::~SharedFrames() {
+  for (auto& kv : chunks_) ::munmap(kv.second, kChunkBytes);
+}
+
+uint64_t* SharedFrames::chunk(const FileKey& file, uint64_t offset, bool create) {
+  const ChunkKey key{file, offset >> kChunkShift};
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = chunks_.find(key);
+  if (it != chunks_.end()) return it->second;
+  if (!create) return nullptr;
+  // Mapped directly: zero-filled, and only the pages written become resident.
+  void* p = ::mmap(nullptr, kChunkBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  auto* chunk = static_cast<uint64_t*>(p);
+  chunks_.emplace(key, chunk);
+  return chunk;
+}
+
+uint64_t SharedFrames::known(const FileKey& file, uint64_t offset, uint64_t count) {
+  uint64_t n = 0;
+  for (uint64_t o = offset, end = offset + count; o < end;) {
+    const uint64_t stop = std::min(end, (o | (kChunkOffsets - 1)) + 1);
+    if (const uint64_t* c = chunk(file, o, false)) {
+      for (; o < stop; o++) n += load(c, o) != 0;
+    }
+    o = stop;
+  }
+  return n;
+}
+
+void SharedFrames::record(const FileKey& file, uint64_t offset, const uint64_t* entries, size_t count) {
+  uint64_t* c = nullptr;
+  uint64_t chunkIndex = UINT64_MAX;
+  for (size_t i = 0; i < count; i++) {
+    const uint64_t e = entries[i];
+    // Only page-cache frames seen by a walk allowed to see PFNs.
+    if (!(e & kPresent) || !(e & kFileOrSharedAnon) || (e & kPfnMask) == 0) continue;
+    const uint64_t o = offset + i;
+    if ((o >> kChunkShift) != chunkIndex) {
+      chunkIndex = o >> kChunkShift;
+      c = chunk(file, o, true);
+    }
+    store(c, o, e & kPfnMask);
+  }
+}
+
+uint64_t SharedFrames::chunkBytes() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return chunks_.size() * kChunkBytes;
+}
+
+}  // namespace pagewalk
