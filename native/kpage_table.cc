@@ -36,6 +36,16 @@ constexpr uint64_t kMaxRunEntries = 64 * 1024;
 // Fewer wanted frames than this are read by one thread.
 constexpr uint32_t kParallelMinFrames = 32 * 1024;
 
+// The bitmaps span every frame of the machine: allocating, indexing and
+// scanning them costs about 2 ms on this 24 GiB machine whether one frame
+// is wanted or a million, most of a small process's processMemory()
+// (docs/performance.md, "60,000 mappings"). Up to one frame in 512 of the
+// machine (at least 4,096, and never more than one thread reads) is kept in
+// a sorted list instead: sorting it and finding frames by binary search
+// cost about what the bitmaps' fixed cost is at that size.
+constexpr uint64_t kListMinFrames = 4096;
+constexpr uint64_t kMachineFramesPerListed = 512;
+
 // Reads up to `entries` u64s at `pfn`; returns how many the kernel gave.
 size_t preadEntries(const ReadOnlyFile& fd, uint64_t pfn, size_t entries, uint64_t* out) {
   size_t done = 0;
@@ -56,8 +66,20 @@ size_t preadEntries(const ReadOnlyFile& fd, uint64_t pfn, size_t entries, uint64
 
 KpageTable::KpageTable(KpagePaths paths) : paths_(std::move(paths)) {
   pfnLimit_ = findPfnLimit();
+  listMaxFrames_ =
+      std::min<uint64_t>(std::max(kListMinFrames, pfnLimit_ / kMachineFramesPerListed), kParallelMinFrames);
+}
+
+void KpageTable::toBitmaps() {
+  bitmapped_ = true;
   bits_.assign((pfnLimit_ + 63) / 64, 0);
   flagBits_.assign(bits_.size(), 0);
+  for (uint64_t e : listed_) {
+    const uint64_t pfn = e >> 1;
+    bits_[pfn >> 6] |= uint64_t{1} << (pfn & 63);
+    if (e & 1) flagBits_[pfn >> 6] |= uint64_t{1} << (pfn & 63);
+  }
+  LargeVector<uint64_t>().swap(listed_);
 }
 
 // The kpage files have no size; a read at or past max_pfn returns 0 bytes.
@@ -96,6 +118,13 @@ uint64_t KpageTable::findPfnLimit() {
 void KpageTable::wantRange(uint64_t first, uint64_t length, bool withFlags) {
   if (first >= pfnLimit_) return;
   const uint64_t end = std::min(first + length, pfnLimit_);
+  if (!bitmapped_) {
+    if (listed_.size() + (end - first) <= listMaxFrames_) {
+      for (uint64_t p = first; p < end; p++) listed_.push_back(p << 1 | (withFlags ? 1 : 0));
+      return;
+    }
+    toBitmaps();
+  }
   auto set = [&](LargeVector<uint64_t>& bitmap) {
     for (uint64_t p = first; p < end;) {
       const uint64_t bitIndex = p & 63;
@@ -112,6 +141,10 @@ void KpageTable::wantRange(uint64_t first, uint64_t length, bool withFlags) {
 void KpageTable::index() {
   if (indexed_) return;
   indexed_ = true;
+  if (!bitmapped_) {
+    indexListed();
+    return;
+  }
   rank_.assign(bits_.size() + 1, 0);
   uint32_t total = 0;
   for (size_t w = 0; w < bits_.size(); w++) {
@@ -123,9 +156,37 @@ void KpageTable::index() {
   flags_.assign(total, 0);
 }
 
+// Sorted, one entry per frame, its flag bit set if any want() of it asked.
+void KpageTable::indexListed() {
+  std::sort(listed_.begin(), listed_.end());
+  size_t n = 0;
+  for (uint64_t e : listed_) {
+    if (n > 0 && (listed_[n - 1] >> 1) == (e >> 1))
+      listed_[n - 1] |= e & 1;
+    else
+      listed_[n++] = e;
+  }
+  listed_.resize(n);
+  counts_.assign(n, 0);
+  flags_.assign(n, 0);
+}
+
+size_t KpageTable::listedIndexOf(uint64_t pfn) const {
+  const auto it = std::lower_bound(listed_.begin(), listed_.end(), pfn << 1);
+  return it != listed_.end() && (*it >> 1) == pfn ? static_cast<size_t>(it - listed_.begin()) : kAbsent;
+}
+
 void KpageTable::resolve(bool twoThreads) {
   index();
   if (counts_.empty()) return;
+  if (!bitmapped_) {
+    readListed(paths_.count, false);
+    // As below: every frame whose count reads 0 gets its flags read.
+    for (size_t idx = 0; idx < listed_.size(); idx++)
+      if (counts_[idx] == 0) listed_[idx] |= 1;
+    readListed(paths_.flags, true);
+    return;
+  }
   readPass(bits_, paths_.count, false, twoThreads);
   // kpagecount reads 0 for the zero page (and the huge zero page), PFN holes
   // and frames freed since the walk: only their flags tell the zero page.
@@ -182,11 +243,49 @@ void KpageTable::readPass(const LargeVector<uint64_t>& bitmap, const std::string
   if (tailError) std::rethrow_exception(tailError);
 }
 
+// Reads the listed frames (flags: those whose flags are wanted), nearby ones
+// in one run, as readWords() does for the bitmaps.
+void KpageTable::readListed(const std::string& path, bool flags) {
+  const size_t n = listed_.size();
+  auto wanted = [&](size_t k) { return !flags || (listed_[k] & 1) != 0; };
+  uint64_t count = 0;
+  for (size_t k = 0; k < n; k++) count += wanted(k);
+  if (count == 0) return;
+  if (flags) flagsRead_ += count;
+  ReadOnlyFile fd(path);
+  LargeVector<uint64_t> buf;
+  size_t k = 0;
+  while (k < n) {
+    if (!wanted(k)) {
+      k++;
+      continue;
+    }
+    const uint64_t first = listed_[k] >> 1;
+    uint64_t last = first;
+    size_t j = k + 1;
+    for (; j < n; j++) {
+      if (!wanted(j)) continue;
+      const uint64_t pfn = listed_[j] >> 1;
+      if (pfn - last > kCoalesceGap || pfn - first >= kMaxRunEntries) break;
+      last = pfn;
+    }
+    readRawRun(fd.fd(), path, flags, first, last, buf, bytesRead_, readCalls_);
+    for (; k < j; k++) {
+      if (!wanted(k)) continue;
+      const uint64_t v = buf[(listed_[k] >> 1) - first];
+      if (flags)
+        storeFlags(k, v);
+      else
+        storeCount(k, v);
+    }
+  }
+}
+
 // Reads the frames of bitmap words [wBegin, wEnd), nearby ones in one run.
 void KpageTable::readWords(const LargeVector<uint64_t>& bitmap, const std::string& path, bool flags,
                            size_t wBegin, size_t wEnd, uint64_t& bytes, uint64_t& calls) {
   ReadOnlyFile fd(path);
-  LargeVector<uint64_t> buf(kMaxRunEntries);
+  LargeVector<uint64_t> buf;
   bool inRun = false;
   uint64_t runFirst = 0;
   uint64_t runLast = 0;
@@ -210,6 +309,8 @@ void KpageTable::readWords(const LargeVector<uint64_t>& bitmap, const std::strin
 void KpageTable::readRawRun(int fd, const std::string& path, bool flags, uint64_t first, uint64_t last,
                             LargeVector<uint64_t>& buf, uint64_t& bytes, uint64_t& calls) {
   const size_t n = static_cast<size_t>(last - first + 1);
+  // Grown to the longest run read: a few frames need no 512 KiB buffer.
+  if (buf.size() < n) buf.resize(n);
   uint64_t* out = buf.data();
   size_t done = 0;
   while (done < n) {
@@ -250,7 +351,7 @@ void KpageTable::reread(const std::vector<size_t>& indices) {
   if (indices.empty()) return;
   std::vector<uint64_t> pfns(indices.size());
   for (size_t k = 0; k < indices.size(); k++) pfns[k] = pfnAt(indices[k]);
-  LargeVector<uint64_t> buf(kMaxRunEntries);
+  LargeVector<uint64_t> buf;
   // Nearby frames share a pread as in resolve(), but only the frames asked
   // for are stored: a frame between them keeps what it was read with.
   auto pass = [&](const std::string& path, bool flags) {
@@ -277,6 +378,7 @@ void KpageTable::reread(const std::vector<size_t>& indices) {
 }
 
 uint64_t KpageTable::pfnAt(size_t index) const {
+  if (!bitmapped_) return listed_[index] >> 1;
   // Binary search on the rank array, then within the word.
   const size_t w = static_cast<size_t>(
       std::upper_bound(rank_.begin(), rank_.end() - 1, static_cast<uint32_t>(index)) - rank_.begin() - 1);

@@ -1,7 +1,7 @@
 // Per-PFN facts from /proc/kpagecount and /proc/kpageflags for a set of
-// page frames, deduplicated with a bitmap over the PFN space and read in
-// coalesced runs with large preads (never one pread per PFN, the mistake
-// Android's libmeminfo makes).
+// page frames, deduplicated in a sorted list (a few thousand frames) or a
+// bitmap over the PFN space (more), and read in coalesced runs with large
+// preads (never one pread per PFN, the mistake Android's libmeminfo makes).
 #pragma once
 
 #include <cstddef>
@@ -39,6 +39,10 @@ class KpageTable {
   // reads 0 gets its flags read whatever was asked (the zero page reads 0).
   void want(uint64_t pfn, bool withFlags = true) {
     if (pfn >= pfnLimit_) return;
+    if (!bitmapped_) {
+      wantRange(pfn, 1, withFlags);
+      return;
+    }
     bits_[pfn >> 6] |= uint64_t{1} << (pfn & 63);
     if (withFlags) flagBits_[pfn >> 6] |= uint64_t{1} << (pfn & 63);
   }
@@ -61,6 +65,7 @@ class KpageTable {
   // Dense index of a wanted PFN after index(), or kAbsent.
   size_t indexOf(uint64_t pfn) const {
     if (pfn >= pfnLimit_) return kAbsent;
+    if (!bitmapped_) return listedIndexOf(pfn);
     const uint64_t word = bits_[pfn >> 6];
     const uint64_t bit = uint64_t{1} << (pfn & 63);
     if (!(word & bit)) return kAbsent;
@@ -97,6 +102,13 @@ class KpageTable {
 
  private:
   uint64_t findPfnLimit();
+  // A few wanted frames are kept in a sorted list (listed_), many in bitmaps
+  // over every frame of the machine (bits_): see the constructor.
+  void toBitmaps();
+  void indexListed();
+  size_t listedIndexOf(uint64_t pfn) const;
+  // The read pass of listed frames: every one, or those whose flags are wanted.
+  void readListed(const std::string& path, bool flags);
   static constexpr uint32_t kFlagsKnown = 1u << 31;  // kpageflags has no bit 31 in use
   // One pass over the set bits of a bitmap, reading `path` into counts_ or flags_.
   void readPass(const LargeVector<uint64_t>& bitmap, const std::string& path, bool flags, bool twoThreads);
@@ -116,6 +128,12 @@ class KpageTable {
 
   KpagePaths paths_;
   uint64_t pfnLimit_ = 0;
+  // Until index(): wanted frames as (pfn << 1 | withFlags), unsorted, while
+  // there are at most listMaxFrames_; afterwards sorted and unique, pfn << 1
+  // | flags wanted, the dense index being the position.
+  bool bitmapped_ = false;
+  uint64_t listMaxFrames_ = 0;
+  LargeVector<uint64_t> listed_;
   LargeVector<uint64_t> bits_;
   LargeVector<uint64_t> flagBits_;  // a subset of bits_
   LargeVector<uint32_t> rank_;

@@ -128,3 +128,29 @@ it('reads kpageflags only where pagemap and the mapping do not decide the kind (
     fs.rmSync(dir, { recursive: true });
   }
 });
+
+it('a few frames looked up alone and among 40,000 others read the same (sorted list and bitmaps)', () => {
+  // Up to a few thousand wanted frames are kept in a sorted list, more in
+  // bitmaps over every frame of the machine: the fixture's frames go
+  // through one, then the other.
+  const pfns = pfnsOf(['anon', 'zero', 'shared', 'file']);
+  const step = BigInt(Math.max(1, Math.floor(maxPfn() / 40_000)));
+  const many = new BigUint64Array(pfns.length + 40_000);
+  many.set(pfns);
+  for (let i = 0; i < 40_000; i++) many[pfns.length + i] = BigInt(i) * step;
+  const head = (r: KpageInfo) => ({
+    m: [...r.mapcount.slice(0, pfns.length)],
+    f: [...r.flags.slice(0, pfns.length)],
+  });
+  // LRU and REFERENCED bits move even in a stopped process: compare two
+  // reads at one moment, again until a pass finds them equal.
+  let alone = head(lookupKpages(pfns));
+  let among = head(lookupKpages(many));
+  for (let i = 0; i < 10 && JSON.stringify(alone) !== JSON.stringify(among); i++) {
+    alone = head(lookupKpages(pfns));
+    among = head(lookupKpages(many));
+  }
+  expect(pfns.length).toBeGreaterThan(0);
+  expect(alone.m.some((c) => c > 0)).toBe(true);
+  expect(among).toEqual(alone);
+});
