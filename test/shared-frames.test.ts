@@ -104,10 +104,19 @@ describe('shared frames', () => {
       );
       expect(plain.shared.every((n) => n === 0)).toBe(true);
       // The parent walks first: of its two mappings of the memfd, the one
-      // walked second finds the 1024 pages they have in common read. Every
+      // walked second finds the 1024 pages they have in common read. It
+      // takes them from there in each stretch its reads cut the mapping
+      // into (whole-space walks: 2K-entry chunks and scans, wherever they
+      // fall) that is mostly known, and at least its last stretch is: some
+      // of the 1024, all of them when one read covers the mapping. Every
       // child then finds most of its shared pages read: 2048 + 1024 / (k + 2)
       // of anon, 1536 of memfd.
-      expect(sharing.shared[0]).toBe(1024);
+      if (wholeSpace) {
+        expect(sharing.shared[0]).toBeGreaterThan(0);
+        expect(sharing.shared[0]).toBeLessThanOrEqual(1024);
+      } else {
+        expect(sharing.shared[0]).toBe(1024);
+      }
       for (let k = 1; k < fx.pids.length; k++) expect(sharing.shared[k]).toBeGreaterThan(3000);
       expect(frames.bytes()).toBeGreaterThan(0);
       for (let i = 0; i < fx.pids.length; i++) {
