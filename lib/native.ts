@@ -46,7 +46,7 @@ export interface NativeWalk {
  * mapped by many processes is read from pagemap once.
  */
 export interface NativeSharedFrames {
-  /** Address space of the chunks allocated so far, in bytes. */
+  /** Bytes of the chunks of frames allocated so far. */
   bytes(): number;
   /** Frees the frames once no running walk holds them (the measurement is over). */
   release(): void;

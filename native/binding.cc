@@ -337,7 +337,7 @@ class SharedFramesHandle : public Napi::ObjectWrap<SharedFramesHandle> {
     frames_ = std::make_shared<pagewalk::SharedFrames>();
     return info.Env().Undefined();
   }
-  // Address space of the frame chunks allocated so far, in bytes.
+  // Bytes of the chunks of frames allocated so far.
   Napi::Value Bytes(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(frames_->chunkBytes()));
   }

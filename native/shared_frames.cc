@@ -11,11 +11,12 @@ namespace pagewalk {
 
 namespace {
 constexpr size_t kChunkBytes = SharedFrames::kChunkOffsets * sizeof(uint64_t);
-}
+constexpr size_t kSlabBytes = SharedFrames::kSlabChunks * kChunkBytes;
+}  // namespace
 
 // Walks hold this object while they run, so nothing can look a chunk up any more.
 SharedFrames::~SharedFrames() {
-  for (auto& kv : chunks_) ::munmap(kv.second, kChunkBytes);
+  for (uint64_t* slab : slabs_) ::munmap(slab, kSlabBytes);
 }
 
 uint64_t* SharedFrames::chunk(const FileKey& file, uint64_t offset, bool create) {
@@ -24,10 +25,15 @@ uint64_t* SharedFrames::chunk(const FileKey& file, uint64_t offset, bool create)
   const auto it = chunks_.find(key);
   if (it != chunks_.end()) return it->second;
   if (!create) return nullptr;
-  // Mapped directly: zero-filled, and only the pages written become resident.
-  void* p = ::mmap(nullptr, kChunkBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
-  auto* chunk = static_cast<uint64_t*>(p);
+  if (slabChunksUsed_ == kSlabChunks) {
+    // Mapped directly: zero-filled, only the chunks used become resident,
+    // and all of it goes back to the kernel with this object.
+    void* p = ::mmap(nullptr, kSlabBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    slabs_.push_back(static_cast<uint64_t*>(p));
+    slabChunksUsed_ = 0;
+  }
+  uint64_t* chunk = slabs_.back() + slabChunksUsed_++ * kChunkOffsets;
   chunks_.emplace(key, chunk);
   return chunk;
 }

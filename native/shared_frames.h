@@ -32,11 +32,13 @@ struct FileKey {
 
 class SharedFrames {
  public:
-  // Frames are kept in chunks of this many page offsets, each a mapping of
-  // its own whose untouched pages cost nothing: memory grows with the pages
-  // recorded (8 bytes each), not with the size of the files.
-  static constexpr unsigned kChunkShift = 16;
+  // Frames are kept in chunks of this many page offsets (a 4 KiB page of
+  // frames for 2 MiB of file), allocated as they are first recorded, from
+  // slabs mapped straight from the kernel: memory grows with the stretches
+  // recorded, not with the size of the files.
+  static constexpr unsigned kChunkShift = 9;
   static constexpr uint64_t kChunkOffsets = uint64_t{1} << kChunkShift;
+  static constexpr size_t kSlabChunks = 256;
 
   SharedFrames() = default;
   ~SharedFrames();
@@ -61,7 +63,7 @@ class SharedFrames {
   // of them) read for offsets [offset, offset + count) of the file.
   void record(const FileKey& file, uint64_t offset, const uint64_t* entries, size_t count);
 
-  // Bytes of chunks allocated (address space; pages are touched as recorded).
+  // Bytes of the chunks allocated.
   uint64_t chunkBytes();
 
  private:
@@ -80,6 +82,8 @@ class SharedFrames {
   };
   std::mutex mutex_;
   std::unordered_map<ChunkKey, uint64_t*, ChunkHash> chunks_;
+  std::vector<uint64_t*> slabs_;
+  size_t slabChunksUsed_ = kSlabChunks;  // of the last slab
 };
 
 }  // namespace pagewalk
