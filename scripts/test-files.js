@@ -19,6 +19,7 @@ const lists = {
     'test/leaks.test.ts',
     'test/fallbacks.test.ts',
     'test/races.test.ts',
+    'test/shared-frames.test.ts',
   ],
 };
 
