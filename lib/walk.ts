@@ -130,13 +130,22 @@ function samePosition(a: Position | null, b: Position | null): boolean {
 }
 
 /**
- * Reads on the thread pool ahead of the chunk the caller holds: the next
- * chunk is read while the caller works on this one.
+ * Reads queued ahead of the chunk the caller holds. A handle runs its reads
+ * one after another on one pool thread; with reads queued, the next is
+ * waiting when one ends and that thread reads on while JavaScript takes the
+ * entries of the last (with one read at a time it idled about 110 us a
+ * chunk for the round trip). At most two full-size reads are queued, and as
+ * many smaller ones (small mappings) as fit under MAX_READS_AHEAD, whose
+ * reads take microseconds: one at a time, the round trip would dominate.
  */
-const READS_AHEAD = 1;
+const LARGE_READS_AHEAD = 2;
+const MAX_READS_AHEAD = 32;
 
 interface Read {
   at: Position;
+  /** At least an eighth of a chunk: counted against LARGE_READS_AHEAD. */
+  large: boolean;
+  /** Index of the reused buffer it fills, or -1 for an array of its own. */
   slot: number;
   entries: Promise<BigUint64Array>;
 }
@@ -152,36 +161,55 @@ export async function* walk(pid: number, options: WalkOptions = {}): AsyncGenera
   try {
     const maps = await readMapsAsync(pid);
     const parts = maps.map((m) => span(m, p));
-    // One buffer for the chunk the caller holds, one per read ahead.
-    const buffers = p.copy ? [] : Array.from({ length: READS_AHEAD + 1 }, () => new BigUint64Array(p.chunk));
-    let slot = 0;
+    // Full-size buffers: one for the chunk the caller holds, one per large
+    // read ahead. A smaller read gets an array of its own: cheap at that
+    // size, and it spares a buffer.
+    const buffers = p.copy ? [] : Array.from({ length: LARGE_READS_AHEAD + 1 }, () => new BigUint64Array(p.chunk));
+    const freeSlots = buffers.map((_, i) => i);
+    let largeAhead = 0;
+    // Whether the last chunk's last page was populated. When it was not,
+    // the pages after it are likely empty too (a sparse mapping), and an
+    // empty chunk sends the walk elsewhere with PAGEMAP_SCAN: reads queued
+    // past it would be of the wrong pages. Then only the next read is queued.
+    let dense = true;
     let guess = firstPosition(parts, 0);
     const readAhead = () => {
-      while (guess && ahead.length < READS_AHEAD) {
+      const most = dense ? MAX_READS_AHEAD : 1;
+      const mostLarge = dense ? LARGE_READS_AHEAD : 1;
+      while (guess && ahead.length < most) {
         const pages = pagesAt(guess.to, guess.address, p);
-        const out = p.copy ? new BigUint64Array(pages) : buffers[slot];
-        ahead.push({ at: guess, slot, entries: handle.readAsync(guess.address, pages, out) });
-        slot = (slot + 1) % (READS_AHEAD + 1);
+        const large = pages * 8 >= p.chunk;
+        if (large && largeAhead === mostLarge) break;
+        const slot = large && !p.copy ? (freeSlots.pop() as number) : -1;
+        const out = slot < 0 ? new BigUint64Array(pages) : buffers[slot];
+        ahead.push({ at: guess, large, slot, entries: handle.readAsync(guess.address, pages, out) });
+        if (large) largeAhead++;
         guess = positionAfter(parts, guess, p);
       }
     };
     readAhead();
     while (ahead.length > 0) {
       const read = ahead.shift() as Read;
+      if (read.large) largeAhead--;
       const at = read.at;
-      const step = settle(handle, maps[at.mappingIndex], at.mappingIndex, at.address, at.to, await read.entries);
+      const entries = await read.entries;
+      const step = settle(handle, maps[at.mappingIndex], at.mappingIndex, at.address, at.to, entries);
+      dense = step.chunk.entries !== null && native.firstPopulated(entries, entries.length - 1, 1) === 0;
       const next = step.next === null ? firstPosition(parts, at.mappingIndex + 1) : { ...at, address: step.next };
       if (!samePosition(ahead.length > 0 ? ahead[0].at : guess, next)) {
         // An empty chunk, widened by PAGEMAP_SCAN, ends past the reads
         // ahead: they were of the wrong pages. Their buffers are free once
         // they are done.
         await Promise.allSettled(ahead.map((r) => r.entries));
+        for (const r of ahead) if (r.slot >= 0) freeSlots.push(r.slot);
         ahead.length = 0;
-        slot = (read.slot + 1) % (READS_AHEAD + 1);
+        largeAhead = 0;
         guess = next;
       }
       readAhead();
       yield step.chunk;
+      // The caller asked for the next chunk: it is done with this buffer.
+      if (read.slot >= 0) freeSlots.push(read.slot);
     }
   } finally {
     // A caller that stops early leaves reads in flight: their outcome, an

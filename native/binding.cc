@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "js_error.h"
@@ -121,6 +124,131 @@ pagewalk::WalkOptions walkOptionsFrom(uint32_t bits) {
 
 // ---------------------------------------------------------------- PagemapHandle
 
+// One readAsync() as the pool thread sees it: no JavaScript object, so that
+// it may be let go on any thread.
+struct QueuedRead {
+  uint64_t id = 0;
+  uint64_t first = 0;
+  size_t count = 0;
+  std::shared_ptr<pagewalk::LargeVector<uint64_t>> scratch;  // taken as the read starts
+  size_t got = 0;
+  pagewalk::PendingError error;
+};
+
+using Scratch = std::shared_ptr<pagewalk::LargeVector<uint64_t>>;
+
+// A handle's reads not yet started (`draining` while a ReadDrainer runs),
+// and the memory they are read into. That memory is kept between reads,
+// so that a walk maps, faults in and unmaps no 512 KiB per read (about
+// 180 us), and handed out last in, first out: the buffer the JS thread has
+// just copied from is the one still in the reading core's cache.
+struct ReadQueue {
+  std::mutex mutex;
+  std::deque<std::shared_ptr<QueuedRead>> waiting;
+  bool draining = false;
+
+  // At most this many buffers of at most this many entries are kept: three
+  // cover walk(), which has two full-size reads queued while the JS thread
+  // copies a third; a rare huge read is not kept.
+  static constexpr size_t kSpareBuffers = 3;
+  static constexpr size_t kSpareMaxEntries = size_t{1} << 20;
+  // Reads below this many entries (64 KiB) come from malloc, which is cheap
+  // at that size, and keep the spares for full-size reads.
+  static constexpr size_t kSmallEntries = pagewalk::MappedAllocator<uint64_t>::kMapBytes / sizeof(uint64_t);
+
+  // On the pool thread, as a read starts.
+  Scratch take(size_t count) {
+    if (count >= kSmallEntries) {
+      std::lock_guard<std::mutex> lock(mutex);
+      for (size_t i = spares_.size(); i-- > 0;) {
+        if (spares_[i]->size() < count) continue;
+        Scratch s = std::move(spares_[i]);
+        spares_.erase(spares_.begin() + static_cast<std::ptrdiff_t>(i));
+        return s;
+      }
+    }
+    auto s = std::make_shared<pagewalk::LargeVector<uint64_t>>();
+    s->resize(count);
+    return s;
+  }
+  // On the JS thread, once the entries are copied out.
+  void giveBack(Scratch s) {
+    if (!s || s->size() < kSmallEntries || s->size() > kSpareMaxEntries) return;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (closed_) return;
+    if (spares_.size() == kSpareBuffers) spares_.erase(spares_.begin());
+    spares_.push_back(std::move(s));
+  }
+  void dropSpares() {
+    std::lock_guard<std::mutex> lock(mutex);
+    closed_ = true;
+    spares_.clear();
+  }
+
+ private:
+  std::vector<Scratch> spares_;
+  bool closed_ = false;
+};
+
+// Runs a handle's queued reads one after another on one pool thread and
+// hands each to the JS thread as it ends; returns when none is left. Like
+// PromiseWorker, nothing may throw out of the callbacks that run on the JS
+// thread while a worker thread's environment is torn down.
+class ReadDrainer : public Napi::AsyncProgressQueueWorker<std::shared_ptr<QueuedRead>> {
+ public:
+  ReadDrainer(Napi::Env env, std::shared_ptr<ReadQueue> queue, std::shared_ptr<pagewalk::PagemapFile> file,
+              Napi::Object owner, std::function<void(QueuedRead&)> finish)
+      : Napi::AsyncProgressQueueWorker<std::shared_ptr<QueuedRead>>(env, "pagewalk"),
+        queue_(std::move(queue)),
+        file_(std::move(file)),
+        owner_(Napi::Persistent(owner)),
+        finish_(std::move(finish)) {}
+
+ protected:
+  void Execute(const ExecutionProgress& progress) override {
+    for (;;) {
+      std::shared_ptr<QueuedRead> read;
+      {
+        std::lock_guard<std::mutex> lock(queue_->mutex);
+        if (queue_->waiting.empty()) {
+          queue_->draining = false;
+          return;
+        }
+        read = std::move(queue_->waiting.front());
+        queue_->waiting.pop_front();
+      }
+      try {
+        read->scratch = queue_->take(read->count);
+        read->got = file_->read(read->first, read->count, read->scratch->data());
+      } catch (...) {
+        read->error.capture(std::current_exception());
+      }
+      progress.Send(&read, 1);
+    }
+  }
+  void OnProgress(const std::shared_ptr<QueuedRead>* reads, size_t count) override {
+    try {
+      for (size_t i = 0; i < count; i++) finish_(*reads[i]);
+    } catch (...) {
+    }
+  }
+  void OnOK() override {}
+  void OnError(const Napi::Error&) override {}
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
+    try {
+      Napi::AsyncProgressQueueWorker<std::shared_ptr<QueuedRead>>::OnWorkComplete(env, status);
+    } catch (...) {
+    }
+  }
+
+ private:
+  std::shared_ptr<ReadQueue> queue_;
+  std::shared_ptr<pagewalk::PagemapFile> file_;
+  // Keeps the handle, whose finish() runs for each read, alive until done.
+  Napi::ObjectReference owner_;
+  std::function<void(QueuedRead&)> finish_;
+};
+
 class PagemapHandle : public Napi::ObjectWrap<PagemapHandle> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -157,11 +285,16 @@ class PagemapHandle : public Napi::ObjectWrap<PagemapHandle> {
     return Napi::Number::New(env, static_cast<double>(got));
   }
 
-  // The worker reads into memory of its own and copies on the JS thread, so
-  // a buffer the caller detaches or shrinks meanwhile cannot be written after
-  // it is gone. That memory is taken from spareScratch_ and given back on
-  // completion: a walk reading chunk after chunk maps, faults in and unmaps
-  // no 512 KiB buffer per read (about 180 us each, a sixth of the read).
+  // The async reads of one handle run one after another, in the order
+  // asked, on one pool thread (ReadDrainer): a caller that keeps its next
+  // read queued, as walk() does, finds that thread reading on without a
+  // pause, where a worker per read left it idle for the round trip through
+  // JavaScript between reads (about 110 us against a 1.2 ms read of 64K
+  // entries: thread wake-ups on a virtual machine are slow). Each read lands
+  // in memory of the addon's own, copied on the JS thread, so a buffer the
+  // caller detaches or shrinks meanwhile cannot be written after it is gone;
+  // that memory comes from spareScratch_, so that a walk maps, faults in and
+  // unmaps no 512 KiB per read (about 180 us).
   Napi::Value ReadAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     open(env);
@@ -170,52 +303,49 @@ class PagemapHandle : public Napi::ObjectWrap<PagemapHandle> {
     auto out = info[2].As<Napi::BigUint64Array>();
     const size_t offset = toSize(info[3]);
     if (offset + count > out.ElementLength()) throw Napi::RangeError::New(env, "output buffer too small");
-    auto file = file_;
-    auto scratch = takeScratch(count);
-    auto got = std::make_shared<size_t>(0);
-    auto* worker = new PromiseWorker(
-        env, [file, scratch, got, first, count] { *got = file->read(first, count, scratch->data()); },
-        [got](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, static_cast<double>(*got)); },
-        {info.This(), out});
-    auto outRef = std::make_shared<Napi::Reference<Napi::BigUint64Array>>(Napi::Persistent(out));
+    auto read = std::make_shared<QueuedRead>();
+    read->id = nextReadId_++;
+    read->first = first;
+    read->count = count;
+    auto deferred = Napi::Promise::Deferred::New(env);
+    waiters_.emplace(read->id, Waiter{deferred, Napi::Persistent(out), offset});
     inflight_++;
-    worker->onSettle = [this, scratch, got, offset, outRef] {
-      // Bookkeeping first: the copy below can throw while the environment
-      // is being torn down, and a deferred close must still happen.
-      if (--inflight_ == 0 && closeRequested_) file_.reset();
-      Napi::BigUint64Array arr = outRef->Value();
-      // A detached buffer reports length 0: the copy is then skipped.
-      // (memcpy with a null pointer is undefined even for 0 bytes: skip empty copies.)
-      if (*got > 0 && arr.ArrayBuffer().ByteLength() > 0 && offset + *got <= arr.ElementLength())
-        std::memcpy(arr.Data() + offset, scratch->data(), *got * sizeof(uint64_t));
-      giveBackScratch(scratch);
-    };
-    worker->Queue();
-    return worker->promise();
-  }
-
-  using Scratch = std::shared_ptr<pagewalk::LargeVector<uint64_t>>;
-  // At most this many buffers of at most this many entries wait for the next
-  // read: two cover a walk reading one chunk ahead; a rare huge read is not
-  // kept.
-  static constexpr size_t kSpareScratchBuffers = 2;
-  static constexpr size_t kSpareScratchEntries = size_t{1} << 20;
-
-  Scratch takeScratch(size_t count) {
-    for (size_t i = 0; i < spareScratch_.size(); i++) {
-      if (spareScratch_[i]->size() < count) continue;
-      Scratch s = std::move(spareScratch_[i]);
-      spareScratch_.erase(spareScratch_.begin() + static_cast<std::ptrdiff_t>(i));
-      return s;
+    bool start;
+    {
+      std::lock_guard<std::mutex> lock(queue_->mutex);
+      queue_->waiting.push_back(std::move(read));
+      start = !queue_->draining;
+      queue_->draining = true;
     }
-    auto s = std::make_shared<pagewalk::LargeVector<uint64_t>>();
-    s->resize(count);
-    return s;
+    if (start)
+      (new ReadDrainer(env, queue_, file_, info.This().As<Napi::Object>(), [this](QueuedRead& r) {
+        finish(r);
+      }))->Queue();
+    return deferred.Promise();
   }
-  void giveBackScratch(const Scratch& s) {
-    if (closeRequested_ || s->size() > kSpareScratchEntries) return;
-    if (spareScratch_.size() == kSpareScratchBuffers) spareScratch_.erase(spareScratch_.begin());
-    spareScratch_.push_back(s);
+
+  // On the JS thread, as each read ends.
+  void finish(QueuedRead& read) {
+    auto it = waiters_.find(read.id);
+    if (it == waiters_.end()) return;
+    Waiter waiter = std::move(it->second);
+    waiters_.erase(it);
+    // Bookkeeping first: what follows can throw while the environment is
+    // being torn down, and a deferred close must still happen.
+    if (--inflight_ == 0 && closeRequested_) file_.reset();
+    Napi::Env env = Env();
+    if (read.error.set) {
+      queue_->giveBack(std::move(read.scratch));
+      waiter.deferred.Reject(read.error.toValue(env));
+      return;
+    }
+    Napi::BigUint64Array arr = waiter.out.Value();
+    // A detached buffer reports length 0: the copy is then skipped.
+    // (memcpy with a null pointer is undefined even for 0 bytes: skip empty copies.)
+    if (read.got > 0 && arr.ArrayBuffer().ByteLength() > 0 && waiter.offset + read.got <= arr.ElementLength())
+      std::memcpy(arr.Data() + waiter.offset, read.scratch->data(), read.got * sizeof(uint64_t));
+    queue_->giveBack(std::move(read.scratch));
+    waiter.deferred.Resolve(Napi::Number::New(env, static_cast<double>(read.got)));
   }
 
   // scan(startPage, endPage, inverted, mask, anyof, returnMask, maxPages,
@@ -246,7 +376,7 @@ class PagemapHandle : public Napi::ObjectWrap<PagemapHandle> {
     // reused by another open and the read would land in the wrong file.
     closeRequested_ = true;
     if (inflight_ == 0) file_.reset();
-    spareScratch_.clear();
+    queue_->dropSpares();
     return info.Env().Undefined();
   }
 
@@ -257,7 +387,15 @@ class PagemapHandle : public Napi::ObjectWrap<PagemapHandle> {
   std::shared_ptr<pagewalk::PagemapFile> file_;
   int inflight_ = 0;
   bool closeRequested_ = false;
-  std::vector<Scratch> spareScratch_;
+  // What the JS thread keeps of each read in flight, by QueuedRead::id.
+  struct Waiter {
+    Napi::Promise::Deferred deferred;
+    Napi::Reference<Napi::BigUint64Array> out;
+    size_t offset;
+  };
+  std::unordered_map<uint64_t, Waiter> waiters_;
+  uint64_t nextReadId_ = 0;
+  std::shared_ptr<ReadQueue> queue_ = std::make_shared<ReadQueue>();
 };
 
 // ---------------------------------------------------------------- decoders

@@ -253,6 +253,39 @@ describe('walk()', () => {
     expect(b).toEqual(a);
   });
 
+  it('reading ahead, walk() hands out every chunk as walkSync() reads it, entries included, at any chunk size', async () => {
+    // Read ahead into buffers reused in turn, a chunk's entries must still
+    // be its own when the caller looks at them, after awaiting something
+    // else: compare each chunk's first and last entries (PFNs included) and
+    // its counts with walkSync()'s.
+    const digest = (c: { address: bigint; pages: number; entries: BigUint64Array | null }) => {
+      if (!c.entries) return `${c.address}:${c.pages}:empty`;
+      const n = countStates(c.entries);
+      return `${c.address}:${c.pages}:${c.entries[0]}:${c.entries[c.entries.length - 1]}:${n.present}:${n.swapped}`;
+    };
+    for (const chunkPages of [7, 100, 65536]) {
+      const viaAsync: string[] = [];
+      for await (const c of walk(fx.pid, { chunkPages })) {
+        // A caller that awaits something else first: the reads ahead land meanwhile.
+        await new Promise((r) => setImmediate(r));
+        viaAsync.push(digest(c));
+      }
+      const viaSync: string[] = [];
+      for (const c of walkSync(fx.pid, { chunkPages })) viaSync.push(digest(c));
+      expect(viaAsync).toEqual(viaSync);
+      expect(viaAsync.some((d) => d.endsWith(':empty'))).toBe(true);
+    }
+  });
+
+  it('walk() left early lets its reads ahead finish and closes its handle', async () => {
+    const before = fs.readdirSync('/proc/self/fd').length;
+    for (let i = 0; i < 20; i++) {
+      for await (const c of walk(fx.pid, { chunkPages: 16 })) if (c.entries) break;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    expect(fs.readdirSync('/proc/self/fd').length).toBeLessThanOrEqual(before);
+  });
+
   it('still covers everything with PAGEMAP_SCAN switched off', () => {
     process.env.PAGEWALK_DISABLE_SCAN = '1';
     try {
