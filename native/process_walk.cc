@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <ctime>
@@ -31,13 +32,21 @@ constexpr uint64_t kFullPss = kPageSize << kPssShift;
 // 64K entries (512 KiB) per pread: far past the point where syscall cost
 // matters, small enough to stay in L2 while it is consumed.
 constexpr size_t kChunkEntries = 64 * 1024;
-// Threads of a whole-space walk take dense stretches in smaller chunks (8
-// MiB of address space), so that two share a stretch evenly to the end: a
-// chunk of one-page mappings costs the kernel about 0.3 us per page, and
-// with 16K-entry chunks the thread that took the last full one finished
-// up to 5 ms after the other on 60,000 such mappings (234 MiB, 3.7 chunks).
-// A dense chunk takes about 60 us, still far above the per-chunk costs.
-constexpr size_t kSpaceChunkEntries = 2 * 1024;
+// Threads of a whole-space walk take dense stretches in smaller chunks (64
+// MiB of address space), so that two share even a 250 MB stretch. Chunks
+// end on a grid of their size, so that equal address spaces are cut alike
+// (and give equal blocks of runs) whichever thread took which chunk.
+constexpr size_t kSpaceChunkEntries = 16 * 1024;
+// While reading costs more than kSlowEntryNs per entry, chunks are 2K
+// entries (8 MiB) instead, so that two threads end together: one-page
+// mappings cost the kernel about 0.3 us per page (dense memory about 30
+// ns), and with 16K-entry chunks one thread finished up to 5 ms after the
+// other on 60,000 of them (234 MiB, 3.7 chunks). Dense memory keeps the
+// large chunks: 2K ones cost the PostgreSQL-shaped bench 12% more time in
+// per-chunk PAGEMAP_SCANs of shared frames and in pending runs cut at
+// every chunk.
+constexpr size_t kSlowChunkEntries = 2 * 1024;
+constexpr uint64_t kSlowEntryNs = 120;
 constexpr size_t kScanRegions = 1024;
 // Address spaces of at least this many pages (1 GiB) are walked by two threads.
 constexpr uint64_t kParallelMinPages = uint64_t{1} << 18;
@@ -86,8 +95,17 @@ struct SpaceCursor {
   uint64_t scanWindow = 0;
   LargeVector<uint64_t> queue;  // (first, last) page pairs found by the last scan
   size_t queued = 0;            // pairs of queue already handed out
+  // kSpaceChunkEntries, or kSlowChunkEntries after a slow read; set by the
+  // last read of at least kSlowChunkEntries / 2 entries.
+  std::atomic<uint64_t> chunkEntries{kSpaceChunkEntries};
   bool done = false;
   std::exception_ptr error;
+
+  // The end of the chunk from `page` on: the next multiple of the chunk size.
+  uint64_t chunkEnd(uint64_t page, uint64_t limit) const {
+    const uint64_t size = chunkEntries.load(std::memory_order_relaxed);
+    return std::min(limit, (page / size + 1) * size);
+  }
 };
 
 void accountPage(uint64_t* f, uint32_t mapcount, uint32_t kpageFlags) {
@@ -341,9 +359,6 @@ uint64_t wholeSpaceEndPage() {
 // One thread of a whole-space walk: everything it reads is mapping 0.
 void ProcessWalk::runSpace(SpaceCursor& c) {
   openPagemap();
-  // No read here is longer than a chunk: a larger buffer would only be
-  // zeroed and faulted in (a 512 KiB one cost a small process's walk 0.4 ms).
-  buffer_.resize(kSpaceChunkEntries);
   regions_.resize(kScanRegions * 3);
   for (;;) {
     uint64_t first = 0, count = 0;
@@ -398,9 +413,9 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
             b = regions_[3 * j + 1] >> kPageShift;
             j++;
           }
-          for (uint64_t p = a; p < b; p += kSpaceChunkEntries) {
+          for (uint64_t p = a; p < b; p = c.queue.back()) {
             c.queue.push_back(p);
-            c.queue.push_back(std::min(b, p + kSpaceChunkEntries));
+            c.queue.push_back(c.chunkEnd(p, b));
           }
           populated += b - a;
           lastStretch = b == walkEnd ? b - a : 0;
@@ -421,15 +436,24 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
         continue;
       } else {
         first = c.page;
-        count = std::min<uint64_t>(c.end - c.page, kSpaceChunkEntries);
-        c.page += count;
+        c.page = c.chunkEnd(c.page, c.end);
+        count = c.page - first;
         dense = true;
       }
     }
     size_t got = 0, populated = 0;
     try {
+      // Grown to the longest read: a buffer sized for the largest chunk would
+      // only be zeroed and faulted in (512 KiB cost a small process 0.4 ms).
+      if (buffer_.size() < count) buffer_.resize(static_cast<size_t>(count));
+      const uint64_t readBegan = monotonicNs(), pausedBefore = pagemap_->pausedNs();
       got = readEntries(first, static_cast<size_t>(count), buffer_.data());
       const uint64_t readDone = monotonicNs();
+      if (got >= kSlowChunkEntries / 2) {
+        const uint64_t ns = readDone - readBegan - (pagemap_->pausedNs() - pausedBefore);
+        c.chunkEntries.store(ns > got * kSlowEntryNs ? kSlowChunkEntries : kSpaceChunkEntries,
+                             std::memory_order_relaxed);
+      }
       for (size_t i = 0; i < got; i++) populated += (buffer_[i] & (kPresent | kSwapped)) != 0;
       noteHugeCandidates(first, buffer_.data(), got);
       // Chunks of equal address spaces give equal blocks of runs.
@@ -441,7 +465,7 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
       if (!c.error) c.error = std::current_exception();
       break;
     }
-    if (got < count || (dense && count == kSpaceChunkEntries && populated * kSparseRatio < count)) {
+    if (got < count || (dense && count >= kSlowChunkEntries && populated * kSparseRatio < count)) {
       std::lock_guard<std::mutex> lock(c.mutex);
       if (got < count) c.end = std::min(c.end, first + got);  // end of the user address space
       // A sparse full chunk: back to scanning from wherever the cursor is.
