@@ -37,14 +37,15 @@ constexpr size_t kChunkEntries = 64 * 1024;
 // end on a grid of their size, so that equal address spaces are cut alike
 // (and give equal blocks of runs) whichever thread took which chunk.
 constexpr size_t kSpaceChunkEntries = 16 * 1024;
-// While reading costs more than kSlowEntryNs per entry, chunks are 2K
+// While reading costs more than kSlowEntryNs of CPU per entry, chunks are 2K
 // entries (8 MiB) instead, so that two threads end together: one-page
 // mappings cost the kernel about 0.3 us per page (dense memory about 30
 // ns), and with 16K-entry chunks one thread finished up to 5 ms after the
 // other on 60,000 of them (234 MiB, 3.7 chunks). Dense memory keeps the
-// large chunks: 2K ones cost the PostgreSQL-shaped bench 12% more time in
-// per-chunk PAGEMAP_SCANs of shared frames and in pending runs cut at
-// every chunk.
+// large chunks: with 2K ones throughout, snapshot() of the PostgreSQL-shaped
+// bench took 911 ms instead of 815 (one run each: a PAGEMAP_SCAN of shared
+// frames per chunk, and pending runs cut at every chunk). CPU time, not
+// wall time, so that a preempted or paused read does not count as slow.
 constexpr size_t kSlowChunkEntries = 2 * 1024;
 constexpr uint64_t kSlowEntryNs = 120;
 constexpr size_t kScanRegions = 1024;
@@ -72,6 +73,14 @@ constexpr uint64_t kShareScanPages = 8192;
 constexpr uint64_t kRegionMergeGapPages = 32;
 
 inline bool bit(uint32_t flags, unsigned b) { return (flags >> b) & 1u; }
+
+// CPU time of the calling thread, the kernel's work on its behalf included:
+// what a read cost, however often the thread was preempted or paused.
+uint64_t threadCpuNs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 // pagemap marks every non-present swap-format PTE as swapped, but only real
 // swap slots count in smaps Swap: guard markers, uffd-wp markers, migration
@@ -446,14 +455,14 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
       // Grown to the longest read: a buffer sized for the largest chunk would
       // only be zeroed and faulted in (512 KiB cost a small process 0.4 ms).
       if (buffer_.size() < count) buffer_.resize(static_cast<size_t>(count));
-      const uint64_t readBegan = monotonicNs(), pausedBefore = pagemap_->pausedNs();
+      const uint64_t cpuBegan = threadCpuNs();
       got = readEntries(first, static_cast<size_t>(count), buffer_.data());
-      const uint64_t readDone = monotonicNs();
       if (got >= kSlowChunkEntries / 2) {
-        const uint64_t ns = readDone - readBegan - (pagemap_->pausedNs() - pausedBefore);
+        const uint64_t ns = threadCpuNs() - cpuBegan;
         c.chunkEntries.store(ns > got * kSlowEntryNs ? kSlowChunkEntries : kSpaceChunkEntries,
                              std::memory_order_relaxed);
       }
+      const uint64_t readDone = monotonicNs();
       for (size_t i = 0; i < got; i++) populated += (buffer_[i] & (kPresent | kSwapped)) != 0;
       noteHugeCandidates(first, buffer_.data(), got);
       // Chunks of equal address spaces give equal blocks of runs.
