@@ -89,6 +89,12 @@ export interface NativeBinding {
   SharedFrames: new () => NativeSharedFrames;
   Tally: new (kpagecountPath: string, kpageflagsPath: string) => NativeTally;
   countStates(entries: BigUint64Array, offset: number, count: number, out: Float64Array): void;
+  /**
+   * An array over memory the addon owns, which readAsync() fills directly
+   * on the pool thread instead of copying on the JS thread; undefined where
+   * the runtime refuses external ArrayBuffers.
+   */
+  entryBuffer(count: number): BigUint64Array | undefined;
   /** Index (from offset) of the first present or swapped entry; count when there is none. */
   firstPopulated(entries: BigUint64Array, offset: number, count: number): number;
   extractPfns(entries: BigUint64Array, offset: number, count: number, out: BigUint64Array): number;

@@ -164,7 +164,11 @@ export async function* walk(pid: number, options: WalkOptions = {}): AsyncGenera
     // Full-size buffers: one for the chunk the caller holds, one per large
     // read ahead. A smaller read gets an array of its own: cheap at that
     // size, and it spares a buffer.
-    const buffers = p.copy ? [] : Array.from({ length: LARGE_READS_AHEAD + 1 }, () => new BigUint64Array(p.chunk));
+    // They are the addon's memory, which the pool thread reads into
+    // directly: no copy of each chunk on the JS thread.
+    const buffers = p.copy
+      ? []
+      : Array.from({ length: LARGE_READS_AHEAD + 1 }, () => native.entryBuffer(p.chunk) ?? new BigUint64Array(p.chunk));
     const freeSlots = buffers.map((_, i) => i);
     let largeAhead = 0;
     // Whether the last chunk's last page was populated. When it was not,
@@ -182,7 +186,12 @@ export async function* walk(pid: number, options: WalkOptions = {}): AsyncGenera
         if (large && largeAhead === mostLarge) break;
         const slot = large && !p.copy ? (freeSlots.pop() as number) : -1;
         const out = slot < 0 ? new BigUint64Array(pages) : buffers[slot];
-        ahead.push({ at: guess, large, slot, entries: handle.readAsync(guess.address, pages, out) });
+        const entries = handle.readAsync(guess.address, pages, out);
+        // Its failure (the process exited) is thrown where the walk awaits
+        // it; until then it must not count as unhandled while the caller
+        // awaits something else.
+        entries.catch(() => {});
+        ahead.push({ at: guess, large, slot, entries });
         if (large) largeAhead++;
         guess = positionAfter(parts, guess, p);
       }
@@ -212,9 +221,8 @@ export async function* walk(pid: number, options: WalkOptions = {}): AsyncGenera
       if (read.slot >= 0) freeSlots.push(read.slot);
     }
   } finally {
-    // A caller that stops early leaves reads in flight: their outcome, an
-    // error included, concerns nobody now. close() waits for them natively.
-    for (const r of ahead) r.entries.catch(() => {});
+    // A caller that stops early leaves reads in flight: close() lets them
+    // finish natively, and their outcome concerns nobody now.
     handle.close();
   }
 }

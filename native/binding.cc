@@ -122,6 +122,59 @@ pagewalk::WalkOptions walkOptionsFrom(uint32_t bits) {
   return options;
 }
 
+// ---------------------------------------------------------------- entry buffers
+
+using Scratch = std::shared_ptr<pagewalk::LargeVector<uint64_t>>;
+
+// Arrays over memory the addon owns (entryBuffer()), by the address of that
+// memory. A read into one lands there directly on the pool thread, with no
+// copy on the JS thread: the memory lives as long as the ArrayBuffer or any
+// read into it, so that detaching or transferring the array cannot free it
+// under a read. Shared by every environment (worker threads).
+std::mutex ownedEntriesMutex;
+std::unordered_map<const void*, std::weak_ptr<pagewalk::LargeVector<uint64_t>>> ownedEntries;
+
+// entryBuffer(count) -> BigUint64Array over addon memory, or undefined where
+// the runtime refuses external ArrayBuffers
+Napi::Value EntryBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t count = toSize(info[0]);
+  auto memory = std::make_shared<pagewalk::LargeVector<uint64_t>>(count);
+  const void* key = memory->data();
+  {
+    std::lock_guard<std::mutex> lock(ownedEntriesMutex);
+    ownedEntries[key] = memory;
+  }
+  auto* hold = new Scratch(memory);
+  try {
+    auto buffer = Napi::ArrayBuffer::New(
+        env, memory->data(), count * sizeof(uint64_t),
+        [](Napi::Env, void* data, Scratch* held) {
+          {
+            std::lock_guard<std::mutex> lock(ownedEntriesMutex);
+            ownedEntries.erase(data);
+          }
+          delete held;
+        },
+        hold);
+    return Napi::BigUint64Array::New(env, count, buffer, 0);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(ownedEntriesMutex);
+    ownedEntries.erase(key);
+    delete hold;
+    return env.Undefined();
+  }
+}
+
+// The addon memory under `array`, or null when it is not entryBuffer()'s.
+Scratch ownedMemoryOf(const Napi::BigUint64Array& array) {
+  const void* key = array.ArrayBuffer().Data();
+  if (key == nullptr) return nullptr;
+  std::lock_guard<std::mutex> lock(ownedEntriesMutex);
+  auto it = ownedEntries.find(key);
+  return it == ownedEntries.end() ? nullptr : it->second.lock();
+}
+
 // ---------------------------------------------------------------- PagemapHandle
 
 // One readAsync() as the pool thread sees it: no JavaScript object, so that
@@ -130,12 +183,14 @@ struct QueuedRead {
   uint64_t id = 0;
   uint64_t first = 0;
   size_t count = 0;
-  std::shared_ptr<pagewalk::LargeVector<uint64_t>> scratch;  // taken as the read starts
+  // Into the caller's array directly when entryBuffer() made it (`owned`
+  // keeps that memory alive), else into scratch taken as the read starts.
+  Scratch owned;
+  uint64_t* ownedTarget = nullptr;
+  Scratch scratch;
   size_t got = 0;
   pagewalk::PendingError error;
 };
-
-using Scratch = std::shared_ptr<pagewalk::LargeVector<uint64_t>>;
 
 // A handle's reads not yet started (`draining` while a ReadDrainer runs),
 // and the memory they are read into. That memory is kept between reads,
@@ -218,8 +273,12 @@ class ReadDrainer : public Napi::AsyncProgressQueueWorker<std::shared_ptr<Queued
         queue_->waiting.pop_front();
       }
       try {
-        read->scratch = queue_->take(read->count);
-        read->got = file_->read(read->first, read->count, read->scratch->data());
+        uint64_t* target = read->ownedTarget;
+        if (target == nullptr) {
+          read->scratch = queue_->take(read->count);
+          target = read->scratch->data();
+        }
+        read->got = file_->read(read->first, read->count, target);
       } catch (...) {
         read->error.capture(std::current_exception());
       }
@@ -290,11 +349,11 @@ class PagemapHandle : public Napi::ObjectWrap<PagemapHandle> {
   // read queued, as walk() does, finds that thread reading on without a
   // pause, where a worker per read left it idle for the round trip through
   // JavaScript between reads (about 110 us against a 1.2 ms read of 64K
-  // entries: thread wake-ups on a virtual machine are slow). Each read lands
-  // in memory of the addon's own, copied on the JS thread, so a buffer the
-  // caller detaches or shrinks meanwhile cannot be written after it is gone;
-  // that memory comes from spareScratch_, so that a walk maps, faults in and
-  // unmaps no 512 KiB per read (about 180 us).
+  // entries: thread wake-ups on a virtual machine are slow). A read lands in
+  // memory of the addon's own: the array itself when entryBuffer() made it,
+  // else scratch memory from the ReadQueue, copied on the JS thread, so that
+  // an array the caller detaches or shrinks meanwhile is not written after
+  // it is gone.
   Napi::Value ReadAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     open(env);
@@ -307,6 +366,8 @@ class PagemapHandle : public Napi::ObjectWrap<PagemapHandle> {
     read->id = nextReadId_++;
     read->first = first;
     read->count = count;
+    read->owned = ownedMemoryOf(out);
+    if (read->owned) read->ownedTarget = out.Data() + offset;
     auto deferred = Napi::Promise::Deferred::New(env);
     waiters_.emplace(read->id, Waiter{deferred, Napi::Persistent(out), offset});
     inflight_++;
@@ -342,7 +403,8 @@ class PagemapHandle : public Napi::ObjectWrap<PagemapHandle> {
     Napi::BigUint64Array arr = waiter.out.Value();
     // A detached buffer reports length 0: the copy is then skipped.
     // (memcpy with a null pointer is undefined even for 0 bytes: skip empty copies.)
-    if (read.got > 0 && arr.ArrayBuffer().ByteLength() > 0 && waiter.offset + read.got <= arr.ElementLength())
+    if (!read.owned && read.got > 0 && arr.ArrayBuffer().ByteLength() > 0 &&
+        waiter.offset + read.got <= arr.ElementLength())
       std::memcpy(arr.Data() + waiter.offset, read.scratch->data(), read.got * sizeof(uint64_t));
     queue_->giveBack(std::move(read.scratch));
     waiter.deferred.Resolve(Napi::Number::New(env, static_cast<double>(read.got)));
@@ -875,6 +937,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("SharedFrames", SharedFramesHandle::Define(env));
   exports.Set("countStates", Napi::Function::New(env, CountStates));
   exports.Set("firstPopulated", Napi::Function::New(env, FirstPopulated));
+  exports.Set("entryBuffer", Napi::Function::New(env, EntryBuffer));
   exports.Set("extractPfns", Napi::Function::New(env, ExtractPfns));
   exports.Set("runLengths", Napi::Function::New(env, RunLengths));
   exports.Set("shmemSwap", Napi::Function::New(env, ShmemSwap));

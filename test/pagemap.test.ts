@@ -286,6 +286,26 @@ describe('walk()', () => {
     expect(fs.readdirSync('/proc/self/fd').length).toBeLessThanOrEqual(before);
   });
 
+  it("transferring a chunk's buffer away leaves walk() going on: it reads into the addon's memory", async () => {
+    // walk()'s reused buffers are the addon's memory, read into on the pool
+    // thread; a transfer must not be able to take that memory from under a
+    // read in flight (the runtime clones such a buffer instead). A plain
+    // buffer, transferred, would end the walk with a TypeError at its reuse.
+    const seen: string[] = [];
+    for await (const c of walk(fx.pid, { chunkPages: 16 })) {
+      if (c.entries) {
+        const first = c.entries[0];
+        const moved = structuredClone(c.entries.buffer, { transfer: [c.entries.buffer] });
+        expect(new BigUint64Array(moved, c.entries.byteOffset, 1)[0]).toBe(first);
+      }
+      await new Promise((r) => setImmediate(r));
+      seen.push(`${c.address}:${c.pages}`);
+    }
+    const sync: string[] = [];
+    for (const c of walkSync(fx.pid, { chunkPages: 16 })) sync.push(`${c.address}:${c.pages}`);
+    expect(seen).toEqual(sync);
+  });
+
   it('still covers everything with PAGEMAP_SCAN switched off', () => {
     process.env.PAGEWALK_DISABLE_SCAN = '1';
     try {
