@@ -3,11 +3,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <ctime>
 
 #include "system_error.h"
@@ -70,6 +73,11 @@ char statState(const std::string& path) {
 
 bool cannotLock(char state) { return state == 'T' || state == 't' || state == 'Z' || state == 'X'; }
 
+// Set once SCHED_FIFO has been refused (no CAP_SYS_NICE, RLIMIT_RTPRIO 0, a
+// cgroup without real-time time): the walk then paces as before, and asks
+// no more.
+std::atomic<bool> fifoRefused{false};
+
 }  // namespace
 
 uint64_t monotonicNs() {
@@ -103,6 +111,44 @@ void PagemapFile::pauseForWriters(const LockPauses& pauses, TargetState state) {
   stateCheckedNs_ = monotonicNs();
 }
 
+// Between two pauses the thread runs SCHED_FIFO at the lowest real-time
+// priority. pagemap_read() calls cond_resched() at the end of every 2 MiB
+// with the target's mmap lock held; a thread of normal priority is switched
+// out there whenever another has become due (typically the target's own
+// thread waking up, which then blocks on the lock), and its CPU may go to
+// any third thread for a whole time slice, milliseconds, with the lock
+// still held. A SCHED_FIFO thread is not switched out for a normal one, so
+// the lock is held for the call's own time only. Only threads of the normal
+// policies are raised: one that was made SCHED_IDLE or real-time on purpose
+// is left as it is.
+void PagemapFile::raisePriority() {
+  if (raisedThread_ != 0 || fifoRefused.load(std::memory_order_relaxed)) return;
+  const int policy = ::sched_getscheduler(0);
+  if (policy != SCHED_OTHER && policy != SCHED_BATCH) return;
+  sched_param fifo{};
+  fifo.sched_priority = ::sched_get_priority_min(SCHED_FIFO);
+  // RESET_ON_FORK: a thread started meanwhile does not inherit it.
+  if (::sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &fifo) != 0) {
+    fifoRefused.store(true, std::memory_order_relaxed);
+    return;
+  }
+  raisedThread_ = static_cast<pid_t>(::syscall(SYS_gettid));
+  ownPolicy_ = policy;
+}
+
+// Back to the thread's own policy (its nice value was kept meanwhile).
+// By thread id: close() may run on another thread than the walk's.
+void PagemapFile::restorePriority() {
+  if (raisedThread_ == 0) return;
+  sched_param normal{};
+  ::sched_setscheduler(raisedThread_, ownPolicy_, &normal);
+  raisedThread_ = 0;
+}
+
+void PagemapFile::beforeLockedCall() {
+  if (state_ == TargetState::kRunning && lockPauses_.holdNs > 0) raisePriority();
+}
+
 void PagemapFile::afterLockedCall(uint64_t began) {
   if (lockPauses_.holdNs == 0) return;
   const uint64_t now = monotonicNs();
@@ -116,6 +162,10 @@ void PagemapFile::afterLockedCall(uint64_t began) {
     if (!cannotLock(statState("/proc/" + std::to_string(pid_) + "/stat"))) state_ = TargetState::kRunning;
     stateCheckedNs_ = now;
   }
+  // Every hold ends at normal priority, and so does the pause itself: a
+  // real-time thread waking from it would take the CPU from the writer the
+  // pause is for.
+  restorePriority();
   if (state_ != TargetState::kRunning) return;
   // The default timer slack (50 us) would stretch a short pause several
   // times over; the thread's own is put back afterwards.
@@ -143,6 +193,8 @@ PagemapFile::PagemapFile(int pid) : pid_(pid), path_("/proc/" + std::to_string(p
 PagemapFile::~PagemapFile() { close(); }
 
 void PagemapFile::close() {
+  // The walk runs on a pool thread that outlives it.
+  restorePriority();
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
@@ -169,17 +221,23 @@ size_t PagemapFile::read(uint64_t firstPage, size_t count, uint64_t* out) {
   while (done < count) {
     const size_t entries = pacing() ? std::min(count - done, kPacedReadEntries) : count - done;
     const off_t offset = static_cast<off_t>((firstPage + done) * kEntrySize);
+    beforeLockedCall();
     const uint64_t began = monotonicNs();
     const ssize_t n = ::pread(fd_, out + done, entries * kEntrySize, offset);
     if (n > 0) afterLockedCall(began);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw SystemError(errno, "read", path_);
+      const int error = errno;
+      restorePriority();  // the pool thread goes on to other work
+      throw SystemError(error, "read", path_);
     }
     if (n == 0) {
       // End of the address space, or a dead process: the kernel answers both
       // with zero bytes, so ask again at an address that always exists.
-      if (!targetAlive()) throwExited();
+      if (!targetAlive()) {
+        restorePriority();
+        throwExited();
+      }
       break;
     }
     // The kernel only hands out whole entries; a partial one cannot happen,
@@ -204,12 +262,16 @@ ScanResult PagemapFile::scan(const ScanRequest& request, uint64_t* regionsOut, s
   arg.category_anyof_mask = request.categoryAnyofMask;
   arg.return_mask = request.returnMask;
   int rc;
+  beforeLockedCall();
   const uint64_t began = monotonicNs();
   do {
     rc = ::ioctl(fd_, kPagemapScan, &arg);
   } while (rc < 0 && errno == EINTR);
   if (rc >= 0) afterLockedCall(began);
   if (rc < 0) {
+    const int error = errno;
+    restorePriority();  // the pool thread goes on to other work
+    errno = error;
     if (errno == ENOTTY || errno == EINVAL) {
       // EINVAL is also what a newer kernel says for a bad argument; the
       // caller validated the arguments, so here it means "no such ioctl".
@@ -224,7 +286,10 @@ ScanResult PagemapFile::scan(const ScanRequest& request, uint64_t* regionsOut, s
   // A dead target's mm cannot be walked: the kernel returns no regions and
   // walk_end == start. Tell that apart from an empty range.
   if (rc == 0 && arg.walk_end == request.startAddress && request.endAddress > request.startAddress) {
-    if (!targetAlive()) throwExited();
+    if (!targetAlive()) {
+      restorePriority();
+      throwExited();
+    }
   }
   return result;
 }

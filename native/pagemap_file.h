@@ -38,7 +38,11 @@ struct ScanRequest {
 // PAGEMAP_SCAN for the whole call), and the kernel's rw-semaphore lets a
 // reader that re-takes the lock straight away go ahead of a writer that is
 // waiting (mmap, munmap, mprotect), until the writer has waited a jiffy or
-// two (rwsem.c, RWSEM_WAIT_TIMEOUT). A pause hands it the lock.
+// two (rwsem.c, RWSEM_WAIT_TIMEOUT). A pause hands it the lock. Between two
+// pauses the walking thread runs SCHED_FIFO where it may (see
+// docs/performance.md, "The stall"): the kernel's pagemap walk reschedules
+// with the lock held, and a thread preempted there keeps the writer waiting
+// for as long as other threads have its CPU.
 struct LockPauses {
   uint64_t holdNs = 0;   // pause once calls have taken this long since the last pause; 0: never
   uint64_t pauseNs = 0;  // how long each pause lasts
@@ -92,7 +96,10 @@ class PagemapFile {
   [[noreturn]] void throwExited() const;
   bool targetAlive();
   bool pacing() const { return lockPauses_.holdNs > 0 && state_ != TargetState::kStopped; }
+  void beforeLockedCall();
   void afterLockedCall(uint64_t began);
+  void raisePriority();
+  void restorePriority();
 
   LockPauses lockPauses_;
   TargetState state_ = TargetState::kUnknown;
@@ -100,6 +107,9 @@ class PagemapFile {
   uint64_t stateCheckedNs_ = 0;  // when a stopped target was last seen stopped
   uint64_t pauses_ = 0;
   uint64_t pausedNs_ = 0;
+  // The thread's own policy while it runs SCHED_FIFO between two pauses.
+  int raisedThread_ = 0;  // 0: not raised
+  int ownPolicy_ = 0;
 
   int fd_ = -1;
   int pid_;

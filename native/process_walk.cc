@@ -156,7 +156,14 @@ bool extraThreadsAllowed() {
 }
 
 void ProcessWalk::run() {
-  runUnshrunk();
+  try {
+    runUnshrunk();
+  } catch (...) {
+    // Closing puts the pool thread back to its own priority (LockPauses)
+    // before it goes on to other work.
+    if (pagemap_) pagemap_->close();
+    throw;
+  }
   share_.reset();  // the frames this walk recorded stay with the measurement
   // Held until the tally is done: no more room than the runs need.
   pending_.finish();

@@ -241,6 +241,54 @@ describe('lock pauses for a running process', () => {
     for (const p of s.processes) expect(inKb(p)).toEqual(kernelKb(p.pid));
   });
 
+  it('between pauses the walking thread runs SCHED_FIFO, and every thread is back at its own policy after', async () => {
+    // 512 MiB resident and running: a walk of tens of milliseconds, paced.
+    const big = await startFixture(['anon'], { FIXTURE_ANON_PAGES: String(128 * 1024) });
+    try {
+      // Field 41 of /proc/PID/task/TID/stat: the scheduling policy (1: SCHED_FIFO).
+      const policies = (): number[] =>
+        fs.readdirSync('/proc/self/task').flatMap((tid) => {
+          try {
+            const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+            return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38])];
+          } catch {
+            return []; // a thread that ended meanwhile
+          }
+        });
+      expect(policies().every((p) => p === 0)).toBe(true);
+      let sawFifo = false;
+      let done = false;
+      const walk = processMemory(big.pid).finally(() => {
+        done = true;
+      });
+      // The walk runs on a pool thread: look at this process's threads while
+      // it does, yielding now and then so that its result can come back.
+      while (!done && !sawFifo) {
+        const until = Date.now() + 5;
+        while (Date.now() < until && !sawFifo) sawFifo = policies().includes(1);
+        await new Promise((r) => setImmediate(r));
+      }
+      const r = await walk;
+      expect(r.timings.paused).toBeGreaterThan(0);
+      expect(sawFifo).toBe(true);
+      expect(policies().every((p) => p === 0)).toBe(true);
+      // lockPauses: false leaves the priority alone.
+      sawFifo = false;
+      done = false;
+      const unpaced = processMemory(big.pid, { lockPauses: false }).finally(() => {
+        done = true;
+      });
+      while (!done) {
+        sawFifo ||= policies().includes(1);
+        await new Promise((r) => setImmediate(r));
+      }
+      await unpaced;
+      expect(sawFifo).toBe(false);
+    } finally {
+      await big.kill();
+    }
+  });
+
   it('a stopped process, or lockPauses: false, is walked without pauses', async () => {
     expect((await processMemory(fx.pid, { lockPauses: everyCall })).timings.paused).toBe(0);
     expect((await snapshot({ pids: fx.pids, lockPauses: everyCall })).timings.paused).toBe(0);
