@@ -170,6 +170,9 @@ class ProcessWalk {
   };
   // The first such mapping covering or following `page`, or null.
   const SharedVma* sharedVmaFrom(uint64_t page);
+  // Whole-space walks: the shared file mapping covering `page` or starting
+  // before `end`, found by stepping over at most a few mappings from `page`.
+  const SharedVma* sharedVmaWithin(uint64_t page, uint64_t end);
   size_t readShared(const SharedVma& vma, uint64_t first, size_t count, uint64_t* out);
   bool openMaps();
   FrameKind fileKind(uint64_t page) {
@@ -202,6 +205,10 @@ class ProcessWalk {
   bool shareQueried_ = false;
   bool shareNone_ = false;
   uint64_t shareQueriedFrom_ = 0;
+  // sharedVmaWithin(): mappings over [shareSeenFrom_, shareSeenTo_) were
+  // looked at; shareFound_: shareVma_ is the first shared one among them.
+  uint64_t shareSeenFrom_ = 0, shareSeenTo_ = 0;
+  bool shareFound_ = false;
   uint64_t kindStart_ = 0, kindEnd_ = 0;
   FrameKind kind_ = kKindLookUp;
   LargeVector<uint64_t> swapEntries_;
