@@ -287,16 +287,22 @@ describe('walk()', () => {
   });
 
   it("transferring a chunk's buffer away leaves walk() going on: it reads into the addon's memory", async () => {
-    // walk()'s reused buffers are the addon's memory, read into on the pool
-    // thread; a transfer must not be able to take that memory from under a
-    // read in flight (the runtime clones such a buffer instead). A plain
-    // buffer, transferred, would end the walk with a TypeError at its reuse.
+    // walk()'s reused buffers are the addon's memory (external ArrayBuffers),
+    // read into on the pool thread; a transfer must not take that memory
+    // from under a read in flight. Node 20 clones such a buffer, 22 and 24
+    // refuse to transfer it. A plain buffer, transferred, would end the
+    // walk with a TypeError at its reuse.
     const seen: string[] = [];
     for await (const c of walk(fx.pid, { chunkPages: 16 })) {
       if (c.entries) {
         const first = c.entries[0];
-        const moved = structuredClone(c.entries.buffer, { transfer: [c.entries.buffer] });
-        expect(new BigUint64Array(moved, c.entries.byteOffset, 1)[0]).toBe(first);
+        try {
+          const buffer = c.entries.buffer as ArrayBuffer;
+          const moved = structuredClone(buffer, { transfer: [buffer] });
+          expect(new BigUint64Array(moved, c.entries.byteOffset, 1)[0]).toBe(first);
+        } catch (err) {
+          expect((err as Error).name).toBe('DataCloneError');
+        }
       }
       await new Promise((r) => setImmediate(r));
       seen.push(`${c.address}:${c.pages}`);
@@ -304,6 +310,21 @@ describe('walk()', () => {
     const sync: string[] = [];
     for (const c of walkSync(fx.pid, { chunkPages: 16 })) sync.push(`${c.address}:${c.pages}`);
     expect(seen).toEqual(sync);
+  });
+
+  it('ArrayBuffer.prototype.transfer() of a chunk (Node 22+) ends the walk with a TypeError, nothing worse', async () => {
+    type Movable = ArrayBuffer & { transfer?: () => ArrayBuffer };
+    const probe = new ArrayBuffer(8) as Movable;
+    if (typeof probe.transfer !== 'function') return; // Node 20
+    const taken: ArrayBuffer[] = [];
+    const run = async () => {
+      for await (const c of walk(fx.pid, { chunkPages: 16 })) {
+        if (c.entries) taken.push((c.entries.buffer as Movable).transfer?.() as ArrayBuffer);
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    await expect(run()).rejects.toThrow(TypeError);
+    expect(taken.length).toBeGreaterThan(0);
   });
 
   it('still covers everything with PAGEMAP_SCAN switched off', () => {
