@@ -104,15 +104,15 @@ describe('shared frames', () => {
       );
       expect(plain.shared.every((n) => n === 0)).toBe(true);
       // The parent walks first: of its two mappings of the memfd, the one
-      // walked second finds the 1024 pages they have in common read. It
-      // takes them from there in each stretch its reads cut the mapping
-      // into (whole-space walks: 2K-entry chunks and scans, wherever they
-      // fall) that is mostly known, and at least its last stretch is: some
-      // of the 1024, all of them when one read covers the mapping. Every
-      // child then finds most of its shared pages read: 2048 + 1024 / (k + 2)
-      // of anon, 1536 of memfd.
+      // walked second finds the 1024 pages they have in common read. A
+      // whole-space walk cuts its address space into chunks (on a grid of
+      // 16K or 2K entries, and where scans stop) that its two threads take
+      // as they come: the thread reading the second mapping may get there
+      // before the other has read the first, and a chunk mostly unknown is
+      // read, so there it takes anything from none to all of the 1024.
+      // Every child then finds most of its shared pages read: 2048 + 1024 /
+      // (k + 2) of anon, 1536 of memfd.
       if (wholeSpace) {
-        expect(sharing.shared[0]).toBeGreaterThan(0);
         expect(sharing.shared[0]).toBeLessThanOrEqual(1024);
       } else {
         expect(sharing.shared[0]).toBe(1024);
