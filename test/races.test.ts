@@ -185,11 +185,17 @@ describe('pid reuse', () => {
         onProgress: (done) => {
           if (done !== 1) return;
           // After the victim's walk: kill it, then fork a new process onto
-          // its pid (ns_last_pid) before the snapshot checks identities.
+          // its pid (ns_last_pid) before the snapshot checks identities. A
+          // start time is counted in clock ticks (10 ms): the successor is
+          // started at least 30 ms after the victim, so that it is another
+          // process by its start time too (the same program, started within
+          // one tick on the same pid, would pass for the victim; see
+          // docs/reliability.md).
           const script = [
             `kill -9 ${victim}`,
             `while [ -e /proc/${victim}/stat ] && ! grep -q '^${victim} ([^)]*) Z' /proc/${victim}/stat; do :; done`,
             `while [ -e /proc/${victim} ]; do :; done`,
+            'sleep 0.03',
             `echo ${victim - 1} > /proc/sys/kernel/ns_last_pid`,
             `"${bin}" idle >/dev/null 2>&1 </dev/null &`,
             'echo $!',
