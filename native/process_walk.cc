@@ -838,33 +838,26 @@ const ShmemDevice& shmemDevice() {
   return dev;
 }
 
+// The kind of the frames of a mapping, from its file (see queryFileKind()).
+FrameKind mappingKind(const ProcmapQuery& q) {
+  if (q.inode == 0) return kKindLookUp;
+  if (q.dev_major != 0) return kKindFile;
+  const ShmemDevice& shm = shmemDevice();
+  return shm.known && q.dev_major == shm.major && q.dev_minor == shm.minor ? kKindShmem : kKindLookUp;
+}
+
 }  // namespace
 
 // The kind of the frames of a page with pagemap bit 61 (file page or shared
 // anonymous), from the kind of the mapping holding it: a file of a
 // block-device filesystem holds page cache (never swap-backed); a file of
 // the internal shmem mount holds shmem. Anything else (tmpfs mounts, FUSE,
-// overlay, devices, or no PROCMAP_QUERY) is looked up.
+// overlay, devices, or no PROCMAP_QUERY) is looked up (mappingKind()).
 FrameKind ProcessWalk::queryFileKind(uint64_t page) {
-  if (!openMaps()) return kKindLookUp;
-  ProcmapQuery q{};
-  q.size = sizeof(q);
-  q.query_addr = page << kPageShift;
-  int rc;
-  do {
-    rc = ::ioctl(mapsFd_, kProcmapQuery, &q);
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0) {
-    // ENOENT: nothing maps it any more; anything else: no PROCMAP_QUERY.
-    if (errno != ENOENT) mapsQueryUnsupported_ = true;
-    return kKindLookUp;
-  }
-  const ShmemDevice& shm = shmemDevice();
-  FrameKind kind = kKindLookUp;
-  if (q.inode != 0 && q.dev_major != 0)
-    kind = kKindFile;
-  else if (q.inode != 0 && shm.known && q.dev_major == shm.major && q.dev_minor == shm.minor)
-    kind = kKindShmem;
+  ProcmapQuery q;
+  // ENOENT: nothing maps it any more; anything else: no PROCMAP_QUERY.
+  if (queryMaps(page << kPageShift, 0, q) != 0) return kKindLookUp;
+  const FrameKind kind = mappingKind(q);
   kindStart_ = q.vma_start >> kPageShift;
   kindEnd_ = q.vma_end >> kPageShift;
   kind_ = kind;
@@ -873,6 +866,36 @@ FrameKind ProcessWalk::queryFileKind(uint64_t page) {
     return kKindLookUp;
   }
   return kind;
+}
+
+int ProcessWalk::queryMaps(uint64_t address, uint64_t flags, ProcmapQuery& q) {
+  if (!openMaps()) return ENOTTY;
+  q = ProcmapQuery{};
+  q.size = sizeof(q);
+  q.query_flags = flags;
+  q.query_addr = address;
+  int rc;
+  do {
+    rc = ::ioctl(mapsFd_, kProcmapQuery, &q);
+  } while (rc < 0 && errno == EINTR);
+  if (rc == 0) return 0;
+  const int error = errno;
+  if (error != ENOENT) mapsQueryUnsupported_ = true;
+  return error;
+}
+
+// A shared mapping whose frames are its file's, named by their offset: page
+// cache of a block-device filesystem, or the internal shmem mount's objects
+// (mappingKind() knows their frames' kind). Not other files of no device
+// (tmpfs mounts, FUSE, devices and their PFN maps): their offsets need not
+// name one frame.
+bool ProcessWalk::sharedVmaOf(const ProcmapQuery& q, SharedVma& vma) {
+  if (!(q.vma_flags & kVmaShared) || mappingKind(q) == kKindLookUp) return false;
+  vma.start = q.vma_start >> kPageShift;
+  vma.end = q.vma_end >> kPageShift;
+  vma.offset = q.vma_offset >> kPageShift;
+  vma.file = FileKey{q.dev_major, q.dev_minor, q.inode};
+  return true;
 }
 
 bool ProcessWalk::openMaps() {
@@ -925,37 +948,18 @@ const ProcessWalk::SharedVma* ProcessWalk::sharedVmaFrom(uint64_t page) {
     if (shareNone_) return nullptr;
     if (page < shareVma_.end) return &shareVma_;
   }
-  if (!openMaps()) return nullptr;
-  const ShmemDevice& shm = shmemDevice();
   uint64_t address = page << kPageShift;
   for (;;) {
-    ProcmapQuery q{};
-    q.size = sizeof(q);
-    q.query_flags = kQueryCoveringOrNext | kQueryFileBacked | kQueryVmaShared;
-    q.query_addr = address;
-    int rc;
-    do {
-      rc = ::ioctl(mapsFd_, kProcmapQuery, &q);
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0) {
+    ProcmapQuery q;
+    const int error = queryMaps(address, kQueryCoveringOrNext | kQueryFileBacked | kQueryVmaShared, q);
+    if (error != 0) {
       // ENOENT: no shared file mapping from here on; anything else: no
       // PROCMAP_QUERY, and every stretch is read.
-      if (errno != ENOENT) mapsQueryUnsupported_ = true;
       shareQueried_ = shareNone_ = true;
-      shareQueriedFrom_ = errno == ENOENT ? page : 0;
+      shareQueriedFrom_ = error == ENOENT ? page : 0;
       return nullptr;
     }
-    // Page cache of a block-device filesystem, or the internal shmem
-    // mount's objects. Not other files of no device (tmpfs mounts, FUSE,
-    // devices and their PFN maps): their offsets need not name one frame.
-    const bool pageCache =
-        q.inode != 0 &&
-        (q.dev_major != 0 || (shm.known && q.dev_major == shm.major && q.dev_minor == shm.minor));
-    if (pageCache && (q.vma_flags & kVmaShared)) {
-      shareVma_.start = q.vma_start >> kPageShift;
-      shareVma_.end = q.vma_end >> kPageShift;
-      shareVma_.offset = q.vma_offset >> kPageShift;
-      shareVma_.file = FileKey{q.dev_major, q.dev_minor, q.inode};
+    if (sharedVmaOf(q, shareVma_)) {
       shareQueried_ = true;
       shareNone_ = false;
       shareQueriedFrom_ = page;
@@ -986,35 +990,17 @@ const ProcessWalk::SharedVma* ProcessWalk::sharedVmaWithin(uint64_t page, uint64
   }
   shareFound_ = false;
   shareSeenTo_ = from;
-  if (!openMaps()) return nullptr;
-  const ShmemDevice& shm = shmemDevice();
   uint64_t address = from << kPageShift;
   for (int step = 0; step <= kShareSteps && (address >> kPageShift) < end; step++) {
-    ProcmapQuery q{};
-    q.size = sizeof(q);
-    q.query_flags = kQueryCoveringOrNext;
-    q.query_addr = address;
-    int rc;
-    do {
-      rc = ::ioctl(mapsFd_, kProcmapQuery, &q);
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0) {
+    ProcmapQuery q;
+    const int error = queryMaps(address, kQueryCoveringOrNext, q);
+    if (error != 0) {
       // ENOENT: no mapping from here on; anything else: no PROCMAP_QUERY,
       // and every stretch is read.
-      if (errno != ENOENT) mapsQueryUnsupported_ = true;
-      shareSeenTo_ = errno == ENOENT ? UINT64_MAX : shareSeenTo_;
+      if (error == ENOENT) shareSeenTo_ = UINT64_MAX;
       return nullptr;
     }
-    // As in sharedVmaFrom(): page cache of a block-device filesystem, or
-    // the internal shmem mount's objects.
-    const bool pageCache =
-        q.inode != 0 &&
-        (q.dev_major != 0 || (shm.known && q.dev_major == shm.major && q.dev_minor == shm.minor));
-    if (pageCache && (q.vma_flags & kVmaShared)) {
-      shareVma_.start = q.vma_start >> kPageShift;
-      shareVma_.end = q.vma_end >> kPageShift;
-      shareVma_.offset = q.vma_offset >> kPageShift;
-      shareVma_.file = FileKey{q.dev_major, q.dev_minor, q.inode};
+    if (sharedVmaOf(q, shareVma_)) {
       shareFound_ = true;
       shareSeenTo_ = shareVma_.end;
       return shareVma_.start < end ? &shareVma_ : nullptr;

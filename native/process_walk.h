@@ -18,6 +18,8 @@
 
 namespace pagewalk {
 
+struct ProcmapQuery;
+
 // Per-mapping figures. Field order is the layout of the BigUint64Array the
 // binding fills (kFields per mapping); mirrored as MappingField in
 // lib/native.ts: keep the two in step.
@@ -174,7 +176,12 @@ class ProcessWalk {
   // before `end`, found by stepping over at most a few mappings from `page`.
   const SharedVma* sharedVmaWithin(uint64_t page, uint64_t end);
   size_t readShared(const SharedVma& vma, uint64_t first, size_t count, uint64_t* out);
+  // The mapping a shared file mapping's frames can be shared for, into vma.
+  static bool sharedVmaOf(const ProcmapQuery& q, SharedVma& vma);
   bool openMaps();
+  // One PROCMAP_QUERY of the target's maps into q: 0, or the errno (ENOENT:
+  // no such mapping; anything else leaves PROCMAP_QUERY unused from then on).
+  int queryMaps(uint64_t address, uint64_t flags, ProcmapQuery& q);
   FrameKind fileKind(uint64_t page) {
     return page >= kindStart_ && page < kindEnd_ ? kind_ : queryFileKind(page);
   }
