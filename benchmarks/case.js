@@ -4,7 +4,9 @@
 //   node benchmarks/case.js '<json spec>'
 //
 // spec: { kind, pids, runs, warmup, options }. Prints one JSON line:
-// { timesMs: [...], hwmBeforeKb, hwmAfterFirstKb, hwmAfterKb, timings: [...], extra }.
+// { timesMs: [...], cpuMs: [...], hwmBeforeKb, hwmAfterFirstKb, hwmAfterKb, timings: [...], extra }.
+// cpuMs: this process's CPU time (user + system, every thread: the libuv
+// pool's and the library's own included) over each measured run.
 // timings: the library's own breakdown (processMemory() and snapshot()
 // results carry `timings`, ms per phase) of each measured run; summed over
 // the pids for processMemory.
@@ -35,11 +37,11 @@ function walkSync(pids) {
 }
 
 /** The exact accounting walk: processMemory per pid, one after the other. */
-async function processMemory(pids) {
+async function processMemory(pids, options) {
   let pss = 0;
   let timings;
   for (const pid of pids) {
-    const r = await pw.processMemory(pid);
+    const r = await pw.processMemory(pid, options);
     pss += r.pss;
     timings = addTimings(timings, r.timings);
   }
@@ -155,12 +157,14 @@ async function main() {
     first();
   }
   const timesMs = [];
+  const cpuMs = [];
   const lags = [];
   const timings = [];
   let extra;
   // The stall scenario's latency window covers the measured runs only.
   if (spec.stallPid) process.kill(spec.stallPid, 'SIGUSR1');
   for (let i = 0; i < spec.runs; i++) {
+    const cpu0 = process.cpuUsage();
     if (spec.lag) {
       const t0 = performance.now();
       const r = await lagRun(call);
@@ -172,12 +176,14 @@ async function main() {
       extra = await call();
       timesMs.push(performance.now() - t0);
     }
+    const cpu = process.cpuUsage(cpu0);
+    cpuMs.push((cpu.user + cpu.system) / 1e3);
     first();
     if (extra?.timings) timings.push(extra.timings);
   }
   if (spec.stallPid) process.kill(spec.stallPid, 'SIGUSR2');
   if (extra) delete extra.timings;
-  const out = { timesMs, hwmBeforeKb, hwmAfterFirstKb, hwmAfterKb: vmHwmKb(), extra };
+  const out = { timesMs, cpuMs, hwmBeforeKb, hwmAfterFirstKb, hwmAfterKb: vmHwmKb(), extra };
   if (timings.length) out.timings = timings;
   if (spec.lag) out.lagMs = lags;
   process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -6,8 +6,9 @@
 //   exec_rusage RUNS WARMUP COMMAND [ARG...]
 //
 // The command's stdout goes to /dev/null; its stderr is passed through.
-// Prints one JSON object: timesMs and maxRssKb of each measured run and the
-// bytes the command wrote on the last run.
+// Prints one JSON object: timesMs, cpuMs (the command's user + system time,
+// every thread) and maxRssKb of each measured run and the bytes the command
+// wrote on the last run.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -41,6 +42,7 @@ int main(int argc, char **argv) {
   unlink(out);
   double *times = calloc((size_t)runs + 1, sizeof(double));
   long *rss = calloc((size_t)runs + 1, sizeof(long));
+  double *cpu = calloc((size_t)runs + 1, sizeof(double));
   long outputBytes = 0;
   for (int r = -warmup; r < runs; r++) {
     if (ftruncate(outFd, 0) || lseek(outFd, 0, SEEK_SET)) {
@@ -75,10 +77,13 @@ int main(int argc, char **argv) {
     if (r >= 0) {
       times[r] = t;
       rss[r] = ru.ru_maxrss;
+      cpu[r] = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
     }
   }
   printf("{\"timesMs\":[");
   for (int r = 0; r < runs; r++) printf("%s%.4f", r ? "," : "", times[r]);
+  printf("],\"cpuMs\":[");
+  for (int r = 0; r < runs; r++) printf("%s%.4f", r ? "," : "", cpu[r]);
   printf("],\"maxRssKb\":[");
   for (int r = 0; r < runs; r++) printf("%s%ld", r ? "," : "", rss[r]);
   printf("],\"hwmBeforeKb\":-1,\"extra\":{\"outputBytes\":%ld}}\n", outputBytes);

@@ -5,8 +5,9 @@
 //
 //   pread_walk RUNS WARMUP PID [PID...]
 //
-// Prints one JSON object: the time of each measured run (all pids), the
-// entries read per run, the address space covered and VmHWM.
+// Prints one JSON object: the time and the CPU time (user + system) of each
+// measured run (all pids), the entries read per run, the address space
+// covered and VmHWM.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <inttypes.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,6 +69,12 @@ static uint64_t walkPid(int pid, uint64_t *bytes) {
   return entries;
 }
 
+static double cpuMs(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
 static long vmHwmKb(void) {
   FILE *f = fopen("/proc/self/status", "re");
   char line[256];
@@ -86,15 +94,22 @@ int main(int argc, char **argv) {
   int warmup = atoi(argv[2]);
   long hwm0 = vmHwmKb();
   uint64_t entries = 0, bytes = 0;
+  double *cpu = calloc((size_t)runs + 1, sizeof(double));
   printf("{\"timesMs\":[");
   for (int r = -warmup; r < runs; r++) {
     entries = 0;
     bytes = 0;
+    double c0 = cpuMs();
     double t0 = now();
     for (int i = 3; i < argc; i++) entries += walkPid(atoi(argv[i]), &bytes);
     double t = now() - t0;
-    if (r >= 0) printf("%s%.4f", r ? "," : "", t);
+    if (r >= 0) {
+      printf("%s%.4f", r ? "," : "", t);
+      cpu[r] = cpuMs() - c0;
+    }
   }
+  printf("],\"cpuMs\":[");
+  for (int r = 0; r < runs; r++) printf("%s%.4f", r ? "," : "", cpu[r]);
   printf("],\"entries\":%" PRIu64 ",\"addressBytes\":%" PRIu64 ",\"hwmBeforeKb\":%ld,\"hwmAfterKb\":%ld}\n",
          entries, bytes, hwm0, vmHwmKb());
   return sink == 42 ? 1 : 0;

@@ -20,8 +20,12 @@
 //                                           "STALL worst_ns calls over_1ms
 //                                           over_100us" for the window so far
 //
-// Prints "READY pid [pid...]" once every page is in place, then sleeps until
-// killed. Forked children die with the parent (PR_SET_PDEATHSIG).
+// Prints "READY pid [pid...]" once every page is in place, then runs as a
+// server does until killed: each process wakes every 5 ms, writes one page
+// of memory it already has, and every fourth wake maps, touches and unmaps
+// 64 KiB (an allocator's large block), so that it takes its own mmap lock
+// for writing 50 times a second. The bench SIGSTOPs the processes for its
+// "stopped" pass. Forked children die with the parent (PR_SET_PDEATHSIG).
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdint.h>
@@ -59,8 +63,27 @@ static void readAll(volatile unsigned char *p, size_t bytes) {
   for (size_t off = 0; off < bytes; off += PAGE) sink += p[off];
 }
 
-static void waitForever(void) {
-  for (;;) pause();
+// A server's day: wake every 5 ms (each process at its own phase), write a
+// byte of a page it already has, and every fourth wake map, touch and unmap
+// 64 KiB. `mem`/`bytes`: memory of its own to write to (NULL: none).
+static void serve(volatile unsigned char *mem, size_t bytes) {
+  const struct timespec gap = {0, 5000000};
+  struct timespec phase = {0, (long)(getpid() % 5) * 1000000L};
+  nanosleep(&phase, NULL);
+  size_t page = 0;
+  for (unsigned long wake = 0;; wake++) {
+    nanosleep(&gap, NULL);
+    if (mem && bytes >= PAGE) {
+      mem[page * PAGE] ^= 1;
+      page = (page + 257) % (bytes / PAGE);
+    }
+    if (wake % 4 == 0) {
+      unsigned char *p = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) die("mmap");
+      p[0] = 1;
+      if (munmap(p, 16 * PAGE)) die("munmap");
+    }
+  }
 }
 
 static volatile sig_atomic_t windowRequest;  // 1: new window, 2: report
@@ -111,9 +134,10 @@ int main(int argc, char **argv) {
   const char *mode = argv[1];
   if (!strcmp(mode, "dense")) {
     size_t bytes = strtoul(argv[2], NULL, 10) * MIB;
-    touch(map(bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS), bytes);
+    unsigned char *p = map(bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    touch(p, bytes);
     printf("READY %d\n", getpid());
-    waitForever();
+    serve(p, bytes);
   }
   if (!strcmp(mode, "stall")) {
     // Before READY: the first SIGUSR1 may follow it at once.
@@ -137,7 +161,7 @@ int main(int argc, char **argv) {
     size_t stride = reserve / islands;
     for (size_t i = 0; i < islands; i++) touch(p + i * stride, island);
     printf("READY %d\n", getpid());
-    waitForever();
+    serve(p, island);
   }
   if (!strcmp(mode, "maps")) {
     size_t count = strtoul(argv[2], NULL, 10);
@@ -146,7 +170,7 @@ int main(int argc, char **argv) {
     for (size_t i = 1; i < count; i += 2)
       if (mprotect(p + i * PAGE, PAGE, PROT_READ)) die("mprotect (raise vm.max_map_count?)");
     printf("READY %d\n", getpid());
-    waitForever();
+    serve(p, PAGE);  // the first page is writable
   }
   if ((!strcmp(mode, "shared") || !strcmp(mode, "backends")) && argc >= 5) {
     int procs = atoi(argv[2]);
@@ -170,15 +194,17 @@ int main(int argc, char **argv) {
         // (MADV_POPULATE_READ, Linux 5.14+, does it without a fault per
         // 16 pages; the loop is the fallback).
         if (madvise(s, shared, 22 /* MADV_POPULATE_READ */)) readAll(s, shared);
-        touch(map(priv, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS), priv);
+        unsigned char *own = map(priv, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+        touch(own, priv);
         char ok = 1;
         if (write(fds[1], &ok, 1) != 1) _exit(1);
-        waitForever();
+        serve(own, priv);
       }
       pids[i] = c;
     }
     close(fds[1]);
-    touch(map(priv, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS), priv);
+    unsigned char *own = map(priv, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    touch(own, priv);
     for (int i = 1; i < procs; i++) {
       char ok;
       if (read(fds[0], &ok, 1) != 1) die("child setup");
@@ -186,7 +212,7 @@ int main(int argc, char **argv) {
     printf("READY");
     for (int i = 0; i < procs; i++) printf(" %d", pids[i]);
     printf("\n");
-    waitForever();
+    serve(own, priv);
   }
   fprintf(stderr, "scenario: bad arguments\n");
   return 2;

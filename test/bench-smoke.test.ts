@@ -16,6 +16,7 @@ interface CaseResult {
   minMs: number;
   maxMs: number;
   timesMs: number[];
+  cpuMs: number | null;
   rssAddedMiB: number | null;
   peakRssMiB?: number;
   ratios: Record<string, number>;
@@ -26,10 +27,11 @@ interface CaseResult {
 }
 
 interface Report {
-  machine: { nproc: number; ramGiB: number; kernel: string; node: string };
+  machine: { nproc: number; ramGiB: number; kernel: string; kernelBuild: string; node: string };
+  kernelSpeed: { scenario: string; pages: number; preadNsPerPage: number; smapsRollupNsPerPage: number } | null;
   scale: string;
   runs: number;
-  scenarios: { id: string; title: string; cases: CaseResult[]; entries?: number }[];
+  scenarios: { id: string; state: 'running' | 'stopped'; title: string; cases: CaseResult[]; entries?: number }[];
   targets: { name: string; goal: string; value: number | null; met: boolean | null }[];
   sweep: {
     dense: { mib: number; processMemory?: number; skipped?: string }[];
@@ -78,14 +80,19 @@ describe('benchmark harness (tiny smoke run)', () => {
       expect(report.runs).toBe(1);
       expect(report.machine.nproc).toBeGreaterThan(0);
       expect(typeof report.machine.kernel).toBe('string');
-      expect(report.scenarios.map((s) => s.id)).toEqual([
-        'dense',
-        'sparse',
-        'maps',
-        'shared',
-        'system',
-        'backends',
-        'stall',
+      // `uname -rv`: the release and the build.
+      expect(report.machine.kernelBuild.startsWith(`${report.machine.kernel} `)).toBe(true);
+      expect(report.kernelSpeed?.preadNsPerPage).toBeGreaterThan(0);
+      expect(report.kernelSpeed?.smapsRollupNsPerPage).toBeGreaterThan(0);
+      // Every scenario running (its processes waking on their own) and stopped, over the same processes;
+      // the stall scenario only running.
+      const main = ['dense', 'sparse', 'maps', 'shared', 'system'];
+      expect(report.scenarios.map((s) => `${s.id} ${s.state}`)).toEqual([
+        ...main.map((id) => `${id} running`),
+        ...main.map((id) => `${id} stopped`),
+        'backends running',
+        'backends stopped',
+        'stall running',
       ]);
       for (const s of report.scenarios) {
         const kinds = new Set(s.cases.map((c) => c.kind));
@@ -97,12 +104,15 @@ describe('benchmark harness (tiny smoke run)', () => {
           expect(Number.isFinite(c.medianMs) && c.medianMs >= 0).toBe(true);
           expect(c.minMs).toBeLessThanOrEqual(c.maxMs);
           expect(typeof c.ratios).toBe('object');
+          // The CPU time of every measuring process or command (not of the idle and burner controls).
+          if (c.kind !== 'idle' && c.kind !== 'burn') expect(c.cpuMs).toBeGreaterThanOrEqual(0);
           if (c.kind !== 'idle') expect(c.gbPerSec).toBeGreaterThan(0);
           // Whatever breakdown the library returns is numbers.
           for (const v of Object.values(c.timings ?? {})) expect(Number.isFinite(v)).toBe(true);
         }
       }
       const system = report.scenarios.find((s) => s.id === 'system');
+      expect(system?.cases.find((c) => c.name === 'pagewalk snapshot()')?.cpuMs).toBeGreaterThan(0);
       expect(system?.cases.some((c) => c.name === 'smem')).toBe(true);
       // backends: smem and the pagewalk command, each with the peak RSS of its whole process.
       const backends = report.scenarios.find((s) => s.id === 'backends');
@@ -116,6 +126,7 @@ describe('benchmark harness (tiny smoke run)', () => {
       expect(windows.map(({ kind }) => kind)).toEqual([
         'idle',
         'burn',
+        'processMemory',
         'processMemory',
         'snapshot',
         'pread',
