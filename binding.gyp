@@ -4,11 +4,13 @@
       "target_name": "pagewalk",
       "sources": [
         "native/binding.cc",
+        "native/binding/proc_facts.cc",
         "native/kpage_table.cc",
         "native/maps_parser.cc",
         "native/pagemap_entry.cc",
         "native/pagemap_file.cc",
         "native/pending_runs.cc",
+        "native/proc_facts.cc",
         "native/process_walk.cc",
         "native/shared_frames.cc",
         "native/shmem_swap.cc",

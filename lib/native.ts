@@ -134,6 +134,15 @@ export interface NativeBinding {
   };
   /** TASK_SIZE as a page number, or 0 when the kernel lacks PAGEMAP_SCAN (no whole-space walks). */
   wholeSpaceEndPage(): number;
+  /**
+   * A process's stat, status, cmdline and exe facts (the files `wanted`
+   * names, factsWanted bits): factFields numbers laid out as FactField, and
+   * comm, cmdline and exe bytes one after the other in text. Returns the
+   * bytes the text takes; when text is shorter it is left unwritten.
+   */
+  procFacts(pid: number, wanted: number, numbers: Float64Array, text: Uint8Array): number;
+  factFields: number;
+  factsWanted: { stat: number; status: number; cmdline: number; exe: number };
 }
 
 // Per-mapping figure slots: native/process_walk.h's MappingField.
@@ -222,6 +231,22 @@ export enum MapField {
   Flags,
 }
 
+// A process's facts from procFacts(): native/binding/proc_facts.cc's FactField.
+export enum FactField {
+  Ppid = 0,
+  /** The state letter's character code. */
+  State,
+  Flags,
+  StartTime,
+  Uid,
+  VmSizeKb,
+  VmRssKb,
+  CommBytes,
+  CmdlineBytes,
+  /** -1 when the exe link could not be read. */
+  ExeBytes,
+}
+
 /** MapField.Flags bits: native/maps_parser.h's MapFlag. */
 export const MAP_WRITE = 2;
 export const MAP_SHARED = 8;
@@ -245,6 +270,7 @@ for (const [name, built, mirrored] of [
   ['tallyStatFields', native.tallyStatFields, members(TallyStat)],
   ['tallyTimingFields', native.tallyTimingFields, members(TallyTiming)],
   ['mapFields', native.mapFields, members(MapField)],
+  ['factFields', native.factFields, members(FactField)],
 ] as const) {
   if (built !== mirrored)
     throw new Error(

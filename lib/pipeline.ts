@@ -41,12 +41,10 @@ import {
 } from './native';
 import { KERNEL_HALF, PAGE, PAGE_SHIFT } from './page';
 import { openPagemap, type PagemapHandle, ScanCategory, scanDisabled } from './pagemap';
-import { readExe } from './proc/exe';
+import { FACTS_EXE, FACTS_STATUS, type ProcFacts, readFacts } from './proc/facts';
 import { type Mapping, readMaps, readMapsAsync } from './proc/maps';
 import { readMeminfo } from './proc/meminfo';
 import { readSmaps, readSmapsAsync, readSmapsRollupAsync } from './proc/smaps';
-import { readStat } from './proc/stat';
-import { readStatus } from './proc/status';
 
 /** Whole-space walks of processes with less resident memory use one thread. */
 const ONE_THREAD_BELOW_RSS = 256 * 1024 * 1024;
@@ -112,14 +110,12 @@ export interface Target {
 
 /** Start time and exe of a pid: changes when the pid is reused or execs. */
 export function processIdentity(pid: number): string {
-  const { startTime } = readStat(pid);
-  let exe = '';
-  try {
-    exe = readExe(pid);
-  } catch {
-    // kernel threads and zombies have no exe
-  }
-  return `${startTime}:${exe}`;
+  return identityOf(readFacts(pid, FACTS_EXE));
+}
+
+/** The identity of facts read with FACTS_EXE ('' for the exe of kernel threads and zombies). */
+export function identityOf(facts: ProcFacts): string {
+  return `${facts.startTime}:${facts.exe}`;
 }
 
 export function walkFlags(features: PageFeatures): number {
@@ -184,6 +180,11 @@ export interface PrepareOptions {
   lockPauses?: [number, number];
   /** Frames of shared file pages passed between the walks of one measurement; none if absent. */
   sharedFrames?: NativeSharedFrames | null;
+  /**
+   * The process's facts read with FACTS_EXE | FACTS_STATUS just before
+   * (snapshot() lists with them): its identity and VSS, not read again.
+   */
+  facts?: ProcFacts;
 }
 
 /** PAGEWALK_DISABLE_PROCMAP_QUERY=1 parses /proc/PID/maps instead, as before Linux 6.11 (for tests). */
@@ -238,7 +239,9 @@ async function prepareWithSentinel(
   how: PrepareOptions,
 ): Promise<Target> {
   const began = performance.now();
-  const identity = processIdentity(pid);
+  // Status only for a whole-space walk, which takes VSS and RSS from it.
+  const facts = how.facts ?? readFacts(pid, FACTS_EXE | (how.wholeSpace ? FACTS_STATUS : 0));
+  const identity = identityOf(facts);
   const timings = emptyTimings();
   const pauses = how.lockPauses ?? [0, 0];
   const walkExtras = [pauses[0], pauses[1], how.sharedFrames ?? undefined] as const;
@@ -254,7 +257,7 @@ async function prepareWithSentinel(
   };
   if (how.wholeSpace) {
     // Without an mm (kernel thread, zombie) there is nothing to walk.
-    const status = sentinel ? readStatus(pid) : { vmSize: 0, vmRss: 0 };
+    const status = sentinel ? facts : { vmSize: 0, vmRss: 0 };
     const vmSize = status.vmSize;
     const ranges = new Float64Array(vmSize > 0 ? [0, native.wholeSpaceEndPage()] : []);
     // A second thread pays off only for a large walk; most processes of a
@@ -403,7 +406,7 @@ export function releaseTarget(t: Target): void {
  */
 export function stillRunning(pid: number): boolean {
   try {
-    const { state } = readStat(pid);
+    const { state } = readFacts(pid, 0);
     return state !== 'Z' && state !== 'X' && state !== 'x';
   } catch {
     return false;
@@ -674,8 +677,10 @@ export async function measureProcess(
   pid: number,
   ctx: MeasureContext,
   into: Timings,
+  facts?: ProcFacts,
 ): Promise<{ t: Target; survived: boolean }> {
   const t = await prepareTarget(pid, ctx.flags, {
+    facts,
     wholeSpace: ctx.wholeSpace,
     mappingObjects: ctx.mappingObjects,
     shmem: ctx.swapInUse,

@@ -28,9 +28,8 @@ import {
   type Target,
 } from './pipeline';
 import { cpuCount, pool } from './pool';
-import { readCmdline } from './proc/cmdline';
-import { PF_KTHREAD, readStat } from './proc/stat';
-import { readStatus } from './proc/status';
+import { FACTS_CMDLINE, FACTS_EXE, FACTS_STATUS, type ProcFacts, readFacts } from './proc/facts';
+import { PF_KTHREAD } from './proc/stat';
 
 export interface ProcessInfo {
   pid: number;
@@ -160,25 +159,21 @@ function userName(uid: number): string {
 /** Facts about a process from /proc/PID/{stat,status,cmdline}. */
 export function processInfo(pid: number): ProcessInfo {
   validatePid(pid);
-  const stat = readStat(pid);
-  const name = stat.comm;
-  const { uid } = readStatus(pid);
-  const kernelThread = (stat.flags & PF_KTHREAD) !== 0;
-  let command = '';
-  try {
-    command = readCmdline(pid);
-  } catch {
-    // exited meanwhile: fall back to the name
-  }
+  return infoOf(readFacts(pid, FACTS_STATUS | FACTS_CMDLINE));
+}
+
+function infoOf(facts: ProcFacts): ProcessInfo {
+  const { pid, comm: name, uid } = facts;
   return {
     pid,
-    ppid: stat.ppid,
+    ppid: facts.ppid,
     name,
-    command: command || `[${name}]`,
+    // exited meanwhile, or a kernel thread: the name
+    command: facts.command || `[${name}]`,
     uid,
     user: userName(uid),
-    kernelThread,
-    startTime: Number(stat.startTime),
+    kernelThread: (facts.flags & PF_KTHREAD) !== 0,
+    startTime: facts.startTime,
   };
 }
 
@@ -251,11 +246,17 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   const candidates = options.pids
     ? [...new Set(options.pids)]
     : listPids().filter((p) => p !== process.pid || !options.filter);
+  // Each process's stat, status, cmdline and exe are read once, here: its
+  // identity and VSS go on to its walk.
   const infos: ProcessInfo[] = [];
+  const factsOf = new Map<number, ProcFacts>();
   for (const pid of candidates) {
     try {
-      const info = processInfo(pid);
-      if (!options.filter || options.filter(info)) infos.push(info);
+      const facts = readFacts(pid, FACTS_STATUS | FACTS_CMDLINE | FACTS_EXE);
+      const info = infoOf(facts);
+      if (options.filter && !options.filter(info)) continue;
+      infos.push(info);
+      factsOf.set(pid, facts);
     } catch (err) {
       if (options.pids) gone.push(goneFrom(pid, err));
     }
@@ -272,7 +273,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
       return;
     }
     try {
-      const { t, survived } = await measureProcess(info.pid, ctx, timings);
+      const { t, survived } = await measureProcess(info.pid, ctx, timings, factsOf.get(info.pid));
       // The address space walked must still be the one whose maps were
       // read: a process that exec'd (even into the same program) is left
       // out rather than reported with figures mixing two images.

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "binding/bindings.h"
 #include "js_error.h"
 #include "maps_parser.h"
 #include "pagemap_entry.h"
@@ -964,6 +965,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   walkOptions.Set("noKsm", Napi::Number::New(env, kNoKsm));
   walkOptions.Set("noHugetlb", Napi::Number::New(env, kNoHugetlb));
   exports.Set("walkOptions", walkOptions);
+  pagewalk::InitProcFacts(env, exports);
   return exports;
 }
 

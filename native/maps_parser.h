@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace pagewalk {
@@ -43,5 +44,8 @@ struct MapsReadOptions {
 // an mm (kernel thread, zombie) or gone meanwhile has none. Throws
 // SystemError when /proc/PID/maps cannot be opened.
 std::vector<MapRecord> readMapRecords(int pid, MapsReadOptions options);
+// The same through a descriptor of /proc/PID/maps already open (named path
+// in errors), whose file position is still at its start.
+std::vector<MapRecord> readMapRecords(int fd, const std::string& path, MapsReadOptions options);
 
 }  // namespace pagewalk
