@@ -82,7 +82,7 @@ export interface Timings {
   /**
    * Opening pagemap, identity checks, reading the mappings (/proc/PID/maps,
    * or PROCMAP_QUERY for the shmem candidates while swap is in use, which
-   * runs on the thread pool beside the walk).
+   * the walk reads on its own thread as it starts).
    */
   maps: number;
   /** pread of pagemap entries. */
@@ -135,6 +135,7 @@ export function addWalkTimings(t: Timings, walk: NativeWalk): void {
   t.thp += w[WalkTiming.ThpMs];
   t.classify += w[WalkTiming.ClassifyMs];
   t.paused += w[WalkTiming.PausedMs];
+  t.maps += w[WalkTiming.MapsMs];
 }
 
 /** Adds a tally's lookup and settling time into t. */

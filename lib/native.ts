@@ -38,6 +38,11 @@ export interface NativeWalk {
   timings(out: Float64Array): void;
   mappings(): number;
   pendingPfns(out: BigUint64Array): number;
+  /**
+   * The mappings that may be shmem, mapFields values each laid out as
+   * MapField, read as the walk started (option shmemMappings); empty without it.
+   */
+  shmemMappings(): Float64Array;
 }
 
 /**
@@ -131,6 +136,8 @@ export interface NativeBinding {
     oneThread: number;
     noKsm: number;
     noHugetlb: number;
+    noProcmapQuery: number;
+    shmemMappings: number;
   };
   /** TASK_SIZE as a page number, or 0 when the kernel lacks PAGEMAP_SCAN (no whole-space walks). */
   wholeSpaceEndPage(): number;
@@ -194,6 +201,8 @@ export enum WalkTiming {
   ThpMs,
   ClassifyMs,
   PausedMs,
+  /** Reading the shmem candidates (option shmemMappings). */
+  MapsMs,
 }
 
 // Tally statistics: native/binding.cc's TallyStat.
@@ -288,6 +297,10 @@ export const WALK_ONE_THREAD = native.walkOptions.oneThread;
 export const WALK_NO_KSM = native.walkOptions.noKsm;
 /** No hugetlb page exists: frames whose kind pagemap and the mapping decide need no kpageflags read. */
 export const WALK_NO_HUGETLB = native.walkOptions.noHugetlb;
+/** Walk as on a kernel without PROCMAP_QUERY (PAGEWALK_DISABLE_PROCMAP_QUERY=1). */
+export const WALK_NO_PROCMAP_QUERY = native.walkOptions.noProcmapQuery;
+/** Read the mappings that may be shmem as the walk starts (NativeWalk.shmemMappings()). */
+export const WALK_SHMEM_MAPPINGS = native.walkOptions.shmemMappings;
 
 /** A walk's statistics by name. */
 export interface WalkStats {

@@ -33,8 +33,10 @@ import {
   WALK_LOOKUP_EXCLUSIVE_ANON,
   WALK_NO_HUGETLB,
   WALK_NO_KSM,
+  WALK_NO_PROCMAP_QUERY,
   WALK_NO_SCAN,
   WALK_ONE_THREAD,
+  WALK_SHMEM_MAPPINGS,
   WALK_WHOLE_SPACE,
   type WalkStats,
   walkStats,
@@ -86,10 +88,11 @@ export interface Target {
   /** Walked as one address space, populated stretches found with PAGEMAP_SCAN. */
   wholeSpace: boolean;
   walk: NativeWalk;
-  /** The mappings that may be shmem, for swapped shmem (only while a swap slot is in use). */
+  /**
+   * The mappings that may be shmem, for swapped shmem (only while a swap
+   * slot is in use); a whole-space walk reads them itself (WALK_SHMEM_MAPPINGS).
+   */
   shmem: ShmemRange[];
-  /** A whole-space walk's shmem candidates, read alongside the walk. */
-  shmemRead: Promise<ShmemRange[]> | null;
   /** Swapped shmem pages per walked range; null: unknown (no privilege). */
   shmemSwap: (number | null)[];
   /** AnonHugePages bytes per walked range; a missing entry means the walk's own figure. */
@@ -128,6 +131,7 @@ export function walkFlags(features: PageFeatures): number {
     if (!features.hugetlbInUse) flags |= WALK_NO_HUGETLB;
   }
   if (scanDisabled()) flags |= WALK_NO_SCAN;
+  if (procmapQueryOff()) flags |= WALK_NO_PROCMAP_QUERY;
   return flags;
 }
 
@@ -222,16 +226,6 @@ function shmemFromRecords(records: Float64Array, slot: (i: number) => number): S
   return out;
 }
 
-/** Reads a whole-space walk's shmem candidates, adding the time to timings.maps. */
-async function readShmemRanges(pid: number, timings: Timings): Promise<ShmemRange[]> {
-  const began = performance.now();
-  try {
-    return shmemFromRecords(await native.readMappings(pid, true, !procmapQueryOff()), () => 0);
-  } finally {
-    timings.maps += performance.now() - began;
-  }
-}
-
 async function prepareWithSentinel(
   pid: number,
   flags: number,
@@ -268,13 +262,10 @@ async function prepareWithSentinel(
     // MiB), so the bar is lower; below it the spawn is not worth it.
     const minRss = how.alone ? ONE_THREAD_BELOW_RSS_ALONE : ONE_THREAD_BELOW_RSS;
     const oneThread = status.vmRss < minRss ? WALK_ONE_THREAD : 0;
-    const walk = new native.Walk(pid, ranges, flags | WALK_WHOLE_SPACE | oneThread, ...walkExtras);
+    // The walk reads the mappings that may be shmem itself, on its thread.
+    const shmem = how.shmem ? WALK_SHMEM_MAPPINGS : 0;
+    const walk = new native.Walk(pid, ranges, flags | WALK_WHOLE_SPACE | oneThread | shmem, ...walkExtras);
     timings.maps = performance.now() - began;
-    // Read on the thread pool while the walk runs: only file mappings are
-    // visited, but the kernel steps over every mapping to find them.
-    const shmemRead = how.shmem && vmSize > 0 ? readShmemRanges(pid, timings) : null;
-    // Settled here so that a failure waits for walkTarget() (and never goes unhandled).
-    shmemRead?.catch(() => {});
     return {
       ...base,
       maps: [],
@@ -284,7 +275,6 @@ async function prepareWithSentinel(
       unwalkedVss: 0,
       walk,
       shmem: [],
-      shmemRead,
     };
   }
   if (how.mappingObjects) {
@@ -317,7 +307,7 @@ async function prepareWithSentinel(
     });
     const walk = new native.Walk(pid, ranges, flags, ...walkExtras);
     timings.maps = performance.now() - began;
-    return { ...base, maps, mapOf, ranges, vss, unwalkedVss: vss - walkedVss, walk, shmem, shmemRead: null };
+    return { ...base, maps, mapOf, ranges, vss, unwalkedVss: vss - walkedVss, walk, shmem };
   }
   // Ranges and file identities as numbers: no object per mapping.
   const records = await native.readMappings(pid, false, !procmapQueryOff());
@@ -344,7 +334,6 @@ async function prepareWithSentinel(
     unwalkedVss,
     walk,
     shmem,
-    shmemRead: null,
   };
 }
 
@@ -355,17 +344,8 @@ export function slots(t: Target): number {
 
 /** Walks a prepared target: pagemap, then shmem swap and THP, each timed. */
 export async function walkTarget(t: Target, ctx: MeasureContext): Promise<void> {
-  const read = t.shmemRead;
-  t.shmemRead = null;
-  try {
-    await t.walk.runAsync();
-  } catch (err) {
-    // The shmem candidates read alongside are waited for: nothing of this
-    // target runs on after it failed. The walk's error is the one to tell.
-    await read?.catch(() => {});
-    throw err;
-  }
-  if (read) t.shmem = await read;
+  await t.walk.runAsync();
+  if (t.wholeSpace && ctx.swapInUse) t.shmem = shmemFromRecords(t.walk.shmemMappings(), () => 0);
   addWalkTimings(t.timings, t.walk);
   const walked = performance.now();
   measureShmemSwap(t, ctx);

@@ -41,8 +41,10 @@ enum WalkOption : uint32_t {
   kNoScan = 1u << 2,
   kWholeSpace = 1u << 3,
   kOneThread = 1u << 4,
-  kNoKsm = 1u << 5,      // no KSM page exists: anonymous frames need no kpageflags
-  kNoHugetlb = 1u << 6,  // no hugetlb page exists: frames of a known kind need none
+  kNoKsm = 1u << 5,           // no KSM page exists: anonymous frames need no kpageflags
+  kNoHugetlb = 1u << 6,       // no hugetlb page exists: frames of a known kind need none
+  kNoProcmapQuery = 1u << 7,  // walk as on a kernel without PROCMAP_QUERY
+  kShmemMappings = 1u << 8,   // read the mappings that may be shmem (shmemMappings())
 };
 
 enum WalkStat : size_t {
@@ -66,6 +68,7 @@ enum WalkTiming : size_t {
   kWalkThpMs,
   kWalkClassifyMs,
   kWalkPausedMs,
+  kWalkMapsMs,
   kWalkTimings
 };
 
@@ -120,7 +123,27 @@ pagewalk::WalkOptions walkOptionsFrom(uint32_t bits) {
   options.parallel = !(bits & kOneThread);
   options.lookUpAllFlags = !(bits & kNoHugetlb);
   options.lookUpAnonFlags = !(bits & kNoKsm);
+  options.procmapQuery = !(bits & kNoProcmapQuery);
+  options.shmemMappings = bits & kShmemMappings;
   return options;
+}
+
+// Map records as mapFields numbers each, laid out as MapField.
+Napi::Float64Array mapRecordsArray(Napi::Env env, const std::vector<pagewalk::MapRecord>& records) {
+  auto out = Napi::Float64Array::New(env, records.size() * kMapFields);
+  double* d = out.Data();
+  for (const auto& r : records) {
+    d[kMapStartPage] = static_cast<double>(r.start >> 12);
+    d[kMapEndPage] = static_cast<double>(r.end >> 12);
+    d[kMapOffsetPage] = static_cast<double>(r.offset >> 12);
+    d[kMapDevMajor] = r.devMajor;
+    d[kMapDevMinor] = r.devMinor;
+    d[kMapInodeHigh] = static_cast<double>(r.inode >> 32);
+    d[kMapInodeLow] = static_cast<double>(r.inode & 0xffffffffu);
+    d[kMapFlags] = r.flags;
+    d += kMapFields;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- entry buffers
@@ -556,7 +579,8 @@ class Walk : public Napi::ObjectWrap<Walk> {
          InstanceMethod("figures", &Walk::Figures), InstanceMethod("stats", &Walk::Stats),
          InstanceMethod("mappings", &Walk::Mappings), InstanceMethod("timings", &Walk::Timings),
          InstanceMethod("pendingPfns", &Walk::PendingPfns),
-         InstanceMethod("figureTotals", &Walk::FigureTotals)});
+         InstanceMethod("figureTotals", &Walk::FigureTotals),
+         InstanceMethod("shmemMappings", &Walk::ShmemMappings)});
   }
 
   // new Walk(pid, ranges: Float64Array [startPage, endPage]..., options bits,
@@ -670,7 +694,16 @@ class Walk : public Napi::ObjectWrap<Walk> {
     out[kWalkThpMs] = static_cast<double>(t.thpNs) / 1e6;
     out[kWalkClassifyMs] = static_cast<double>(t.consumeNs) / 1e6;
     out[kWalkPausedMs] = static_cast<double>(t.pausedNs) / 1e6;
+    out[kWalkMapsMs] = static_cast<double>(t.mapsNs) / 1e6;
     return info.Env().Undefined();
+  }
+
+  // shmemMappings() -> Float64Array of mapFields values each, laid out as
+  // MapField: the mappings that may be shmem, read by a walk made with the
+  // shmemMappings option.
+  Napi::Value ShmemMappings(const Napi::CallbackInfo& info) {
+    if (busy_) throw Napi::Error::New(info.Env(), "walk still running");
+    return mapRecordsArray(info.Env(), walk_->shmemMappings());
   }
 
   Napi::Value Mappings(const Napi::CallbackInfo& info) {
@@ -910,23 +943,7 @@ Napi::Value ReadMappings(const Napi::CallbackInfo& info) {
   auto records = std::make_shared<std::vector<pagewalk::MapRecord>>();
   auto* worker = new PromiseWorker(
       info.Env(), [=] { *records = pagewalk::readMapRecords(pid, options); },
-      [=](Napi::Env e) -> Napi::Value {
-        auto out = Napi::Float64Array::New(e, records->size() * kMapFields);
-        double* d = out.Data();
-        for (const auto& r : *records) {
-          d[kMapStartPage] = static_cast<double>(r.start >> 12);
-          d[kMapEndPage] = static_cast<double>(r.end >> 12);
-          d[kMapOffsetPage] = static_cast<double>(r.offset >> 12);
-          d[kMapDevMajor] = r.devMajor;
-          d[kMapDevMinor] = r.devMinor;
-          d[kMapInodeHigh] = static_cast<double>(r.inode >> 32);
-          d[kMapInodeLow] = static_cast<double>(r.inode & 0xffffffffu);
-          d[kMapFlags] = r.flags;
-          d += kMapFields;
-        }
-        return out;
-      },
-      {});
+      [=](Napi::Env e) -> Napi::Value { return mapRecordsArray(e, *records); }, {});
   worker->Queue();
   return worker->promise();
 }
@@ -964,6 +981,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   walkOptions.Set("oneThread", Napi::Number::New(env, kOneThread));
   walkOptions.Set("noKsm", Napi::Number::New(env, kNoKsm));
   walkOptions.Set("noHugetlb", Napi::Number::New(env, kNoHugetlb));
+  walkOptions.Set("noProcmapQuery", Napi::Number::New(env, kNoProcmapQuery));
+  walkOptions.Set("shmemMappings", Napi::Number::New(env, kShmemMappings));
   exports.Set("walkOptions", walkOptions);
   pagewalk::InitProcFacts(env, exports);
   return exports;

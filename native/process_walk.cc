@@ -137,7 +137,7 @@ void accountPage(uint64_t* f, uint32_t mapcount, uint32_t kpageFlags) {
 }
 
 ProcessWalk::ProcessWalk(int pid, LargeVector<uint64_t> ranges, WalkOptions options)
-    : pid_(pid), ranges_(std::move(ranges)), options_(options) {
+    : pid_(pid), ranges_(std::move(ranges)), options_(options), mapsQueryUnsupported_(!options.procmapQuery) {
   figures_.assign(mappings() * kFields, 0);
   pendingBegin_.assign(mappings() + 1, 0);
   swapBegin_.assign(mappings() + 1, 0);
@@ -157,6 +157,7 @@ bool extraThreadsAllowed() {
 
 void ProcessWalk::run() {
   try {
+    readShmemMappings();
     runUnshrunk();
   } catch (...) {
     // Closing puts the pool thread back to its own priority (LockPauses)
@@ -338,6 +339,7 @@ void ProcessWalk::absorb(ProcessWalk& tail, size_t firstMapping, bool continuesM
   timings_.thpNs += tail.timings_.thpNs;
   timings_.consumeNs += tail.timings_.consumeNs;
   timings_.pausedNs += tail.timings_.pausedNs;
+  timings_.mapsNs += tail.timings_.mapsNs;
 }
 
 // ---------------------------------------------------------------- whole space
@@ -898,15 +900,36 @@ bool ProcessWalk::sharedVmaOf(const ProcmapQuery& q, SharedVma& vma) {
   return true;
 }
 
-bool ProcessWalk::openMaps() {
-  if (mapsQueryUnsupported_) return false;
+bool ProcessWalk::openMapsFile() {
   if (mapsFd_ >= 0) return true;
   const std::string path = "/proc/" + std::to_string(pid_) + "/maps";
   do {
     mapsFd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   } while (mapsFd_ < 0 && errno == EINTR);
-  if (mapsFd_ < 0) mapsQueryUnsupported_ = true;
   return mapsFd_ >= 0;
+}
+
+bool ProcessWalk::openMaps() {
+  if (mapsQueryUnsupported_) return false;
+  if (!openMapsFile()) mapsQueryUnsupported_ = true;
+  return !mapsQueryUnsupported_;
+}
+
+// Swapped shmem has no page table entry, so no walk can find it: the
+// caller measures it mapping by mapping (cachestat), and needs the mappings
+// that may be shmem. Read here, on the walk's thread and through the
+// descriptor its own queries use, rather than by a call of their own that
+// opened the maps again and waited for a pool thread of its own.
+void ProcessWalk::readShmemMappings() {
+  if (!options_.shmemMappings || mappings() == 0) return;
+  const uint64_t began = monotonicNs();
+  const std::string path = "/proc/" + std::to_string(pid_) + "/maps";
+  if (!openMapsFile()) throw SystemError(errno, "open", path);
+  MapsReadOptions o;
+  o.selection = MapSelection::kShmemCandidates;
+  o.useQuery = options_.procmapQuery;
+  shmemMappings_ = readMapRecords(mapsFd_, path, o);
+  timings_.mapsNs += monotonicNs() - began;
 }
 
 // ---------------------------------------------------------------- shared frames

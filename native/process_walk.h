@@ -12,6 +12,7 @@
 
 #include "kpage_table.h"
 #include "large_vector.h"
+#include "maps_parser.h"
 #include "pagemap_file.h"
 #include "pending_runs.h"
 #include "shared_frames.h"
@@ -60,6 +61,12 @@ struct WalkOptions {
   // stretches are found with PAGEMAP_SCAN (no /proc/PID/maps needed), and
   // up to two threads share the work chunk by chunk. Needs PAGEMAP_SCAN.
   bool wholeSpace = false;
+  // Ask PROCMAP_QUERY for mappings (shared frames, kinds of file frames,
+  // shmemMappings); false: as on a kernel without it (before 6.11).
+  bool procmapQuery = true;
+  // Read the mappings that may be shmem (shmemMappings()) as the walk
+  // starts, through the same /proc/PID/maps descriptor its queries use.
+  bool shmemMappings = false;
   // Pauses that give a running target's waiting mmap writers the lock; a
   // walk that pauses runs on one thread, or the other's reads would hold
   // the lock through every pause.
@@ -77,6 +84,7 @@ struct WalkTimings {
   uint64_t thpNs = 0;      // PAGEMAP_SCAN for PMD-mapped THP
   uint64_t consumeNs = 0;  // classifying entries (the rest of the walk)
   uint64_t pausedNs = 0;   // pauses for the target's mmap writers (LockPauses)
+  uint64_t mapsNs = 0;     // reading the shmem candidates (WalkOptions::shmemMappings)
 };
 
 struct WalkStats {
@@ -140,6 +148,9 @@ class ProcessWalk {
   // Raw swap entries (type | offset << 5), when collected.
   const LargeVector<uint64_t>& swapEntries() const { return swapEntries_; }
   const LargeVector<size_t>& swapBegin() const { return swapBegin_; }
+  // The mappings that may be shmem (device major 0 with an inode), when
+  // WalkOptions::shmemMappings asked for them.
+  const std::vector<MapRecord>& shmemMappings() const { return shmemMappings_; }
   const WalkStats& stats() const { return stats_; }
   const WalkTimings& timings() const { return timings_; }
   uint64_t exclusiveAnonPages() const { return exclusiveAnonPages_; }
@@ -178,7 +189,12 @@ class ProcessWalk {
   size_t readShared(const SharedVma& vma, uint64_t first, size_t count, uint64_t* out);
   // The mapping a shared file mapping's frames can be shared for, into vma.
   static bool sharedVmaOf(const ProcmapQuery& q, SharedVma& vma);
+  // The /proc/PID/maps descriptor, opened once per walk: false when it
+  // cannot be opened.
+  bool openMapsFile();
+  // openMapsFile() for PROCMAP_QUERY: false when the query is out of use.
   bool openMaps();
+  void readShmemMappings();
   // One PROCMAP_QUERY of the target's maps into q: 0, or the errno (ENOENT:
   // no such mapping; anything else leaves PROCMAP_QUERY unused from then on).
   int queryMaps(uint64_t address, uint64_t flags, ProcmapQuery& q);
@@ -205,6 +221,7 @@ class ProcessWalk {
   // The mapping whose kind fileKind() found last: [kindStart_, kindEnd_) pages.
   int mapsFd_ = -1;
   bool mapsQueryUnsupported_ = false;
+  std::vector<MapRecord> shmemMappings_;
   std::shared_ptr<SharedFrames> share_;
   // The last sharedVmaFrom() answer, valid for pages from shareQueriedFrom_
   // on (walks go up the address space): the mapping, or none at all.
