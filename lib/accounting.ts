@@ -97,6 +97,13 @@ export interface Timings {
   thp: number;
   /** Pauses between pagemap calls that let a running process take its mmap lock (`lockPauses`). */
   paused: number;
+  /**
+   * Pagemap calls of a running process made at normal priority because the
+   * kernel refused to raise the walking thread to SCHED_FIFO between pauses
+   * (no CAP_SYS_NICE and RLIMIT_RTPRIO 0, or a cgroup without real-time
+   * time): 0 when every such call ran raised, or none was paced.
+   */
+  unraised: number;
   /** kpagecount and kpageflags lookups of the distinct pending frames (with excludeSelf, the reads of the caller's own pagemap around them too). */
   kpage: number;
   /** Settling pending pages into figures, SwapPss included. */
@@ -118,6 +125,7 @@ export function emptyTimings(): Timings {
     shmemSwap: 0,
     thp: 0,
     paused: 0,
+    unraised: 0,
     kpage: 0,
     settle: 0,
     shape: 0,
@@ -136,6 +144,7 @@ export function addWalkTimings(t: Timings, walk: NativeWalk): void {
   t.classify += w[WalkTiming.ClassifyMs];
   t.paused += w[WalkTiming.PausedMs];
   t.maps += w[WalkTiming.MapsMs];
+  t.unraised += w[WalkTiming.UnraisedMs];
 }
 
 /** Adds a tally's lookup and settling time into t. */
@@ -148,7 +157,8 @@ export function addTallyTimings(t: Timings, tally: NativeTally): void {
 
 /** Sums the per-process phases of b into a. */
 export function addProcessTimings(a: Timings, b: Timings): void {
-  for (const k of ['maps', 'pagemap', 'scan', 'classify', 'shmemSwap', 'thp', 'paused'] as const) a[k] += b[k];
+  for (const k of ['maps', 'pagemap', 'scan', 'classify', 'shmemSwap', 'thp', 'paused', 'unraised'] as const)
+    a[k] += b[k];
 }
 
 /**

@@ -203,6 +203,7 @@ export enum WalkTiming {
   PausedMs,
   /** Reading the shmem candidates (option shmemMappings). */
   MapsMs,
+  UnraisedMs,
 }
 
 // Tally statistics: native/binding.cc's TallyStat.

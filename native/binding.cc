@@ -69,6 +69,7 @@ enum WalkTiming : size_t {
   kWalkClassifyMs,
   kWalkPausedMs,
   kWalkMapsMs,
+  kWalkUnraisedMs,  // calls at normal priority: SCHED_FIFO refused
   kWalkTimings
 };
 
@@ -695,6 +696,7 @@ class Walk : public Napi::ObjectWrap<Walk> {
     out[kWalkClassifyMs] = static_cast<double>(t.consumeNs) / 1e6;
     out[kWalkPausedMs] = static_cast<double>(t.pausedNs) / 1e6;
     out[kWalkMapsMs] = static_cast<double>(t.mapsNs) / 1e6;
+    out[kWalkUnraisedMs] = static_cast<double>(t.unraisedNs) / 1e6;
     return info.Env().Undefined();
   }
 

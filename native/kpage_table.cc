@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "extra_thread.h"
 #include "readonly_file.h"
 #include "system_error.h"
 
@@ -223,13 +224,17 @@ void KpageTable::readPass(const LargeVector<uint64_t>& bitmap, const std::string
   }
   uint64_t tailBytes = 0, tailCalls = 0;
   std::exception_ptr tailError;
-  std::thread worker([&] {
+  std::thread worker = tryStartThread([&] {
     try {
       readWords(bitmap, path, flags, split, bitmap.size(), tailBytes, tailCalls);
     } catch (...) {
       tailError = std::current_exception();
     }
   });
+  if (!worker.joinable()) {
+    readWords(bitmap, path, flags, 0, bitmap.size(), bytesRead_, readCalls_);
+    return;
+  }
   std::exception_ptr headError;
   try {
     readWords(bitmap, path, flags, 0, split, bytesRead_, readCalls_);

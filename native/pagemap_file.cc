@@ -74,9 +74,19 @@ char statState(const std::string& path) {
 bool cannotLock(char state) { return state == 'T' || state == 't' || state == 'Z' || state == 'X'; }
 
 // Set once SCHED_FIFO has been refused (no CAP_SYS_NICE, RLIMIT_RTPRIO 0, a
-// cgroup without real-time time): the walk then paces as before, and asks
-// no more.
+// cgroup without real-time time): the walk then paces as before, asks no
+// more, and counts the time it holds the lock unraised (unraisedNs()).
 std::atomic<bool> fifoRefused{false};
+
+// The scheduler calls as system calls: musl's sched_getscheduler() and
+// sched_setscheduler() always fail with ENOSYS (musl leaves scheduling
+// policy to threads, pthread_setschedparam), so a libc call would never
+// raise the thread on Alpine. The kernel's calls act on one thread (0: the
+// caller), which is what the walk wants.
+int threadPolicy(pid_t tid) { return static_cast<int>(::syscall(SYS_sched_getscheduler, tid)); }
+int setThreadPolicy(pid_t tid, int policy, const sched_param& param) {
+  return static_cast<int>(::syscall(SYS_sched_setscheduler, tid, policy, &param));
+}
 
 }  // namespace
 
@@ -121,19 +131,21 @@ void PagemapFile::pauseForWriters(const LockPauses& pauses, TargetState state) {
 // the lock is held for the call's own time only. Only threads of the normal
 // policies are raised: one that was made SCHED_IDLE or real-time on purpose
 // is left as it is.
-void PagemapFile::raisePriority() {
-  if (raisedThread_ != 0 || fifoRefused.load(std::memory_order_relaxed)) return;
-  const int policy = ::sched_getscheduler(0);
-  if (policy != SCHED_OTHER && policy != SCHED_BATCH) return;
+PagemapFile::Raise PagemapFile::raisePriority() {
+  if (raisedThread_ != 0) return Raise::kRaised;
+  // Looked up once: a handle's walk runs on one thread.
+  if (ownPolicy_ < 0) ownPolicy_ = threadPolicy(0);
+  if (ownPolicy_ != SCHED_OTHER && ownPolicy_ != SCHED_BATCH) return Raise::kLeft;
+  if (fifoRefused.load(std::memory_order_relaxed)) return Raise::kRefused;
   sched_param fifo{};
   fifo.sched_priority = ::sched_get_priority_min(SCHED_FIFO);
   // RESET_ON_FORK: a thread started meanwhile does not inherit it.
-  if (::sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &fifo) != 0) {
+  if (setThreadPolicy(0, SCHED_FIFO | SCHED_RESET_ON_FORK, fifo) != 0) {
     fifoRefused.store(true, std::memory_order_relaxed);
-    return;
+    return Raise::kRefused;
   }
   raisedThread_ = static_cast<pid_t>(::syscall(SYS_gettid));
-  ownPolicy_ = policy;
+  return Raise::kRaised;
 }
 
 // Back to the thread's own policy (its nice value was kept meanwhile).
@@ -141,18 +153,20 @@ void PagemapFile::raisePriority() {
 void PagemapFile::restorePriority() {
   if (raisedThread_ == 0) return;
   sched_param normal{};
-  ::sched_setscheduler(raisedThread_, ownPolicy_, &normal);
+  setThreadPolicy(raisedThread_, ownPolicy_, normal);
   raisedThread_ = 0;
 }
 
 void PagemapFile::beforeLockedCall() {
-  if (state_ == TargetState::kRunning && lockPauses_.holdNs > 0) raisePriority();
+  callUnraised_ =
+      state_ == TargetState::kRunning && lockPauses_.holdNs > 0 && raisePriority() == Raise::kRefused;
 }
 
 void PagemapFile::afterLockedCall(uint64_t began) {
   if (lockPauses_.holdNs == 0) return;
   const uint64_t now = monotonicNs();
   heldNs_ += now - began;
+  if (callUnraised_) unraisedNs_ += now - began;
   if (heldNs_ < lockPauses_.holdNs) return;
   heldNs_ = 0;
   if (state_ == TargetState::kUnknown) {

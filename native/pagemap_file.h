@@ -86,6 +86,10 @@ class PagemapFile {
   void pauseForWriters(const LockPauses& pauses, TargetState state);
   uint64_t pauses() const { return pauses_; }
   uint64_t pausedNs() const { return pausedNs_; }
+  // Time of the calls made on a running target at normal priority because
+  // the kernel refused SCHED_FIFO (see raisePriority()): 0 when every call
+  // due to run raised did.
+  uint64_t unraisedNs() const { return unraisedNs_; }
 
   void close();
   bool isOpen() const { return fd_ >= 0; }
@@ -98,7 +102,10 @@ class PagemapFile {
   bool pacing() const { return lockPauses_.holdNs > 0 && state_ != TargetState::kStopped; }
   void beforeLockedCall();
   void afterLockedCall(uint64_t began);
-  void raisePriority();
+  // kRaised: the thread runs SCHED_FIFO; kLeft: its policy was chosen on
+  // purpose (SCHED_IDLE, real-time) and is kept; kRefused: the kernel said no.
+  enum class Raise { kRaised, kLeft, kRefused };
+  Raise raisePriority();
   void restorePriority();
 
   LockPauses lockPauses_;
@@ -107,9 +114,11 @@ class PagemapFile {
   uint64_t stateCheckedNs_ = 0;  // when a stopped target was last seen stopped
   uint64_t pauses_ = 0;
   uint64_t pausedNs_ = 0;
+  uint64_t unraisedNs_ = 0;
+  bool callUnraised_ = false;  // the call under way runs unraised (refused)
   // The thread's own policy while it runs SCHED_FIFO between two pauses.
   int raisedThread_ = 0;  // 0: not raised
-  int ownPolicy_ = 0;
+  int ownPolicy_ = -1;    // -1: not looked up yet
 
   int fd_ = -1;
   int pid_;

@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "extra_thread.h"
 #include "pagemap_entry.h"
 #include "procmap_query.h"
 #include "system_error.h"
@@ -156,14 +157,18 @@ bool extraThreadsAllowed() {
 }
 
 void ProcessWalk::run() {
-  try {
+  {
+    // However the walk ends, its descriptors close with it: a walk that
+    // failed lives on until the garbage collector finalizes its JavaScript
+    // object, and would hold /proc/PID/maps open until then. Closing also
+    // puts the pool thread back to its own priority (LockPauses) before it
+    // goes on to other work.
+    struct CloseOnExit {
+      ProcessWalk& walk;
+      ~CloseOnExit() { walk.closeDescriptors(); }
+    } closeOnExit{*this};
     readShmemMappings();
     runUnshrunk();
-  } catch (...) {
-    // Closing puts the pool thread back to its own priority (LockPauses)
-    // before it goes on to other work.
-    if (pagemap_) pagemap_->close();
-    throw;
   }
   share_.reset();  // the frames this walk recorded stay with the measurement
   // Held until the tally is done: no more room than the runs need.
@@ -189,6 +194,7 @@ void ProcessWalk::openPagemap() {
 void ProcessWalk::closePagemap() {
   stats_.lockPauses += pagemap_->pauses();
   timings_.pausedNs += pagemap_->pausedNs();
+  timings_.unraisedNs += pagemap_->unraisedNs();
   pagemap_.reset();
 }
 
@@ -215,7 +221,7 @@ void ProcessWalk::runUnshrunk() {
       ProcessWalk tail(pid_, ranges_, tailOptions);
       tail.targetState_ = targetState_;
       tail.share_ = share_;
-      std::thread worker([&] {
+      std::thread worker = tryStartThread([&] {
         try {
           tail.runSpace(cursor);
         } catch (...) {
@@ -229,8 +235,11 @@ void ProcessWalk::runUnshrunk() {
         std::lock_guard<std::mutex> lock(cursor.mutex);
         if (!cursor.error) cursor.error = std::current_exception();
       }
-      worker.join();
-      if (!cursor.error) absorb(tail, 0, true);
+      // Without a second thread this one took every chunk: the tail read nothing.
+      if (worker.joinable()) {
+        worker.join();
+        if (!cursor.error) absorb(tail, 0, true);
+      }
     }
     if (cursor.error) std::rethrow_exception(cursor.error);
     pendingBegin_[0] = 0;
@@ -280,13 +289,17 @@ void ProcessWalk::runUnshrunk() {
   tail.targetState_ = targetState_;
   tail.share_ = share_;
   std::exception_ptr tailError;
-  std::thread worker([&] {
+  std::thread worker = tryStartThread([&] {
     try {
       tail.runSerial(tail.mappings());
     } catch (...) {
       tailError = std::current_exception();
     }
   });
+  if (!worker.joinable()) {
+    runSerial(mappings());
+    return;
+  }
   const uint64_t savedEnd = ranges_[2 * ms + 1];
   const size_t headCount = cut ? ms + 1 : ms;
   std::exception_ptr headError;
@@ -340,6 +353,7 @@ void ProcessWalk::absorb(ProcessWalk& tail, size_t firstMapping, bool continuesM
   timings_.consumeNs += tail.timings_.consumeNs;
   timings_.pausedNs += tail.timings_.pausedNs;
   timings_.mapsNs += tail.timings_.mapsNs;
+  timings_.unraisedNs += tail.timings_.unraisedNs;
 }
 
 // ---------------------------------------------------------------- whole space
@@ -1103,6 +1117,11 @@ size_t ProcessWalk::readShared(const SharedVma& vma, uint64_t first, size_t coun
         r.regions < kScanRegions ? req.endAddress >> kPageShift : std::max(r.walkEnd >> kPageShift, page + 1);
   }
   return count;
+}
+
+void ProcessWalk::closeDescriptors() {
+  if (pagemap_) pagemap_->close();
+  closeMaps();
 }
 
 void ProcessWalk::closeMaps() {

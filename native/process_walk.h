@@ -85,6 +85,9 @@ struct WalkTimings {
   uint64_t consumeNs = 0;  // classifying entries (the rest of the walk)
   uint64_t pausedNs = 0;   // pauses for the target's mmap writers (LockPauses)
   uint64_t mapsNs = 0;     // reading the shmem candidates (WalkOptions::shmemMappings)
+  // Calls made at normal priority on a running target because the kernel
+  // refused the raise to SCHED_FIFO between pauses (PagemapFile::unraisedNs).
+  uint64_t unraisedNs = 0;
 };
 
 struct WalkStats {
@@ -203,6 +206,8 @@ class ProcessWalk {
   }
   FrameKind queryFileKind(uint64_t page);
   void closeMaps();
+  // Both descriptors, whatever state the walk is in (run() on its way out).
+  void closeDescriptors();
   void noteHugeCandidates(uint64_t firstPage, const uint64_t* entries, size_t n);
   void scanAnonHuge(size_t m);
 

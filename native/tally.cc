@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "extra_thread.h"
+
 namespace pagewalk {
 
 namespace {
@@ -93,13 +95,17 @@ void Tally::resolve() {
     return;
   }
   std::exception_ptr error;
-  std::thread worker([&] {
+  std::thread worker = tryStartThread([&] {
     try {
       settleWalks(split, walks_.size());
     } catch (...) {
       error = std::current_exception();
     }
   });
+  if (!worker.joinable()) {
+    settleWalks(0, walks_.size());
+    return;
+  }
   try {
     settleWalks(0, split);
   } catch (...) {

@@ -20,6 +20,7 @@ const lists = {
     'test/fallbacks.test.ts',
     'test/races.test.ts',
     'test/shared-frames.test.ts',
+    'test/limits.test.ts',
   ],
 };
 

@@ -2,12 +2,14 @@
 // of every entry point, on success and on failure; handles nobody closed
 // are closed by the garbage collector.
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPagemap, processMemory, snapshot, walkSync } from '../lib/index';
 import { buildDist, repoRoot } from './helpers/dist';
+import { startGrower } from './helpers/grow';
 import { fdCount, freePid, killAllProcs, type Proc, rssKb, startChurn, underAsan } from './helpers/procs';
 
 v8.setFlagsFromString('--expose-gc');
@@ -138,5 +140,62 @@ describe('the garbage collector closes handles nobody closed', () => {
     // The abandoned walkSync generator still holds one until return().
     expect(r.after).toBeLessThanOrEqual(r.before + 1);
     expect(r.final).toBe(r.before);
+  });
+});
+
+/** This process's descriptors open on a file of /proc/PID (maps, pagemap), by number. */
+function procFilesOpen(pid: number): Map<string, string> {
+  const open = new Map<string, string>();
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(`/proc/${pid}/`)) open.set(fd, target);
+    } catch {
+      // closed meanwhile (the readdir's own descriptor)
+    }
+  }
+  return open;
+}
+
+describe('a walk that fails closes its descriptors at once', () => {
+  it('a target killed mid-walk leaves neither /proc/PID/maps nor pagemap open (no gc)', async () => {
+    // Long pauses between pagemap calls (the target runs, so the walk
+    // pauses) stretch the walk to seconds. The walk opens /proc/PID/maps
+    // for PROCMAP_QUERY at its first stretch of 16 pages or more (the
+    // target's 8192 pages, read 1024 entries per pause) and keeps it to its
+    // end; the shmem candidates' read before the walk opens it for a moment
+    // only. The target is killed once one descriptor has held maps over two
+    // pauses, so the walk fails after it opened it.
+    const lockPauses = { holdMicros: 1, pauseMicros: 50_000 };
+    // Whole-space walks and walks mapping by mapping (per-mapping figures)
+    // end by different paths.
+    for (let round = 0; round < 4; round++) {
+      const mappings = round % 2 === 1;
+      const target = await startGrower(8192);
+      await target.grow(8192);
+      const mapsPath = `/proc/${target.pid}/maps`;
+      const walk = processMemory(target.pid, { lockPauses, mappings }).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      let settled = false;
+      void walk.then(() => {
+        settled = true;
+      });
+      const seenSince = new Map<string, number>();
+      let held = false;
+      for (const deadline = Date.now() + 30_000; !settled && !held && Date.now() < deadline; ) {
+        await new Promise((r) => setTimeout(r, 5));
+        const open = procFilesOpen(target.pid);
+        for (const fd of seenSince.keys()) if (open.get(fd) !== mapsPath) seenSince.delete(fd);
+        for (const [fd, file] of open) if (file === mapsPath && !seenSince.has(fd)) seenSince.set(fd, Date.now());
+        held = [...seenSince.values()].some((since) => Date.now() - since >= 100);
+      }
+      expect({ mappings, settled, held }).toEqual({ mappings, settled: false, held: true });
+      await target.kill();
+      // A walk measured whole before the kill would say nothing of the failure path.
+      expect(await walk, 'the walk outlived the kill').toMatchObject({ code: 'ESRCH' });
+      expect({ mappings, open: [...procFilesOpen(target.pid).values()] }).toEqual({ mappings, open: [] });
+    }
   });
 });

@@ -1,0 +1,195 @@
+// When the kernel refuses what a walk would like to have: a thread of its
+// own (the caller's pids cgroup at its limit) or the real-time priority of
+// the walking thread between lock pauses (no CAP_SYS_NICE, RLIMIT_RTPRIO 0).
+// Neither fails a measurement or changes a figure; a refused raise is
+// reported in timings.unraised. Each case runs in a child process (the
+// probe) that carries the limit, never in the test runner itself.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDist, haveTool, repoRoot } from './helpers/dist';
+import { type Fixture, killAllFixtures, startFixture } from './helpers/fixture';
+
+const isRoot = process.getuid?.() === 0;
+const PROBE = path.join(__dirname, 'helpers', 'limits-probe.js');
+
+/** Figures in smaps_rollup's kB, ours or the kernel's (Rss, Pss, ..., Private). */
+type Kb = Record<string, number>;
+interface ProbeOutput {
+  threads: number;
+  memory: { pid: number; kb: Kb; kernel: Kb; source: string; timings: Record<string, number> }[];
+  snapshot: {
+    gone: number[];
+    timings: Record<string, number>;
+    processes: { pid: number; kb: Kb; kernel: Kb; source: string }[];
+  } | null;
+  error?: Record<string, unknown>;
+  fatal?: Record<string, unknown>;
+}
+
+interface Probe {
+  child: ChildProcess;
+  /** Sends the line that starts the measurement; resolves with its JSON. */
+  go(): Promise<ProbeOutput>;
+}
+
+/** Starts the probe (through `via`, a command that execs the rest) and waits for its "ready". */
+async function startProbe(via: string[], options: object, pids: number[]): Promise<Probe> {
+  const argv = [...via, process.execPath, PROBE, repoRoot, JSON.stringify(options), ...pids.map(String)];
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+  const rl = readline.createInterface({ input: child.stdout! });
+  const lines: string[] = [];
+  const waiting: ((line: string) => void)[] = [];
+  rl.on('line', (line) => {
+    const w = waiting.shift();
+    if (w) w(line);
+    else lines.push(line);
+  });
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code, signal) => reject(new Error(`limits probe exited (${code ?? signal})`))),
+  );
+  exited.catch(() => {});
+  const nextLine = () =>
+    Promise.race([
+      new Promise<string>((r) => (lines.length > 0 ? r(lines.shift() as string) : waiting.push(r))),
+      exited,
+    ]);
+  const ready = await nextLine();
+  if (ready !== 'ready') throw new Error(`limits probe said ${ready}`);
+  return {
+    child,
+    go: async () => {
+      child.stdin!.write('go\n');
+      return JSON.parse(await nextLine()) as ProbeOutput;
+    },
+  };
+}
+
+async function stopProbe(p: Probe): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  const exited = new Promise((r) => p.child.once('exit', r));
+  p.child.kill('SIGKILL');
+  await exited;
+}
+
+/** Expects every report of the probe to equal the kernel's smaps_rollup of its process, read just after. */
+function expectEqualsRollup(out: ProbeOutput, pids: number[]): void {
+  expect(out.error ?? out.fatal ?? null).toBeNull();
+  expect(out.memory.map((m) => m.pid)).toEqual(pids);
+  for (const m of out.memory) expect({ pid: m.pid, ...m.kb }).toEqual({ pid: m.pid, ...m.kernel });
+  expect(out.snapshot?.gone).toEqual([]);
+  expect(out.snapshot?.processes.map((p) => p.pid).sort()).toEqual([...pids].sort());
+  for (const p of out.snapshot?.processes ?? []) expect({ pid: p.pid, ...p.kb }).toEqual({ pid: p.pid, ...p.kernel });
+}
+
+/** Where the pids controller is mounted (v1), or null with the reason. */
+function pidsHierarchy(): { dir: string } | { skip: string } {
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (!right) continue;
+    const [fstype, , options] = right.split(' ');
+    if (fstype === 'cgroup' && options.split(',').includes('pids')) return { dir: left.split(' ')[4] };
+  }
+  // Under cgroup v2 a child needs pids enabled in its parent's
+  // subtree_control, which is the host's to set: used only where it is.
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (right?.split(' ')[0] !== 'cgroup2') continue;
+    const dir = left.split(' ')[4];
+    const control = fs.readFileSync(path.join(dir, 'cgroup.subtree_control'), 'utf8');
+    if (control.split(/\s+/).includes('pids')) return { dir };
+    return {
+      skip: `cgroup v2 at ${dir} has no pids controller enabled for its children, and no v1 pids hierarchy is mounted`,
+    };
+  }
+  return { skip: 'no pids cgroup controller mounted' };
+}
+
+let fx: Fixture;
+beforeAll(async () => {
+  buildDist();
+  fx = await startFixture(['all']);
+});
+afterAll(killAllFixtures);
+
+describe.runIf(isRoot)("a thread refused (the caller's pids cgroup at its limit)", () => {
+  const where = pidsHierarchy();
+  if ('skip' in where) console.warn(`limits.test: ${where.skip}: the thread-refusal case is skipped`);
+
+  it.runIf('dir' in where)(
+    'processMemory and snapshot carry on with the threads they have, equal to smaps_rollup',
+    async () => {
+      const dir = path.join((where as { dir: string }).dir, `pagewalk-limits-${process.pid}`);
+      // 128 MiB resident: processMemory walks it on two threads where it may.
+      const big = await startFixture(['anon'], { FIXTURE_ANON_PAGES: String(32 * 1024) });
+      const pids = [big.pid, ...fx.pids];
+      big.stop();
+      fx.stop();
+      const probe = await startProbe([], {}, pids);
+      fs.mkdirSync(dir);
+      try {
+        fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(probe.child.pid));
+        // Not one task more than the probe has now: every thread a walk, a
+        // tally or a kpage read would start is refused (EAGAIN).
+        const current = fs.readFileSync(path.join(dir, 'pids.current'), 'utf8').trim();
+        fs.writeFileSync(path.join(dir, 'pids.max'), current);
+        const out = await probe.go();
+        expectEqualsRollup(out, pids);
+        // The kernel did refuse threads: the case tested is the fallback.
+        const refused = Number(/^max (\d+)/m.exec(fs.readFileSync(path.join(dir, 'pids.events'), 'utf8'))?.[1]);
+        expect(refused).toBeGreaterThan(0);
+        expect(out.threads).toBe(Number(current));
+      } finally {
+        await stopProbe(probe);
+        await big.kill();
+        fx.cont();
+        fs.rmdirSync(dir);
+      }
+    },
+  );
+});
+
+describe.runIf(isRoot && haveTool('setpriv') && haveTool('prlimit'))(
+  'SCHED_FIFO refused (no CAP_SYS_NICE, RLIMIT_RTPRIO 0)',
+  () => {
+    // Pausing after every call on a running process: every call is due to run raised.
+    const options = { lockPauses: { holdMicros: 1, pauseMicros: 1 } };
+
+    it('the walk is still exact, and timings.unraised says the raise was refused', async () => {
+      const probe = await startProbe(
+        ['prlimit', '--rtprio=0:0', '--', 'setpriv', '--inh-caps=-sys_nice', '--bounding-set=-sys_nice', '--'],
+        options,
+        [fx.pid],
+      );
+      try {
+        const out = await probe.go();
+        expectEqualsRollup(out, [fx.pid]);
+        expect(out.memory[0].timings.paused).toBeGreaterThan(0);
+        expect(out.memory[0].timings.unraised).toBeGreaterThan(0);
+        expect(out.snapshot?.timings.unraised).toBeGreaterThan(0);
+      } finally {
+        await stopProbe(probe);
+      }
+    });
+
+    it('where the kernel allows the raise, timings.unraised is 0', async (ctx) => {
+      try {
+        execFileSync('chrt', ['-f', '1', 'true'], { stdio: 'ignore' });
+      } catch {
+        ctx.skip('chrt -f 1 fails here (no real-time time for this cgroup?): no raise can be allowed');
+      }
+      const probe = await startProbe([], options, [fx.pid]);
+      try {
+        const out = await probe.go();
+        expectEqualsRollup(out, [fx.pid]);
+        expect(out.memory[0].timings.paused).toBeGreaterThan(0);
+        expect(out.memory[0].timings.unraised).toBe(0);
+        expect(out.snapshot?.timings.unraised).toBe(0);
+      } finally {
+        await stopProbe(probe);
+      }
+    });
+  },
+);
