@@ -14,6 +14,7 @@ import {
   walkSync,
 } from '../lib/index';
 import { type Fixture, killAllFixtures, startFixture } from './helpers/fixture';
+import { kernel, skipUnless } from './helpers/kernel';
 import { readKpage, readPagemapPlain, swapOn } from './helpers/oracle';
 
 let fx: Fixture;
@@ -59,14 +60,36 @@ describe('decoded page states of the fixture', () => {
     for (let i = 128; i < 256; i++) expect(decodeEntry(e[i]).present).toBe(false);
   });
 
-  it('an anonymous range only read maps the shared zero page', () => {
+  it('an anonymous range only read: the shared zero page, or pages of its own, as the kernel probe found', () => {
     const e = entriesOf('zero');
+    const decoded = [...e].map(decodeEntry);
+    const pfns = new Set(decoded.map((d) => d.pfn));
+    const flags = [...pfns].map((pfn) => readKpage('kpageflags', pfn as bigint));
+    const zeroPage = (f: bigint) => ((f >> 24n) & 1n) === 1n; // KPF_ZERO_PAGE
+    for (const d of decoded) expect(d).toMatchObject({ present: true, file: false });
+    const readFault = kernel().readFault;
+    expect(readFault).not.toBe('mixed');
+    if (readFault === 'zero page') {
+      expect(pfns.size).toBe(1);
+      expect(decoded[0].exclusive).toBe(false);
+      expect(flags.every(zeroPage)).toBe(true);
+    } else {
+      // A page of its own per read fault: 32 frames, anonymous, mapped here alone.
+      expect(pfns.size).toBe(32);
+      expect(decoded.every((d) => d.exclusive)).toBe(true);
+      expect(flags.some(zeroPage)).toBe(false);
+      expect(flags.every((f) => ((f >> 12n) & 1n) === 1n)).toBe(true); // KPF_ANON
+    }
+  });
+
+  it('a range given the zero page by UFFDIO_ZEROPAGE maps the shared zero page', (ctx) => {
+    skipUnless(ctx, kernel().uffdZeroPage, `UFFDIO_ZEROPAGE failed (errno ${kernel().raw.uffdZeroPageErrno})`);
+    expect(region('uffdZero').installed).toBe(1);
+    const e = entriesOf('uffdZero');
     const pfns = new Set([...e].map((x) => decodeEntry(x).pfn));
     expect(pfns.size).toBe(1);
-    const [pfn] = pfns;
     expect(decodeEntry(e[0])).toMatchObject({ present: true, exclusive: false, file: false });
-    const flags = readKpage('kpageflags', pfn as bigint);
-    expect((flags >> 24n) & 1n).toBe(1n); // KPF_ZERO_PAGE
+    expect((readKpage('kpageflags', [...pfns][0] as bigint) >> 24n) & 1n).toBe(1n); // KPF_ZERO_PAGE
   });
 
   it('a MAP_SHARED region touched by two children: shared anonymous, mapcount 3', () => {
@@ -101,6 +124,7 @@ describe('decoded page states of the fixture', () => {
 
   it('a guard region shows the guard bit where the kernel has MADV_GUARD_INSTALL', () => {
     const r = region('guard');
+    expect(r.installed).toBe(kernel().guardRegions ? 1 : 0);
     const e = entriesOf('guard');
     for (let i = 0; i < 16; i++) {
       const d = decodeEntry(e[i]);
@@ -109,7 +133,8 @@ describe('decoded page states of the fixture', () => {
     }
   });
 
-  it('a MADV_HUGEPAGE region is reported HUGE by PAGEMAP_SCAN when the kernel gave it a huge page', () => {
+  it('a MADV_HUGEPAGE region is reported HUGE by PAGEMAP_SCAN when the kernel gave it a huge page', (ctx) => {
+    skipUnless(ctx, kernel().pagemapScan, `no PAGEMAP_SCAN (errno ${kernel().raw.pagemapScanErrno})`);
     const r = region('thp');
     const h = openPagemap(fx.pid);
     const end = r.start + BigInt(r.pages * 4096);
@@ -141,7 +166,7 @@ describe('bulk decoders agree with a plain reader', () => {
   });
 
   it('countStates, extractPfns and runLengths match decodeEntry on every entry', () => {
-    for (const name of ['anon', 'file', 'zero', 'shared', 'cow', 'swapped', 'guard']) {
+    for (const name of ['anon', 'file', 'zero', 'uffdZero', 'shared', 'cow', 'swapped', 'guard']) {
       const e = entriesOf(name);
       const decoded = [...e].map(decodeEntry);
       const c = countStates(e);

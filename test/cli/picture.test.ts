@@ -1,10 +1,11 @@
 // pagewalk picture: bands, gaps and the zero page.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { children, fx, mapsCount, ok, stop, TAG, useCliFixtures } from '../helpers/cli';
+import { fx, mapsCount, ok, TAG, useCliFixtures } from '../helpers/cli';
+import { startFixture } from '../helpers/fixture';
+import { kernel, skipUnless, zeroPageRegions } from '../helpers/kernel';
 
 useCliFixtures();
 
@@ -29,28 +30,25 @@ describe('pagewalk picture', () => {
 });
 
 describe('zero page', () => {
-  it('colours pages that map the shared zero page apart from shared memory', async () => {
-    // Reading untouched private anonymous memory maps the zero page.
-    const script = [
-      'import mmap, sys',
-      'm = mmap.mmap(-1, 4 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, prot=mmap.PROT_READ | mmap.PROT_WRITE)',
-      'sum(m[i] for i in range(0, 2 << 20, 4096))',
-      'print("ready", flush=True)',
-      'sys.stdin.read()',
-    ].join('\n');
-    const c = spawn('/usr/bin/python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
-    children.push(c);
-    await new Promise<void>((resolve) => c.stdout?.once('data', () => resolve()));
-    const pid = c.pid as number;
-    stop(pid);
+  it('colours pages that map the shared zero page apart from shared memory', async (ctx) => {
+    // The zero page, by a read fault or UFFDIO_ZEROPAGE: whichever this kernel has.
+    const regions = zeroPageRegions();
+    skipUnless(
+      ctx,
+      regions.length > 0,
+      `no way to the zero page (read faults: ${kernel().readFault}; UFFDIO_ZEROPAGE: errno ${kernel().raw.uffdZeroPageErrno})`,
+    );
+    const zeroFx = await startFixture(regions);
+    zeroFx.stop();
     const file = path.join(os.tmpdir(), `pagewalk-zero-${TAG}.svg`);
     try {
-      expect(ok(['picture', String(pid), '-o', file])).toBe('');
+      expect(ok(['picture', String(zeroFx.pid), '-o', file])).toBe('');
       const svg = fs.readFileSync(file, 'utf8');
       // The legend swatch and at least one band segment.
       expect((svg.match(/fill="#F0E442"/g) ?? []).length).toBeGreaterThan(1);
     } finally {
       fs.rmSync(file, { force: true });
+      await zeroFx.kill();
     }
   });
 });

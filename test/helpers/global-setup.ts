@@ -1,9 +1,10 @@
-// Compiles the C fixtures and, when no swap is active, turns on a swap file
-// for the swap tests; teardown turns it off and removes it, leaving the
-// machine as it was.
+// Compiles the C fixtures, says what the kernel probe found (kernel.ts)
+// and, when no swap is active, turns on a swap file for the swap tests;
+// teardown turns it off and removes it, leaving the machine as it was.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { describeKernel } from './kernel';
 
 const root = path.resolve(__dirname, '..', '..');
 const fixtures = path.join(root, 'test', 'fixtures');
@@ -47,6 +48,8 @@ export function setup(): void {
     ],
     { stdio: 'inherit' },
   );
+  // What the tests will find of the kernel: their skips and branches follow it.
+  console.log(describeKernel());
   if (!swapActive() && process.getuid?.() === 0) {
     try {
       execFileSync('dd', ['if=/dev/zero', `of=${swapFile}`, 'bs=1M', 'count=256', 'status=none']);
