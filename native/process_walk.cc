@@ -958,7 +958,9 @@ size_t ProcessWalk::readPagemap(uint64_t first, size_t count, uint64_t* out) {
 }
 
 size_t ProcessWalk::readEntries(uint64_t first, size_t count, uint64_t* out) {
-  if (!share_ || count < kShareMinPages) return readPagemap(first, count, out);
+  // Rebuilding entries from shared frames needs PAGEMAP_SCAN to say which
+  // pages are present: without it (useScan false) every entry is read.
+  if (!share_ || !options_.useScan || count < kShareMinPages) return readPagemap(first, count, out);
   const uint64_t end = first + count;
   size_t done = 0;
   while (first + done < end) {

@@ -5,6 +5,9 @@
 //   PAGEWALK_NO_SMAPS_ROLLUP=1   no smaps_rollup (before 4.14): smaps summed
 //   PAGEWALK_DISABLE_PROCMAP_QUERY=1  no PROCMAP_QUERY (before 6.11): the
 //                                shmem candidates from /proc/PID/maps' text
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ProcessMemory,
@@ -15,8 +18,10 @@ import {
   snapshot,
 } from '../lib/index';
 import { rollupFromSmaps } from '../lib/proc/smaps';
+import { buildDist, haveTool } from './helpers/dist';
 import { type Fixture, killAllFixtures, startFixture } from './helpers/fixture';
 import { inKb, kernelKb } from './helpers/oracle';
+import { expectEqualsRollup as expectProbeEqualsRollup, startProbe, stopProbe } from './helpers/probe';
 
 /** Compares with smaps_rollup, retrying while shared pages of other processes move. */
 async function expectEqualsRollup(pid: number, measure: () => Promise<ProcessMemory>): Promise<ProcessMemory> {
@@ -172,4 +177,59 @@ describe('smaps_rollup missing (PAGEWALK_NO_SMAPS_ROLLUP=1)', () => {
       fields: expect.objectContaining({ Rss: 0, Pss: 0 }),
     });
   });
+});
+
+describe.runIf(haveTool('strace'))('the switches reach the native walk (strace)', () => {
+  // The ioctl numbers strace prints undecoded where it does not know them
+  // (_IOWR('f', 16 / 17, ...)), or their names where it does.
+  const IOCTLS = {
+    PAGEMAP_SCAN: /0x66, 0x10,|PAGEMAP_SCAN/,
+    PROCMAP_QUERY: /0x66, 0x11,|PROCMAP_QUERY/,
+  };
+  const CASES = [
+    { env: 'PAGEWALK_DISABLE_SCAN', ioctl: 'PAGEMAP_SCAN' },
+    { env: 'PAGEWALK_DISABLE_PROCMAP_QUERY', ioctl: 'PROCMAP_QUERY' },
+  ] as const;
+  let dir: string;
+  beforeAll(() => {
+    buildDist();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewalk-strace-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** ioctl calls of the given kind a probe made measuring the family (warm-up included), and its output. */
+  async function traced(ioctl: keyof typeof IOCTLS, options: object, env: Record<string, string>) {
+    const log = path.join(dir, `trace-${Object.keys(env).join('-')}-${JSON.stringify(options).length}.log`);
+    const probe = await startProbe(
+      ['strace', '-f', '-qq', '-e', 'trace=ioctl', '-o', log, '--'],
+      options,
+      fx.pids,
+      env,
+    );
+    try {
+      const out = await probe.go();
+      const calls = fs
+        .readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((line) => IOCTLS[ioctl].test(line));
+      return { out, calls };
+    } finally {
+      await stopProbe(probe);
+    }
+  }
+
+  for (const { env, ioctl } of CASES) {
+    for (const options of [{}, { mappings: true }]) {
+      it(`${env}=1: no ${ioctl} ioctl, figures equal smaps_rollup (${JSON.stringify(options)})`, async () => {
+        // Without the switch the library does try the ioctl (whether or not
+        // the kernel has it): the trace and the pattern see it.
+        const normal = await traced(ioctl, options, {});
+        expectProbeEqualsRollup(normal.out, fx.pids);
+        expect(normal.calls.length).toBeGreaterThan(0);
+        const off = await traced(ioctl, options, { [env]: '1' });
+        expectProbeEqualsRollup(off.out, fx.pids);
+        expect(off.calls).toEqual([]);
+      });
+    }
+  }
 });

@@ -4,87 +4,16 @@
 // Neither fails a measurement or changes a figure; a refused raise is
 // reported in timings.unraised. Each case runs in a child process (the
 // probe) that carries the limit, never in the test runner itself.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDist, haveTool, repoRoot } from './helpers/dist';
+import { buildDist, haveTool } from './helpers/dist';
 import { type Fixture, killAllFixtures, startFixture } from './helpers/fixture';
+import { expectEqualsRollup, startProbe, stopProbe } from './helpers/probe';
 
 const isRoot = process.getuid?.() === 0;
-const PROBE = path.join(__dirname, 'helpers', 'limits-probe.js');
-
-/** Figures in smaps_rollup's kB, ours or the kernel's (Rss, Pss, ..., Private). */
-type Kb = Record<string, number>;
-interface ProbeOutput {
-  threads: number;
-  memory: { pid: number; kb: Kb; kernel: Kb; source: string; timings: Record<string, number> }[];
-  snapshot: {
-    gone: number[];
-    timings: Record<string, number>;
-    processes: { pid: number; kb: Kb; kernel: Kb; source: string }[];
-  } | null;
-  error?: Record<string, unknown>;
-  fatal?: Record<string, unknown>;
-}
-
-interface Probe {
-  child: ChildProcess;
-  /** Sends the line that starts the measurement; resolves with its JSON. */
-  go(): Promise<ProbeOutput>;
-}
-
-/** Starts the probe (through `via`, a command that execs the rest) and waits for its "ready". */
-async function startProbe(via: string[], options: object, pids: number[]): Promise<Probe> {
-  const argv = [...via, process.execPath, PROBE, repoRoot, JSON.stringify(options), ...pids.map(String)];
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
-  const rl = readline.createInterface({ input: child.stdout! });
-  const lines: string[] = [];
-  const waiting: ((line: string) => void)[] = [];
-  rl.on('line', (line) => {
-    const w = waiting.shift();
-    if (w) w(line);
-    else lines.push(line);
-  });
-  const exited = new Promise<never>((_, reject) =>
-    child.once('exit', (code, signal) => reject(new Error(`limits probe exited (${code ?? signal})`))),
-  );
-  exited.catch(() => {});
-  const nextLine = () =>
-    Promise.race([
-      new Promise<string>((r) => (lines.length > 0 ? r(lines.shift() as string) : waiting.push(r))),
-      exited,
-    ]);
-  const ready = await nextLine();
-  if (ready !== 'ready') throw new Error(`limits probe said ${ready}`);
-  return {
-    child,
-    go: async () => {
-      child.stdin!.write('go\n');
-      return JSON.parse(await nextLine()) as ProbeOutput;
-    },
-  };
-}
-
-async function stopProbe(p: Probe): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const exited = new Promise((r) => p.child.once('exit', r));
-  p.child.kill('SIGKILL');
-  await exited;
-}
-
-/** Expects every report of the probe to equal the kernel's smaps_rollup of its process, read just after. */
-function expectEqualsRollup(out: ProbeOutput, pids: number[]): void {
-  expect(out.error ?? out.fatal ?? null).toBeNull();
-  expect(out.memory.map((m) => m.pid)).toEqual(pids);
-  for (const m of out.memory) expect({ pid: m.pid, ...m.kb }).toEqual({ pid: m.pid, ...m.kernel });
-  expect(out.snapshot?.gone).toEqual([]);
-  expect(out.snapshot?.processes.map((p) => p.pid).sort()).toEqual([...pids].sort());
-  for (const p of out.snapshot?.processes ?? []) expect({ pid: p.pid, ...p.kb }).toEqual({ pid: p.pid, ...p.kernel });
-}
-
-/** Where the pids controller is mounted (v1), or null with the reason. */
+/** Where a pids controller is mounted (v1, or v2 where children may use it), or why none is. */
 function pidsHierarchy(): { dir: string } | { skip: string } {
   for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const [left, right] = line.split(' - ');

@@ -1,6 +1,7 @@
-// Run by test/limits.test.ts, under limits the test sets on this process
-// (a pids cgroup at its limit, no CAP_SYS_NICE):
-//   node limits-probe.js ROOT OPTIONS_JSON PID...
+// Run by test/limits.test.ts and test/fallbacks.test.ts, under limits or
+// switches the test sets on this process (a pids cgroup at its limit, no
+// CAP_SYS_NICE, PAGEWALK_DISABLE_*):
+//   node measure-probe.js ROOT OPTIONS_JSON PID...
 // Loads pagewalk from ROOT/dist and measures the first PID once, so that
 // the thread pool and everything loaded lazily are in place; prints
 // "ready"; then, at a line on stdin, measures processMemory of each PID and
