@@ -5,6 +5,8 @@
       "sources": [
         "native/binding.cc",
         "native/binding/proc_facts.cc",
+        "native/binding/ram_census.cc",
+        "native/file_cache.cc",
         "native/kpage_table.cc",
         "native/maps_parser.cc",
         "native/pagemap_entry.cc",
@@ -12,6 +14,7 @@
         "native/pending_runs.cc",
         "native/proc_facts.cc",
         "native/process_walk.cc",
+        "native/ram_census.cc",
         "native/shared_frames.cc",
         "native/shmem_swap.cc",
         "native/tally.cc"

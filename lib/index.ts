@@ -116,6 +116,14 @@ export {
   type SmapsRollup,
 } from './proc/smaps';
 export {
+  type CgroupCharge,
+  type RamCensus,
+  type RamCensusOptions,
+  type RamCheck,
+  type RamNode,
+  ramCensus,
+} from './ram';
+export {
   type GoneProcess,
   type GroupDefinition,
   type GroupReport,

@@ -119,6 +119,23 @@ export interface NativeBinding {
    * may be shmem (device major 0 with an inode).
    */
   readMappings(pid: number, shmemOnly: boolean, useQuery: boolean): Promise<Float64Array>;
+  /**
+   * The frame census of [firstPfn, endPfn) (native/ram_census.h): framesRead,
+   * bytesRead, frames per FrameClass, then per cgroup its inode and frames per
+   * FrameClass. cgroupPath '': no per-cgroup counts. ramRanges: [start, end)
+   * PFN pairs of System RAM, empty when unknown.
+   */
+  ramCensusRange(
+    kpageflagsPath: string,
+    kpagecountPath: string,
+    kpagecgroupPath: string,
+    ramRanges: Float64Array,
+    firstPfn: number,
+    endPfn: number,
+  ): Promise<Float64Array>;
+  /** Per path: cached, dirty, writeback, evicted pages, errno (0: ok), 1 when counted by mincore. */
+  fileCache(paths: string[]): Promise<Float64Array>;
+  frameClasses: number;
   /** The sizes of the layouts below, as the addon was built. */
   mappingFields: number;
   groupFields: number;
@@ -257,6 +274,27 @@ export enum FactField {
   ExeBytes,
 }
 
+// The class of a page frame in the census: native/ram_census.h's FrameClass.
+export enum FrameClass {
+  Hole = 0,
+  Buddy,
+  Hugetlb,
+  Offline,
+  HwPoison,
+  Reserved,
+  Slab,
+  PageTable,
+  MappedAnon,
+  MappedShmem,
+  MappedFile,
+  SwapCache,
+  AnonUnmapped,
+  Shmem,
+  File,
+  OtherFlagged,
+  Unflagged,
+}
+
 /** MapField.Flags bits: native/maps_parser.h's MapFlag. */
 export const MAP_WRITE = 2;
 export const MAP_SHARED = 8;
@@ -281,6 +319,7 @@ for (const [name, built, mirrored] of [
   ['tallyTimingFields', native.tallyTimingFields, members(TallyTiming)],
   ['mapFields', native.mapFields, members(MapField)],
   ['factFields', native.factFields, members(FactField)],
+  ['frameClasses', native.frameClasses, members(FrameClass)],
 ] as const) {
   if (built !== mirrored)
     throw new Error(

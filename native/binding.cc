@@ -987,6 +987,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   walkOptions.Set("shmemMappings", Napi::Number::New(env, kShmemMappings));
   exports.Set("walkOptions", walkOptions);
   pagewalk::InitProcFacts(env, exports);
+  pagewalk::InitRamCensus(env, exports);
   return exports;
 }
 

@@ -15,6 +15,7 @@ import { registerGroup } from './commands/group';
 import { registerLibs } from './commands/libs';
 import { registerPages } from './commands/pages';
 import { registerPicture } from './commands/picture';
+import { registerRam } from './commands/ram';
 import { registerRecord } from './commands/record';
 import { registerServe } from './commands/serve';
 import { registerShow } from './commands/show';
@@ -33,6 +34,7 @@ const COMMANDS: ((program: Command) => void)[] = [
   registerTop,
   registerRecord,
   registerDiff,
+  registerRam,
   registerServe,
 ];
 

@@ -7,5 +7,6 @@
 namespace pagewalk {
 
 void InitProcFacts(Napi::Env env, Napi::Object exports);
+void InitRamCensus(Napi::Env env, Napi::Object exports);
 
 }  // namespace pagewalk

@@ -1,0 +1,96 @@
+#include "file_cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <vector>
+
+namespace pagewalk {
+namespace {
+
+constexpr long kSysCachestat = 451;  // x86-64 and the generic table alike
+constexpr uint64_t kPage = 4096;
+
+struct CachestatRange {
+  uint64_t off;
+  uint64_t len;  // 0: to the end of the file
+};
+struct Cachestat {
+  uint64_t nr_cache;
+  uint64_t nr_dirty;
+  uint64_t nr_writeback;
+  uint64_t nr_evicted;
+  uint64_t nr_recently_evicted;
+};
+
+// Maps the file without touching it (no page is faulted in or read from
+// disk) and asks mincore which of its pages are resident.
+void viaMincore(int fd, FileCache& out) {
+  out.viaMincore = true;
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    out.error = errno;
+    return;
+  }
+  if (st.st_size <= 0) return;
+  const uint64_t pages = (static_cast<uint64_t>(st.st_size) + kPage - 1) / kPage;
+  // In slices of 1 GiB, so that a huge file never needs a huge vector.
+  constexpr uint64_t kSlice = 262144;
+  std::vector<unsigned char> vec(static_cast<size_t>(pages < kSlice ? pages : kSlice));
+  for (uint64_t first = 0; first < pages; first += kSlice) {
+    const uint64_t n = pages - first < kSlice ? pages - first : kSlice;
+    void* p = ::mmap(nullptr, n * kPage, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(first * kPage));
+    if (p == MAP_FAILED) {
+      out.error = errno;
+      return;
+    }
+    const int rc = ::mincore(p, n * kPage, vec.data());
+    const int err = errno;
+    ::munmap(p, n * kPage);
+    if (rc != 0) {
+      out.error = err;
+      return;
+    }
+    for (uint64_t i = 0; i < n; i++) out.cached += vec[i] & 1;
+  }
+}
+
+}  // namespace
+
+FileCache fileCacheOf(const std::string& path) {
+  FileCache out;
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME | O_NONBLOCK);
+  } while (fd < 0 && errno == EINTR);
+  // O_NOATIME is refused on files of other users without CAP_FOWNER.
+  if (fd < 0 && errno == EPERM) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    out.error = errno;
+    return out;
+  }
+  CachestatRange range{0, 0};
+  Cachestat cs{};
+  long rc;
+  do {
+    rc = ::syscall(kSysCachestat, fd, &range, &cs, 0);
+  } while (rc < 0 && errno == EINTR);
+  if (rc == 0) {
+    out.cached = cs.nr_cache;
+    out.dirty = cs.nr_dirty;
+    out.writeback = cs.nr_writeback;
+    out.evicted = cs.nr_evicted;
+  } else if (errno == ENOSYS) {
+    viaMincore(fd, out);
+  } else {
+    out.error = errno;
+  }
+  ::close(fd);
+  return out;
+}
+
+}  // namespace pagewalk

@@ -1,0 +1,138 @@
+#include "ram_census.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "large_vector.h"
+#include "readonly_file.h"
+#include "system_error.h"
+
+namespace pagewalk {
+namespace {
+
+constexpr uint64_t bit(unsigned b) { return uint64_t{1} << b; }
+// kpageflags bits (include/uapi/linux/kernel-page-flags.h), raw ones included.
+constexpr uint64_t kLocked = bit(0), kUptodate = bit(3), kDirty = bit(4), kLru = bit(5), kSlab = bit(7),
+                   kWriteback = bit(8), kBuddy = bit(10), kAnon = bit(12), kSwapCache = bit(13),
+                   kSwapBacked = bit(14), kHuge = bit(17), kHwPoison = bit(19), kNoPage = bit(20),
+                   kOffline = bit(23), kPgTable = bit(26), kReserved = bit(32), kMappedToDisk = bit(34),
+                   kPrivate = bit(35);
+// A page-cache page off the LRU (isolated, or on its way there) still says so.
+constexpr uint64_t kFileState = kLru | kUptodate | kDirty | kWriteback | kMappedToDisk | kPrivate | kLocked;
+
+// Reads up to `entries` u64s at `pfn`; returns how many the kernel gave.
+size_t readEntries(const ReadOnlyFile& file, uint64_t pfn, size_t entries, uint64_t* out, uint64_t& bytes) {
+  size_t done = 0;
+  while (done < entries) {
+    const ssize_t n = ::pread(file.fd(), out + done, (entries - done) * sizeof(uint64_t),
+                              static_cast<off_t>((pfn + done) * sizeof(uint64_t)));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw SystemError(errno, "read", file.path());
+    }
+    if (n == 0) break;
+    bytes += static_cast<uint64_t>(n);
+    done += static_cast<size_t>(n) / sizeof(uint64_t);
+  }
+  return done;
+}
+
+// The class a frame's flags decide alone, or kFrameClasses when its
+// mapcount decides (a page that may be mapped).
+FrameClass classByFlags(uint64_t f) {
+  if (f & kNoPage) return kFrameHole;
+  if (f & kBuddy) return kFrameBuddy;
+  if (f & kHuge) return kFrameHugetlb;
+  if (f & kOffline) return kFrameOffline;
+  if (f & kHwPoison) return kFrameHwPoison;
+  if (f & kReserved) return kFrameReserved;
+  if (f & kSlab) return kFrameSlab;
+  if (f & kPgTable) return kFramePageTable;
+  if (f == 0) return kFrameUnflagged;
+  return kFrameClasses;
+}
+
+FrameClass classByMapping(uint64_t f, uint64_t mapcount) {
+  if (mapcount > 0) {
+    if (f & kAnon) return kFrameMappedAnon;
+    if (f & kSwapBacked) return kFrameMappedShmem;
+    return kFrameMappedFile;
+  }
+  if (f & kAnon) return (f & kSwapCache) ? kFrameSwapCache : kFrameAnonUnmapped;
+  if (f & kSwapBacked) return kFrameShmem;
+  if (f & kFileState) return kFrameFile;
+  return kFrameOtherFlagged;
+}
+
+}  // namespace
+
+CensusResult censusRange(const CensusPaths& paths, const std::vector<uint64_t>& ramRanges, uint64_t first,
+                         uint64_t end, size_t chunkFrames) {
+  CensusResult out;
+  if (first >= end) return out;
+  chunkFrames = std::max<size_t>(chunkFrames, 64);
+  ReadOnlyFile flagsFile(paths.flags);
+  ReadOnlyFile countFile(paths.count);
+  std::unique_ptr<ReadOnlyFile> cgroupFile;
+  if (!paths.cgroup.empty()) cgroupFile = std::make_unique<ReadOnlyFile>(paths.cgroup);
+  LargeVector<uint64_t> flags(chunkFrames), counts(chunkFrames), cgroups(chunkFrames);
+  std::vector<uint8_t> klass(chunkFrames);
+  // The RAM range at or after the current frame.
+  size_t range = 0;
+  auto inRam = [&](uint64_t pfn) {
+    if (ramRanges.empty()) return true;
+    while (range + 1 < ramRanges.size() && ramRanges[range + 1] <= pfn) range += 2;
+    return range + 1 < ramRanges.size() && ramRanges[range] <= pfn && pfn < ramRanges[range + 1];
+  };
+  std::vector<uint64_t>* lastCgroupCounts = nullptr;
+  uint64_t lastCgroup = UINT64_MAX;
+  for (uint64_t pfn = first; pfn < end;) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(chunkFrames, end - pfn));
+    const size_t got = readEntries(flagsFile, pfn, want, flags.data(), out.bytesRead);
+    if (got == 0) break;
+    // Flags decide most frames; the mapcount and the cgroup are read only
+    // for chunks that hold a frame needing them (free and never-used memory
+    // needs neither, and is most of an idle machine).
+    bool needCount = false, needCgroup = false;
+    for (size_t i = 0; i < got; i++) {
+      FrameClass c = inRam(pfn + i) ? classByFlags(flags[i]) : kFrameHole;
+      klass[i] = static_cast<uint8_t>(c);
+      if (c == kFrameClasses) needCount = true;
+      // Unflagged frames are left out of the cgroups: reading kpagecgroup
+      // for the many free ones would cost more than the whole census
+      // (memory.stat names a cgroup's share of them: stacks, vmalloc).
+      if (c != kFrameHole && c != kFrameBuddy && c != kFrameUnflagged) needCgroup = true;
+    }
+    if (needCount) {
+      const size_t n = readEntries(countFile, pfn, got, counts.data(), out.bytesRead);
+      std::fill(counts.data() + n, counts.data() + got, 0);
+    }
+    if (needCgroup && cgroupFile) {
+      const size_t n = readEntries(*cgroupFile, pfn, got, cgroups.data(), out.bytesRead);
+      std::fill(cgroups.data() + n, cgroups.data() + got, 0);
+    }
+    for (size_t i = 0; i < got; i++) {
+      FrameClass c = static_cast<FrameClass>(klass[i]);
+      if (c == kFrameClasses) c = classByMapping(flags[i], counts[i]);
+      out.frames[c]++;
+      if (!cgroupFile || c == kFrameHole || c == kFrameBuddy || c == kFrameUnflagged) continue;
+      const uint64_t ino = cgroups[i];
+      if (ino != lastCgroup) {
+        auto& slot = out.perCgroup[ino];
+        if (slot.empty()) slot.assign(kFrameClasses, 0);
+        lastCgroupCounts = &slot;
+        lastCgroup = ino;
+      }
+      (*lastCgroupCounts)[c]++;
+    }
+    out.framesRead += got;
+    pfn += got;
+    if (got < want) break;  // max_pfn reached
+  }
+  return out;
+}
+
+}  // namespace pagewalk
