@@ -23,6 +23,9 @@ import { registerSmem } from './commands/smem';
 import { registerTop } from './commands/top';
 import { EXIT_USAGE, explain } from './errors';
 
+/** The command run when none is named (`pagewalk -P sshd` is `pagewalk smem -P sshd`). */
+const DEFAULT_COMMAND = 'smem';
+
 /** In the order `pagewalk --help` lists them; smem is the default command. */
 const COMMANDS: ((program: Command) => void)[] = [
   registerSmem,
@@ -49,6 +52,14 @@ export function buildProgram(): Command {
     .showSuggestionAfterError()
     .configureOutput({ outputError: (str, write) => write(`pagewalk: ${str.replace(/^error: /, '')}`) });
   for (const register of COMMANDS) register(program);
+  // smem is the default command, so commander hands it whatever is not a
+  // command name: a mistyped command ("smme") would reach smem as an operand.
+  // smem takes none, so a first operand there is an unknown command.
+  program.hook('preSubcommand', (_program, sub) => {
+    const first = program.args[0];
+    if (sub.name() === DEFAULT_COMMAND && first !== undefined && first !== DEFAULT_COMMAND && !first.startsWith('-'))
+      (program as Command & { unknownCommand(): never }).unknownCommand();
+  });
   return program;
 }
 

@@ -2,7 +2,8 @@
 // is parsed, and its error worded, in one place.
 import * as fs from 'node:fs';
 import { GROUP_BY, type GroupBy } from '../groups';
-import { CliError, EXIT_NOT_FOUND, usage } from './errors';
+import { PF_KTHREAD, readStat } from '../proc/stat';
+import { CliError, EXIT_NOT_FOUND, EXIT_RUNTIME, usage } from './errors';
 
 /** Seconds (a number, 0 or more, fractions allowed), returned in milliseconds. */
 export function parseSeconds(text: string, flag: string): number {
@@ -32,6 +33,24 @@ export function parsePid(text: string): number {
   const pid = Number(text);
   if (pid < 1 || pid > 4_194_304) throw usage(`invalid pid "${text}"`);
   if (!fs.existsSync(`/proc/${pid}/stat`)) throw new CliError(`no such process: ${pid}`, EXIT_NOT_FOUND);
+  return pid;
+}
+
+/**
+ * A process id whose user memory a command reads (show, pages, picture). A
+ * kernel thread exists but has no user address space: said as such, rather
+ * than "no such process" or an empty table.
+ */
+export function parseUserPid(text: string): number {
+  const pid = parsePid(text);
+  let stat: ReturnType<typeof readStat>;
+  try {
+    stat = readStat(pid);
+  } catch {
+    throw new CliError(`no such process: ${pid}`, EXIT_NOT_FOUND);
+  }
+  if (stat.flags & PF_KTHREAD)
+    throw new CliError(`process ${pid} (${stat.comm}) is a kernel thread: it has no user memory`, EXIT_RUNTIME);
   return pid;
 }
 

@@ -157,13 +157,13 @@ describe('pagewalk serve starting and stopping', () => {
     }
   });
 
-  it('says in one line that the port is in use, and exits 2', async () => {
+  it('says in one line that the port is in use, and exits 1 (a runtime failure, not a usage error)', async () => {
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as net.AddressInfo).port;
     try {
       const r = run(['serve', '--listen', `127.0.0.1:${port}`]);
-      expect(r.code).toBe(2);
+      expect(r.code).toBe(1);
       expect(r.stderr).toBe(`pagewalk: cannot listen on 127.0.0.1:${port}: address already in use\n`);
     } finally {
       await new Promise((resolve) => blocker.close(resolve));

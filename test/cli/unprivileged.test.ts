@@ -196,6 +196,25 @@ describe.runIf(isRoot && haveTool('setpriv'))('every view as nobody', () => {
     expect(t.stdout).toMatch(/^Sum of PSS\s+\d+ kB/m);
   });
 
+  it('-o FILE nobody may not write: names the file and the reason, for every command that writes one', () => {
+    // pkg is root's and a+rX: nobody may read it but not write into it.
+    const record = path.join(pkg, 'two.jsonl');
+    fs.writeFileSync(record, run(['record', '-n', '2', '-d', '0', '-P', SLEEP_MATCH]).stdout);
+    fs.chmodSync(record, 0o644);
+    const file = path.join(pkg, 'x.svg');
+    for (const args of [
+      ['picture', String(fixture.pid), '-o', file],
+      ['smem', '--pie', 'name', '-P', match, '-o', file],
+      ['smem', '--bar', 'name', '-P', match, '-o', file],
+      ['diff', record, '-o', file],
+    ]) {
+      const r = asNobody(args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr, args.join(' ')).toBe(`pagewalk: cannot write ${file}: EACCES\n`);
+    }
+    expect(fs.existsSync(file)).toBe(false);
+  });
+
   it('group of processes nobody may not read: names them instead of "no match"', () => {
     const r = asNobody(['group', '-P', SLEEP_MATCH]);
     expect(r.code).toBe(1);

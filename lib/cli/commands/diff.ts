@@ -16,7 +16,7 @@ import {
 import type { GroupBy } from '../../groups';
 import { CliError, EXIT_RUNTIME, usage } from '../errors';
 import { parseCount, parseGroupBy } from '../options';
-import { Output } from '../output';
+import { checkOutputFile, Output, writeOutputFile } from '../output';
 import { type Column, formatSize, type LineSeries, lineChartSvg, renderTable, type UnitStyle } from '../render';
 import { GROUP_HEADERS, groupsOf, signedSize } from '../timeline';
 
@@ -98,6 +98,7 @@ async function diffCommand(fileA: string, fileB: string | undefined, o: DiffOpti
   const sort = o.sort as FigureKey;
   const by = o.by === undefined ? undefined : parseGroupBy(o.by, '--by');
   const limit = parseCount(o.limit, '--limit');
+  checkOutputFile(o.output);
   const a = readRecord(fileA);
   const b = fileB === undefined ? a : readRecord(fileB);
   // One record: its first sample against its last. Two: the last of each.
@@ -119,7 +120,7 @@ async function diffCommand(fileA: string, fileB: string | undefined, o: DiffOpti
       times: samples.map((s) => Date.parse(s.time)),
       series: chartSeries(samples, by),
     });
-    fs.writeFileSync(o.output, svg);
+    writeOutputFile(o.output, svg);
   }
 
   const out = new Output();

@@ -17,7 +17,7 @@ import {
 } from '../../pagemap';
 import { walk } from '../../walk';
 import { explain, PRIVILEGE, usage } from '../errors';
-import { parsePid } from '../options';
+import { parseUserPid } from '../options';
 import { Output, warn } from '../output';
 import { hex } from '../render';
 
@@ -53,7 +53,7 @@ function flagList(state: bigint): string[] {
 }
 
 async function pagesCommand(pidText: string, rangeText: string | undefined, o: PagesOptions): Promise<void> {
-  const pid = parsePid(pidText);
+  const pid = parseUserPid(pidText);
   const range = rangeText === undefined ? undefined : parseRange(rangeText);
   const out = new Output();
   // Per page, like page-types: only populated (present or swapped) pages

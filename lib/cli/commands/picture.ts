@@ -1,5 +1,4 @@
 // pagewalk picture PID: the address space as an SVG, pages coloured by state.
-import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { KERNEL_HALF, PAGE, PAGE_SHIFT } from '../../page';
 import { openPagemap, type PagemapHandle, ScanCategory } from '../../pagemap';
@@ -7,11 +6,13 @@ import { readCmdline } from '../../proc/cmdline';
 import { readMaps } from '../../proc/maps';
 import { walk } from '../../walk';
 import { explain } from '../errors';
-import { parsePid } from '../options';
+import { parseUserPid } from '../options';
+import { checkOutputFile, writeOutputFile } from '../output';
 import { addEntries, addPages, iec, movePages, newBand, PageState, type PictureBand, pictureSvg } from '../render';
 
 async function pictureCommand(pidText: string, o: { output?: string }): Promise<void> {
-  const pid = parsePid(pidText);
+  const pid = parseUserPid(pidText);
+  checkOutputFile(o.output);
   const bands: PictureBand[] = [];
   let handle: PagemapHandle | undefined;
   let command = '';
@@ -64,7 +65,7 @@ async function pictureCommand(pidText: string, o: { output?: string }): Promise<
     title: `pid ${pid}: ${command.slice(0, 80)} (VSS ${iec(vss)}, resident ${iec(rss)})`,
     bands: present,
   });
-  if (o.output) fs.writeFileSync(o.output, svg);
+  if (o.output) writeOutputFile(o.output, svg);
   else process.stdout.write(svg);
 }
 

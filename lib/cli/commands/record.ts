@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { watch } from '../../watch';
-import { CliError, EXIT_RUNTIME, explain, usage } from '../errors';
+import { cannotWrite, explain, usage } from '../errors';
 import { checkExact, type ObserverOption, observerOption, observerSettings, processFilter } from '../measure';
 import { parseCount, parseGroupBy, parseSeconds } from '../options';
 import { Output } from '../output';
@@ -30,7 +30,7 @@ async function recordCommand(o: RecordOptions): Promise<void> {
     try {
       fd = fs.openSync(o.output, o.append ? 'a' : 'w');
     } catch (err) {
-      throw new CliError(`cannot write ${o.output}: ${(err as Error).message}`, EXIT_RUNTIME);
+      throw cannotWrite(o.output, err);
     }
   }
   const out = new Output();

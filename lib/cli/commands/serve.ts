@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import type { Command } from 'commander';
 import { Exporter } from '../../exporter';
 import { GROUP_BY, type Grouping } from '../../groups';
-import { usage } from '../errors';
+import { CliError, EXIT_RUNTIME, usage } from '../errors';
 import { loadGrouping } from '../grouping';
 import { parseGroupBy, parseSeconds } from '../options';
 
@@ -75,7 +75,8 @@ async function serveCommand(o: ServeOptions, cmd: Command): Promise<void> {
     const e = err as NodeJS.ErrnoException;
     const why =
       e.code === 'EADDRINUSE' ? 'address already in use' : e.code === 'EACCES' ? 'permission denied' : e.message;
-    throw usage(`cannot listen on ${o.listen}: ${why}`);
+    // The address is well formed: a port in use is a runtime failure, not a usage error.
+    throw new CliError(`cannot listen on ${o.listen}: ${why}`, EXIT_RUNTIME);
   }
   const bound = server.address() as { address: string; port: number };
   const shown = bound.address.includes(':') ? `[${bound.address}]` : bound.address;

@@ -4,7 +4,7 @@ import type { MemoryFigures } from '../../accounting';
 import { processMemory } from '../../pipeline';
 import { CliError, EXIT_RUNTIME, explain, PRIVILEGE, usage } from '../errors';
 import { checkExactProcess, type ObserverOption, observerOption, observerSettings } from '../measure';
-import { parsePid } from '../options';
+import { parseUserPid } from '../options';
 import { Output } from '../output';
 import { type Column, formatSize, hex, renderTable, type UnitStyle } from '../render';
 
@@ -19,7 +19,7 @@ interface ShowOptions extends ObserverOption {
 const SHOW_SIZES = ['vss', 'rss', 'pss', 'uss', 'shared', 'swap'] as const;
 
 async function showCommand(pidText: string, o: ShowOptions): Promise<void> {
-  const pid = parsePid(pidText);
+  const pid = parseUserPid(pidText);
   if (o.sort !== undefined && !(SHOW_SIZES as readonly string[]).includes(o.sort)) {
     throw usage(`unknown sort field "${o.sort}" (known: ${SHOW_SIZES.join(' ')})`);
   }

@@ -1,6 +1,5 @@
 // pagewalk smem: smem's per-process, per-mapping, per-user and system
 // reports with kernel-exact figures, as tables, JSON, CSV or charts.
-import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { addFigures, emptyFigures, type MemoryFigures } from '../../accounting';
 import { readMeminfo } from '../../proc/meminfo';
@@ -8,7 +7,7 @@ import type { ProcessReport, Snapshot } from '../../snapshot';
 import { usage } from '../errors';
 import { checkExact, measure, type ObserverOption, observerOption, processFilter } from '../measure';
 import { parseRegex } from '../options';
-import { Output, terminalWidth } from '../output';
+import { checkOutputFile, Output, terminalWidth, writeOutputFile } from '../output';
 import {
   barChartSvg,
   type Column,
@@ -338,6 +337,7 @@ async function smemCommand(o: SmemOptions): Promise<void> {
   parseRegex(o.processfilter);
   parseRegex(o.userfilter);
   parseRegex(o.mapfilter);
+  checkOutputFile(o.output);
 
   const report = await smemReport(o);
   const columns = (o.columns ?? (o.bar || o.pie ? '' : report.defaultColumns)).split(/\s+/).filter(Boolean);
@@ -427,7 +427,7 @@ async function chart(report: Report, sorted: Row[], columns: string[], sort: str
     svg = pieChartSvg(c);
     text = terminalPie(c, terminalWidth());
   }
-  if (o.output) fs.writeFileSync(o.output, svg);
+  if (o.output) writeOutputFile(o.output, svg);
   else process.stdout.write(process.stdout.isTTY ? text : svg);
 }
 
