@@ -4,12 +4,25 @@
 // its own prom-client registry can pass it in.
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { describe } from './errors';
-import { checkGrouping, type Grouping, groupNameOf, ProcessFacts } from './groups';
+import {
+  checkGrouping,
+  DEFAULT_KUBE_LOGS,
+  type Grouping,
+  groupNameOf,
+  KUBERNETES_LABELS,
+  ProcessFacts,
+} from './groups';
+import { podMemoryLimit } from './kubernetes';
 import { type ProcessInfo, type Snapshot, type SnapshotOptions, snapshot } from './snapshot';
 
 export interface ExporterOptions {
-  /** How processes form groups (the `group` label). Default 'name'. */
+  /**
+   * How processes form groups (the `group` label). Default 'name'. 'pod',
+   * 'container' and 'namespace' add the labels namespace, pod, container.
+   */
   groupBy?: Grouping;
+  /** Where the kubelet's log directories are, for groupBy 'pod', 'container' and 'namespace'. Default /var/log. */
+  kubeLogs?: string;
   /** A scrape reuses a snapshot taken less than this many ms ago. Default 10 000. */
   minIntervalMs?: number;
   /** Stop starting process walks after this many ms (0: no bound); the snapshot is then partial. Default 8 000. */
@@ -53,6 +66,9 @@ interface Taken {
 export class Exporter {
   readonly registry: Registry;
   readonly #grouping: Grouping;
+  readonly #kubeLogs: string;
+  /** The labels a group carries besides `group`: namespace, pod, container for the Kubernetes keys. */
+  readonly #kubeLabels: readonly string[];
   readonly #minIntervalMs: number;
   readonly #maxSnapshotMs: number;
   readonly #perProcess: boolean;
@@ -63,6 +79,7 @@ export class Exporter {
 
   readonly #group: Record<GroupFigure, Gauge>;
   readonly #groupProcesses: Gauge;
+  readonly #groupLimit?: Gauge;
   readonly #process: Record<ProcessFigure, Gauge>;
   readonly #duration: Gauge;
   readonly #errors: Counter;
@@ -83,7 +100,11 @@ export class Exporter {
     checkNumber(options.maxSeries, 'options.maxSeries', 0);
     if (options.registry !== undefined && !(options.registry instanceof Registry))
       throw new TypeError('options.registry must be a prom-client Registry');
+    if (options.kubeLogs !== undefined && typeof options.kubeLogs !== 'string')
+      throw new TypeError(`options.kubeLogs must be a string, got ${describe(options.kubeLogs)}`);
     this.#grouping = options.groupBy ?? 'name';
+    this.#kubeLogs = options.kubeLogs ?? DEFAULT_KUBE_LOGS;
+    this.#kubeLabels = (typeof this.#grouping === 'string' && KUBERNETES_LABELS[this.#grouping]) || [];
     this.#minIntervalMs = options.minIntervalMs ?? 10_000;
     this.#maxSnapshotMs = options.maxSnapshotMs ?? 8_000;
     this.#perProcess = Boolean(options.perProcess);
@@ -105,11 +126,20 @@ export class Exporter {
     this.#group = Object.fromEntries(
       (Object.keys(GROUP_HELP) as GroupFigure[]).map((f) => [
         f,
-        gauge(`pagewalk_group_${f}_bytes`, GROUP_HELP[f], ['group']),
+        gauge(`pagewalk_group_${f}_bytes`, GROUP_HELP[f], ['group', ...this.#kubeLabels]),
       ]),
     ) as Record<GroupFigure, Gauge>;
-    this.#groupProcesses = gauge('pagewalk_group_processes', 'Processes measured in the group', ['group']);
-    const processLabels = ['pid', 'name', 'group'];
+    this.#groupProcesses = gauge('pagewalk_group_processes', 'Processes measured in the group', [
+      'group',
+      ...this.#kubeLabels,
+    ]);
+    if (this.#kubeLabels.includes('pod'))
+      this.#groupLimit = gauge(
+        'pagewalk_group_memory_limit_bytes',
+        "The memory limit of the group's pod cgroup (of its container's, grouped by container); no series when there is none",
+        ['group', ...this.#kubeLabels],
+      );
+    const processLabels = ['pid', 'name', 'group', ...this.#kubeLabels];
     this.#process = {
       rss: gauge('pagewalk_process_rss_bytes', 'Resident set size of the process', processLabels),
       pss: gauge('pagewalk_process_pss_bytes', 'Proportional set size of the process', processLabels),
@@ -189,7 +219,7 @@ export class Exporter {
     const signal = this.#maxSnapshotMs > 0 ? AbortSignal.timeout(this.#maxSnapshotMs) : undefined;
     let snap: Snapshot | undefined;
     try {
-      snap = await snapshot({ ...this.#snapshotOptions, filter, groupBy: grouping, signal });
+      snap = await snapshot({ ...this.#snapshotOptions, filter, groupBy: grouping, kubeLogs: this.#kubeLogs, signal });
     } catch {
       this.#errors.inc();
     }
@@ -203,6 +233,7 @@ export class Exporter {
     // Series of groups and processes that are gone must go too.
     for (const g of Object.values(this.#group)) g.reset();
     this.#groupProcesses.reset();
+    this.#groupLimit?.reset();
     for (const g of Object.values(this.#process)) g.reset();
     if (!snap) return;
     this.#gone.inc(snap.gone.length);
@@ -211,12 +242,12 @@ export class Exporter {
     this.#partial.set(partial ? 1 : 0);
     if (partial) this.#partialTotal.inc();
     this.#skipped.set(snap.skipped.length);
-    const groupOfPid = new Map<number, string>();
+    const groupOfPid = new Map<number, Record<string, string>>();
     for (const g of snap.groups) {
-      for (const pid of g.pids) groupOfPid.set(pid, g.name);
+      const labels = { group: g.name, ...g.labels };
+      for (const pid of g.pids) groupOfPid.set(pid, labels);
       // A group missing members would show a drop that did not happen: left out instead.
       if (g.skipped.length > 0 || g.pids.length === 0) continue;
-      const labels = { group: g.name };
       this.#group.rss.set(labels, g.totals.rss);
       this.#group.pss.set(labels, g.totals.pss);
       this.#group.uss.set(labels, g.totals.uss);
@@ -225,6 +256,17 @@ export class Exporter {
       if (g.only !== null) this.#group.unique.set(labels, g.only);
       if (g.sharedOutside !== null) this.#group.shared_outside.set(labels, g.sharedOutside);
       this.#groupProcesses.set(labels, g.pids.length);
+      if (this.#groupLimit && g.labels?.pod) {
+        // Every member is in the same pod (and container): any member tells its limit.
+        // A few are tried, in case the first exited since it was measured.
+        const level = g.labels.container ? 'container' : 'pod';
+        for (const pid of g.pids.slice(0, 3)) {
+          const limit = podMemoryLimit(pid, level);
+          if (limit === undefined) continue;
+          this.#groupLimit.set(labels, limit);
+          break;
+        }
+      }
     }
     if (!this.#perProcess) {
       this.#seriesDropped.set(0);
@@ -234,7 +276,7 @@ export class Exporter {
     const kept = [...grouped].sort((a, b) => b.pss - a.pss).slice(0, this.#maxSeries);
     this.#seriesDropped.set(grouped.length - kept.length);
     for (const p of kept) {
-      const labels = { pid: String(p.pid), name: p.info.name, group: groupOfPid.get(p.pid) as string };
+      const labels = { pid: String(p.pid), name: p.info.name, ...groupOfPid.get(p.pid) };
       this.#process.rss.set(labels, p.rss);
       this.#process.pss.set(labels, p.pss);
       this.#process.uss.set(labels, p.uss);

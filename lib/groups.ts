@@ -2,16 +2,30 @@
 // memory cgroup) or by an ordered list of rules read from YAML, as
 // ncabatoff/process-exporter does it: the first rule that matches takes the
 // process. The same grouping serves snapshot({ groupBy }), `pagewalk group
-// --by`, `pagewalk smem --cgroup` and `pagewalk serve`.
+// --by`, `pagewalk smem --group-by`, `top`, `record` and `pagewalk serve`.
+// Kubernetes keys (pod, container, namespace) name a process from its cgroup
+// and the kubelet's log directories (see kubernetes.ts).
 import * as fs from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAMLMap } from 'yaml';
 import { describe } from './errors';
-import { readMemoryCgroup } from './proc/cgroup';
+import { type KubeletNames, type PodIdentity, podIdentity, readKubeletNames } from './kubernetes';
+import { type CgroupLine, memoryCgroup, parseCgroupFile } from './proc/cgroup';
 import { readExe } from './proc/exe';
+import { readProcFile } from './proc/read';
 import type { ProcessInfo } from './snapshot';
 
-export type GroupBy = 'name' | 'exe' | 'user' | 'cgroup';
-export const GROUP_BY: readonly GroupBy[] = ['name', 'exe', 'user', 'cgroup'];
+export type GroupBy = 'name' | 'exe' | 'user' | 'cgroup' | 'pod' | 'container' | 'namespace';
+export const GROUP_BY: readonly GroupBy[] = ['name', 'exe', 'user', 'cgroup', 'pod', 'container', 'namespace'];
+
+/** The Kubernetes grouping keys, and the labels each gives its groups (besides the joined name). */
+export const KUBERNETES_LABELS: Readonly<Partial<Record<GroupBy, readonly string[]>>> = {
+  namespace: ['namespace'],
+  pod: ['namespace', 'pod'],
+  container: ['namespace', 'pod', 'container'],
+};
+
+/** The default root of the kubelet's log directories (`pods/`, `containers/`). */
+export const DEFAULT_KUBE_LOGS = '/var/log';
 
 /** The facts a rule can match, in the order `{{match}}` looks for a capture. */
 export type MatchField = 'name' | 'exe' | 'cmdline' | 'user' | 'cgroup';
@@ -46,14 +60,36 @@ export class GroupConfigError extends Error {
 }
 
 /**
+ * The kubelet's names, read once for every process of a snapshot that asks
+ * (and not at all when none does).
+ */
+export function kubeletNamesOnce(root: string = DEFAULT_KUBE_LOGS): () => KubeletNames {
+  let names: KubeletNames | undefined;
+  return () => {
+    names ??= readKubeletNames(root);
+    return names;
+  };
+}
+
+/**
  * The facts grouping needs of one process. exe and cgroup cost a system call
- * each and are read only when asked for, once.
+ * each and are read only when asked for, once. `kubeletNames` gives the
+ * names for the Kubernetes keys (default: read from /var/log, once per
+ * ProcessFacts: pass one kubeletNamesOnce() to every process of a snapshot).
  */
 export class ProcessFacts {
   private exeValue?: string;
+  private linesValue?: CgroupLine[];
   private cgroupValue?: { path: string; name: string };
+  private podValue?: PodIdentity | null;
+  private readonly kubeletNames: () => KubeletNames;
 
-  constructor(readonly info: ProcessInfo) {}
+  constructor(
+    readonly info: ProcessInfo,
+    kubeletNames?: () => KubeletNames,
+  ) {
+    this.kubeletNames = kubeletNames ?? kubeletNamesOnce();
+  }
 
   /** The executable's path; `[name]` when it cannot be read (kernel threads, other users' processes without privilege). */
   get exe(): string {
@@ -68,18 +104,46 @@ export class ProcessFacts {
     return this.exeValue;
   }
 
+  /** The lines of /proc/PID/cgroup; none once the process has exited. */
+  private get cgroupLines(): CgroupLine[] {
+    if (this.linesValue === undefined) {
+      try {
+        this.linesValue = parseCgroupFile(readProcFile(this.info.pid, 'cgroup'));
+      } catch {
+        this.linesValue = []; // exited meanwhile
+      }
+    }
+    return this.linesValue;
+  }
+
   /** The memory cgroup: its path and its short name (see shortCgroupName). */
   get cgroup(): { path: string; name: string } {
     if (this.cgroupValue === undefined) {
-      let found: { path: string; name: string } | undefined;
-      try {
-        found = readMemoryCgroup(this.info.pid);
-      } catch {
-        // exited meanwhile
-      }
-      this.cgroupValue = found ?? { path: '', name: '(none)' };
+      const found = memoryCgroup(this.cgroupLines);
+      this.cgroupValue = found ? { path: found.path, name: found.name } : { path: '', name: '(none)' };
     }
     return this.cgroupValue;
+  }
+
+  /**
+   * The pod (and container) of the process, named by the kubelet's log
+   * directories; undefined when it is in no pod they name. The memory
+   * cgroup's path is tried first, then the other hierarchies' (on a hybrid
+   * host the pod may be made in the v2 one only).
+   */
+  get pod(): PodIdentity | undefined {
+    if (this.podValue === undefined) {
+      const lines = this.cgroupLines;
+      const memory = memoryCgroup(lines);
+      const paths = [...(memory ? [memory.path] : []), ...lines.map((l) => l.path)];
+      let found: PodIdentity | undefined;
+      for (const p of paths) {
+        found = podIdentity(p, this.kubeletNames());
+        if (found) break;
+      }
+      this.podValue = found ?? null;
+    }
+    return this.podValue ?? undefined;
   }
 
   /** The text a matcher is tested against. */
@@ -151,25 +215,61 @@ function ruleName(rule: GroupRule, facts: ProcessFacts): string | undefined {
   return render(rule.name, facts, capture ?? '');
 }
 
-/** The group of a process under a grouping; undefined when rules leave it out. */
-export function groupNameOf(grouping: Grouping, facts: ProcessFacts): string | undefined {
+/** A process's group: its name, and for the Kubernetes keys the names it is made of. */
+export interface GroupOf {
+  name: string;
+  /** namespace (and pod, and container) for a process in a named pod; absent otherwise. */
+  labels?: Record<string, string>;
+}
+
+/**
+ * The Kubernetes group of a process: `namespace`, `namespace/pod`, or
+ * `namespace/pod/container` (`namespace/pod` again, with an empty container
+ * label, for a process of the pod outside every named container: the
+ * sandbox's pause process). A process in no named pod keeps its cgroup
+ * group: nothing is guessed.
+ */
+function kubernetesGroup(by: 'pod' | 'container' | 'namespace', facts: ProcessFacts): GroupOf {
+  const id = facts.pod;
+  if (!id) return { name: facts.cgroup.name };
+  if (by === 'namespace') return { name: id.namespace, labels: { namespace: id.namespace } };
+  const pod = { name: `${id.namespace}/${id.pod}`, labels: { namespace: id.namespace, pod: id.pod } };
+  if (by === 'pod') return pod;
+  const container = id.container ?? '';
+  return {
+    name: container ? `${pod.name}/${container}` : pod.name,
+    labels: { ...pod.labels, container },
+  };
+}
+
+/** The group of a process under a grouping, with its labels; undefined when rules leave it out. */
+export function processGroup(grouping: Grouping, facts: ProcessFacts): GroupOf | undefined {
   if (typeof grouping === 'string') {
     switch (grouping) {
       case 'name':
-        return facts.info.name;
+        return { name: facts.info.name };
       case 'exe':
-        return facts.exe;
+        return { name: facts.exe };
       case 'user':
-        return facts.info.user;
+        return { name: facts.info.user };
       case 'cgroup':
-        return facts.cgroup.name;
+        return { name: facts.cgroup.name };
+      case 'pod':
+      case 'container':
+      case 'namespace':
+        return kubernetesGroup(grouping, facts);
     }
   }
   for (const rule of grouping.groups) {
     const name = ruleName(rule, facts);
-    if (name !== undefined) return name;
+    if (name !== undefined) return { name };
   }
   return undefined;
+}
+
+/** The group of a process under a grouping; undefined when rules leave it out. */
+export function groupNameOf(grouping: Grouping, facts: ProcessFacts): string | undefined {
+  return processGroup(grouping, facts)?.name;
 }
 
 // ---- The YAML configuration ----

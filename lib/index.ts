@@ -14,6 +14,7 @@ export {
   pssBytes,
   type Timings,
 } from './accounting';
+export { memoryLimit, memoryMounts } from './cgroupfs';
 export {
   type Change,
   type ChangeStatus,
@@ -44,17 +45,22 @@ export {
 export { Exporter, type ExporterOptions } from './exporter';
 export {
   checkGrouping,
+  DEFAULT_KUBE_LOGS,
   GROUP_BY,
   type GroupBy,
   type GroupConfig,
   GroupConfigError,
   type Grouping,
+  type GroupOf,
   type GroupRule,
   groupNameOf,
+  KUBERNETES_LABELS,
+  kubeletNamesOnce,
   loadGroupConfig,
   type MatchField,
   ProcessFacts,
   parseGroupConfig,
+  processGroup,
 } from './groups';
 export {
   decodeKpageFlags,
@@ -68,6 +74,20 @@ export {
   type PageFeatures,
   pageFeatures,
 } from './kpage';
+export {
+  type ContainerName,
+  type KubeletNames,
+  type PodCgroup,
+  type PodIdentity,
+  type PodName,
+  parseContainerLogName,
+  parsePodCgroup,
+  parsePodLogDir,
+  podIdentity,
+  podMemoryLimit,
+  type QosClass,
+  readKubeletNames,
+} from './kubernetes';
 export {
   countStates,
   type DecodedEntry,

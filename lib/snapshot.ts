@@ -14,8 +14,8 @@ import {
   type ProcessMemory,
   type Timings,
 } from './accounting';
-import { validatePid } from './errors';
-import { checkGrouping, type Grouping, groupNameOf, ProcessFacts } from './groups';
+import { describe, validatePid } from './errors';
+import { checkGrouping, type Grouping, kubeletNamesOnce, ProcessFacts, processGroup } from './groups';
 import { GroupField, native, TallyStat } from './native';
 import { PAGE } from './page';
 import {
@@ -73,6 +73,8 @@ export interface GroupReport {
   totals: MemoryFigures;
   /** Members left unmeasured because the snapshot was cut short (options.signal): the figures miss them. */
   skipped: number[];
+  /** For groupBy 'pod', 'container' or 'namespace': the names the group's name joins (see GroupOf). */
+  labels?: Record<string, string>;
 }
 
 export interface GoneProcess {
@@ -95,6 +97,8 @@ export interface SnapshotOptions extends AccountingOptions {
    * follow `groups` in the report, sorted by name.
    */
   groupBy?: Grouping;
+  /** Where the kubelet's log directories are, for groupBy 'pod', 'container' and 'namespace'. Default /var/log. */
+  kubeLogs?: string;
   /** Once aborted, no further process walk starts: the snapshot is cut short (see Snapshot.skipped). */
   signal?: AbortSignal;
   /**
@@ -226,6 +230,8 @@ export function checkSnapshotOptions(o: SnapshotOptions): void {
     }
   }
   if (o.groupBy !== undefined) checkGrouping(o.groupBy, 'options.groupBy');
+  if (o.kubeLogs !== undefined && typeof o.kubeLogs !== 'string')
+    throw new TypeError(`options.kubeLogs must be a string, got ${describe(o.kubeLogs)}`);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
     throw new TypeError('options.signal must be an AbortSignal');
   if (o.concurrency !== undefined && (!Number.isInteger(o.concurrency) || o.concurrency < 1 || o.concurrency > 64)) {
@@ -369,12 +375,17 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   if (options.groupBy) {
     // A partition: every group in one pass over the tally.
     const grouping = options.groupBy;
+    const kubeletNames = kubeletNamesOnce(options.kubeLogs);
     const index = new Map<string, number>();
     const names: string[] = [];
-    const raw = targets.map(({ info }) =>
-      liveReports.has(info.pid) ? groupNameOf(grouping, new ProcessFacts(info)) : undefined,
-    );
-    const skippedNames = skipped.map((info) => groupNameOf(grouping, new ProcessFacts(info)));
+    const labels = new Map<string, Record<string, string>>();
+    const nameOf = (info: ProcessInfo) => {
+      const g = processGroup(grouping, new ProcessFacts(info, kubeletNames));
+      if (g?.labels) labels.set(g.name, g.labels);
+      return g?.name;
+    };
+    const raw = targets.map(({ info }) => (liveReports.has(info.pid) ? nameOf(info) : undefined));
+    const skippedNames = skipped.map(nameOf);
     for (const name of [...raw, ...skippedNames]) {
       if (name !== undefined && !index.has(name)) index.set(name, names.push(name) - 1);
     }
@@ -393,7 +404,11 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
       if (name !== undefined) missed[index.get(name) as number].push(skipped[i].pid);
     });
     const order = names.map((_, g) => g).sort((a, b) => (names[a] < names[b] ? -1 : names[a] > names[b] ? 1 : 0));
-    for (const g of order) report(names[g], members[g], data, g * native.groupFields, missed[g]);
+    for (const g of order) {
+      report(names[g], members[g], data, g * native.groupFields, missed[g]);
+      const named = labels.get(names[g]);
+      if (named) (groupReports.at(-1) as GroupReport).labels = named;
+    }
   }
 
   // Sharing needs PFNs: without them there is no matrix to give.

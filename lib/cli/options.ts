@@ -1,7 +1,8 @@
 // The checks of option values that several commands share: each value kind
 // is parsed, and its error worded, in one place.
 import * as fs from 'node:fs';
-import { GROUP_BY, type GroupBy } from '../groups';
+import type { Command } from 'commander';
+import { DEFAULT_KUBE_LOGS, GROUP_BY, type GroupBy } from '../groups';
 import { PF_KTHREAD, readStat } from '../proc/stat';
 import { CliError, EXIT_NOT_FOUND, EXIT_RUNTIME, usage } from './errors';
 
@@ -25,6 +26,15 @@ export function parseCount(text: string | undefined, flag = '-n'): number | unde
 export function parseGroupBy(text: string, flag: string): GroupBy {
   if (!GROUP_BY.includes(text as GroupBy)) throw usage(`invalid ${flag} "${text}" (known: ${GROUP_BY.join(' ')})`);
   return text as GroupBy;
+}
+
+/** `--kube-logs DIR`, for the commands that group by pod, container or namespace. */
+export function addKubeLogsOption(command: Command): Command {
+  return command.option(
+    '--kube-logs <dir>',
+    "where the kubelet's log directories (pods/, containers/) name pods and containers",
+    DEFAULT_KUBE_LOGS,
+  );
 }
 
 /** A process id that exists now (else exit 3). */

@@ -5,7 +5,15 @@ import { usage } from './errors';
 import { formatSize, type UnitStyle } from './render';
 
 /** The column header of a group's name. */
-export const GROUP_HEADERS: Record<GroupBy, string> = { name: 'Name', exe: 'Exe', user: 'User', cgroup: 'Cgroup' };
+export const GROUP_HEADERS: Record<GroupBy, string> = {
+  name: 'Name',
+  exe: 'Exe',
+  user: 'User',
+  cgroup: 'Cgroup',
+  pod: 'Pod',
+  container: 'Container',
+  namespace: 'Namespace',
+};
 
 /**
  * The sample's groups: those snapshot() made when it was taken grouped that

@@ -39,8 +39,14 @@ describe('errors and help', () => {
       [['top', '-b', '-d', 'soon'], /^pagewalk: invalid -d "soon": expected seconds \(a number, 0 or more\)\n$/],
       [['serve', '--min-interval', '-1'], /^pagewalk: invalid --min-interval "-1": expected seconds/],
       [['record', '-n', '0'], /^pagewalk: invalid -n "0": expected a whole number, 1 or more\n$/],
-      [['top', '-b', '--by', 'pid'], /^pagewalk: invalid --by "pid" \(known: name exe user cgroup\)\n$/],
-      [['serve', '--group-by', 'pid'], /^pagewalk: invalid --group-by "pid" \(known: name exe user cgroup\)\n$/],
+      [
+        ['top', '-b', '--by', 'pid'],
+        /^pagewalk: invalid --by "pid" \(known: name exe user cgroup pod container namespace\)\n$/,
+      ],
+      [
+        ['serve', '--group-by', 'pid'],
+        /^pagewalk: invalid --group-by "pid" \(known: name exe user cgroup pod container namespace\)\n$/,
+      ],
       [['smem', '--lock-pauses', 'soon'], /^pagewalk: invalid --lock-pauses "soon": expected HOLD,PAUSE/],
       [['show', '1', '--lock-pauses', '0,50'], /^pagewalk: invalid --lock-pauses "0,50": .*holdMicros/],
       [['top', '-b', '--lock-pauses', '100,100001'], /^pagewalk: invalid --lock-pauses "100,100001": .*pauseMicros/],

@@ -92,13 +92,16 @@ describe('pagewalk group --by and --config', () => {
     for (const [args, message] of [
       [['group'], 'pagewalk: give one of -P REGEX, --by FACT or --config FILE\n'],
       [['group', '-P', 'x', '--by', 'name'], 'pagewalk: give one of -P REGEX, --by FACT or --config FILE\n'],
-      [['group', '--by', 'pid'], 'pagewalk: invalid --by "pid" (known: name exe user cgroup)\n'],
+      [
+        ['group', '--by', 'pid'],
+        'pagewalk: invalid --by "pid" (known: name exe user cgroup pod container namespace)\n',
+      ],
       [['group', '--by', 'user', '-U', 'root'], 'pagewalk: -U goes with -P\n'],
       [
         ['group', '--config', bad],
         `pagewalk: bad config ${bad}:3: unknown key "nmae"; expected name, exe, cmdline, user, cgroup\n`,
       ],
-      [['smem', '--cgroup', '-u'], 'pagewalk: -m, -u, --cgroup and -w exclude each other\n'],
+      [['smem', '--cgroup', '-u'], 'pagewalk: -m, -u, --cgroup, --group-by and -w exclude each other\n'],
       [['smem', '--cgroup', '-M', 'libc'], 'pagewalk: --cgroup and -M exclude each other\n'],
     ] as const) {
       const r = run([...args]);

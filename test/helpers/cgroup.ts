@@ -24,7 +24,7 @@ export interface TestCgroup {
   remove(): Promise<void>;
 }
 
-/** Where this process' memory hierarchy is mounted, from /proc/self/mountinfo. */
+/** Where this process' memory hierarchy (v1) or the v2 hierarchy is mounted, from /proc/self/mountinfo. */
 function memoryMount(version: 1 | 2): string {
   for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const [left, right] = line.split(' - ');
@@ -71,6 +71,80 @@ export function createMemoryCgroup(name: string): TestCgroup {
           await new Promise((r) => setTimeout(r, 100));
         }
       }
+    },
+  };
+}
+
+/** A cgroup of a CgroupTree: its path as /proc/PID/cgroup shows it, and how to start a process in it. */
+export interface TreeCgroup {
+  dir: string;
+  path: string;
+  /** Prefix for a command that starts in the cgroup (see TestCgroup.via). */
+  via: string[];
+}
+
+export interface CgroupTree {
+  version: 1 | 2;
+  /** The tree's root, a child of this process' own cgroup. */
+  root: TreeCgroup;
+  /** Makes `relative` (and every missing directory above it) under the root. */
+  make(relative: string): TreeCgroup;
+  /** Removes every directory made, deepest first; members must have exited. */
+  remove(): Promise<void>;
+}
+
+async function rmdirWhenFree(dir: string): Promise<void> {
+  // rmdir fails with EBUSY until the kernel has let the members go.
+  for (let i = 0; ; i++) {
+    try {
+      fs.rmdirSync(dir);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY' || i === 49) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/**
+ * A tree of cgroups under this process' own cgroup, in the v1 memory
+ * hierarchy or in the v2 one (on a hybrid host the v2 hierarchy has no
+ * memory controller, but /proc/PID/cgroup shows its path all the same).
+ */
+export function createCgroupTree(version: 1 | 2, name: string): CgroupTree {
+  const lines = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n');
+  const own =
+    version === 1
+      ? lines.find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l))
+      : lines.find((l) => l.startsWith('0::'));
+  if (!own) throw new Error(`this process is in no cgroup v${version} ${version === 1 ? 'memory ' : ''}hierarchy`);
+  const mount = memoryMount(version);
+  const base = own.slice(own.indexOf(':', own.indexOf(':') + 1) + 1);
+  const made: string[] = [];
+  const at = (relative: string): TreeCgroup => {
+    const cgPath = path.posix.join(base, name, relative);
+    const dir = path.join(mount, cgPath);
+    return { dir, path: cgPath, via: ['sh', '-c', 'echo $$ > "$0" && exec "$@"', path.join(dir, 'cgroup.procs')] };
+  };
+  const make = (relative: string): TreeCgroup => {
+    const parts = relative.split('/').filter(Boolean);
+    for (let i = 0; i <= parts.length; i++) {
+      const { dir } = at(parts.slice(0, i).join('/'));
+      if (fs.existsSync(dir)) continue;
+      fs.mkdirSync(dir);
+      made.push(dir);
+    }
+    return at(relative);
+  };
+  const root = make('');
+  return {
+    version,
+    root,
+    make,
+    remove: async () => {
+      for (const dir of made.splice(0).reverse()) await rmdirWhenFree(dir);
     },
   };
 }

@@ -2,12 +2,12 @@
 // stopping them frees; pagewalk group --by FACT (or --config FILE): the same
 // for every group of processes at once.
 import type { Command } from 'commander';
-import type { Grouping } from '../../groups';
+import { GROUP_BY, type Grouping } from '../../groups';
 import { type GroupReport, type ProcessInfo, processInfo, type Snapshot, type SnapshotOptions } from '../../snapshot';
 import { CliError, EXIT_NOT_FOUND, EXIT_RUNTIME, explain, PRIVILEGE, usage } from '../errors';
 import { loadGrouping } from '../grouping';
 import { checkExact, deniedLine, deniedProcesses, measure, type ObserverOption, observerOption } from '../measure';
-import { parseGroupBy, parseRegex } from '../options';
+import { addKubeLogsOption, parseGroupBy, parseRegex } from '../options';
 import { Output } from '../output';
 import { formatSize, renderTable, type UnitStyle } from '../render';
 
@@ -15,6 +15,7 @@ interface GroupOptions extends ObserverOption {
   processfilter?: string;
   by?: string;
   config?: string;
+  kubeLogs: string;
   userfilter?: string;
   abbreviate?: boolean;
   json?: boolean;
@@ -35,7 +36,7 @@ async function groupCommand(o: GroupOptions): Promise<void> {
   if (o.processfilter === undefined) {
     if (o.userfilter !== undefined) throw usage('-U goes with -P');
     const grouping: Grouping = o.config !== undefined ? loadGrouping(o.config) : parseGroupBy(o.by as string, '--by');
-    return groupsReport(await measureGroups({ groupBy: grouping }, o), o);
+    return groupsReport(await measureGroups({ groupBy: grouping, kubeLogs: o.kubeLogs }, o), o);
   }
   const processfilter = o.processfilter;
   const pre = parseRegex(processfilter) as RegExp;
@@ -131,6 +132,7 @@ async function groupsReport(snap: Snapshot, o: GroupOptions): Promise<void> {
     const body = {
       groups: groups.map((g) => ({
         group: g.name,
+        ...(g.labels ? { labels: g.labels } : {}),
         pids: g.pids,
         ...groupFigures(g),
       })),
@@ -176,9 +178,9 @@ export function registerGroup(program: Command): void {
     .description('memory a set of processes holds together: what stopping them frees (sizes in kB)')
     .option('-P, --processfilter <regex>', 'the group: processes whose name or command matches')
     .option('-U, --userfilter <regex>', 'and whose user matches')
-    .option('--by <fact>', 'every group at once, processes grouped by name, exe, user or cgroup')
+    .option('--by <fact>', `every group at once, processes grouped by ${GROUP_BY.join(', ')}`)
     .option('--config <file>', 'every group at once, by YAML rules (see docs/exporter.md)')
     .option('-k, --abbreviate', 'human units')
     .option('--json', 'JSON, sizes in bytes');
-  observerOption(command).action(groupCommand);
+  addKubeLogsOption(observerOption(command)).action(groupCommand);
 }

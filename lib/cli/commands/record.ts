@@ -2,10 +2,11 @@
 // its time (see lib/diff.ts, Sample), for `pagewalk diff` and other tools.
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
+import { GROUP_BY } from '../../groups';
 import { watch } from '../../watch';
 import { cannotWrite, explain, usage } from '../errors';
 import { checkExact, type ObserverOption, observerOption, observerSettings, processFilter } from '../measure';
-import { parseCount, parseGroupBy, parseSeconds } from '../options';
+import { addKubeLogsOption, parseCount, parseGroupBy, parseSeconds } from '../options';
 import { Output } from '../output';
 
 interface RecordOptions extends ObserverOption {
@@ -17,6 +18,7 @@ interface RecordOptions extends ObserverOption {
   processfilter?: string;
   userfilter?: string;
   by?: string;
+  kubeLogs: string;
 }
 
 async function recordCommand(o: RecordOptions): Promise<void> {
@@ -47,6 +49,7 @@ async function recordCommand(o: RecordOptions): Promise<void> {
       filter,
       mappings: o.mappings,
       groupBy,
+      kubeLogs: o.kubeLogs,
       ...observerSettings(o),
     })) {
       if (step.index === 0) checkExact(step.snapshot, Boolean(o.mappings));
@@ -73,8 +76,8 @@ export function registerRecord(program: Command): void {
     .option('-o, --output <file>', 'write to FILE (default: stdout)')
     .option('-a, --append', 'add to the end of FILE (recording from cron, say) rather than replacing it')
     .option('-m, --mappings', 'per-mapping figures too, summed per path within each process')
-    .option('--by <key>', "each sample's groups too, by name, exe, user or cgroup (what they alone hold needs root)")
+    .option('--by <key>', `each sample's groups too, by ${GROUP_BY.join(', ')} (what they alone hold needs root)`)
     .option('-P, --processfilter <regex>', 'only processes whose name or command matches')
     .option('-U, --userfilter <regex>', 'only processes whose user matches');
-  observerOption(command).action(recordCommand);
+  addKubeLogsOption(observerOption(command)).action(recordCommand);
 }

@@ -5,7 +5,7 @@ import { Exporter } from '../../exporter';
 import { GROUP_BY, type Grouping } from '../../groups';
 import { CliError, EXIT_RUNTIME, usage } from '../errors';
 import { loadGrouping } from '../grouping';
-import { parseGroupBy, parseSeconds } from '../options';
+import { addKubeLogsOption, parseGroupBy, parseSeconds } from '../options';
 
 interface ServeOptions {
   listen: string;
@@ -15,6 +15,7 @@ interface ServeOptions {
   maxScrapeSeconds: string;
   perProcess?: boolean;
   maxSeries: string;
+  kubeLogs: string;
 }
 
 /** HOST:PORT, [IPv6]:PORT. */
@@ -45,6 +46,7 @@ async function serveCommand(o: ServeOptions, cmd: Command): Promise<void> {
     maxSnapshotMs: parseSeconds(o.maxScrapeSeconds, '--max-scrape-seconds'),
     perProcess: Boolean(o.perProcess),
     maxSeries,
+    kubeLogs: o.kubeLogs,
   });
 
   const server = http.createServer((req, res) => {
@@ -96,7 +98,7 @@ async function serveCommand(o: ServeOptions, cmd: Command): Promise<void> {
 
 /** Adds `pagewalk serve` to the program. */
 export function registerServe(program: Command): void {
-  program
+  const command = program
     .command('serve')
     .description('Prometheus exporter: group (and per-process) RSS, PSS, USS, swap and unique memory on /metrics')
     .option('--listen <host:port>', 'address to listen on (loopback unless told otherwise)', '127.0.0.1:9497')
@@ -104,7 +106,7 @@ export function registerServe(program: Command): void {
     .option('--config <file>', 'YAML group rules (see docs/exporter.md) instead of --group-by')
     .option('--min-interval <seconds>', 'reuse a snapshot younger than this', '10')
     .option('--max-scrape-seconds <seconds>', 'cut a snapshot short after this long (0: no bound)', '8')
-    .option('--per-process', 'also per-process series (labels pid, name, group)')
-    .option('--max-series <n>', 'at most this many per-process series per metric (largest PSS first)', '500')
-    .action(serveCommand);
+    .option('--per-process', 'also per-process series (labels pid, name, group, and the Kubernetes ones)')
+    .option('--max-series <n>', 'at most this many per-process series per metric (largest PSS first)', '500');
+  addKubeLogsOption(command).action(serveCommand);
 }

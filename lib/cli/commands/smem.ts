@@ -2,11 +2,12 @@
 // reports with kernel-exact figures, as tables, JSON, CSV or charts.
 import type { Command } from 'commander';
 import { addFigures, emptyFigures, type MemoryFigures } from '../../accounting';
+import { GROUP_BY, type GroupBy, KUBERNETES_LABELS } from '../../groups';
 import { readMeminfo } from '../../proc/meminfo';
 import type { ProcessReport, Snapshot } from '../../snapshot';
 import { usage } from '../errors';
 import { checkExact, measure, type ObserverOption, observerOption, processFilter } from '../measure';
-import { parseRegex } from '../options';
+import { addKubeLogsOption, parseGroupBy, parseRegex } from '../options';
 import { checkOutputFile, Output, terminalWidth, writeOutputFile } from '../output';
 import {
   barChartSvg,
@@ -19,6 +20,7 @@ import {
   terminalPie,
   type UnitStyle,
 } from '../render';
+import { GROUP_HEADERS } from '../timeline';
 
 type Value = string | number;
 type Row = Record<string, Value>;
@@ -85,15 +87,28 @@ const USER_FIELDS: Record<string, FieldDef> = {
   ...MEMORY_FIELDS,
 };
 
-const CGROUP_FIELDS: Record<string, FieldDef> = {
-  cgroup: { header: 'Cgroup', kind: 'text', total: 'count', maxWidth: 48, keepEnd: true },
-  count: { header: 'Count', kind: 'int', total: 'sum' },
-  ...MEMORY_FIELDS,
-  // Each page once across the cgroup's processes: sums would count pages
-  // the processes share with each other more than once.
-  unique: SIZE('Unique'),
-  distinct: SIZE('Distinct', { total: 'none' }),
-};
+/** The fields of a report by groups (--group-by KEY, --cgroup): the group's name under the key's own name. */
+function groupFields(by: GroupBy): Record<string, FieldDef> {
+  const kube = KUBERNETES_LABELS[by] ?? [];
+  return {
+    [by]: { header: GROUP_HEADERS[by], kind: 'text', total: 'count', maxWidth: 48, keepEnd: true },
+    // The names a Kubernetes group joins, each a column of its own (empty for a process in no named pod).
+    ...Object.fromEntries(
+      kube
+        .filter((label) => label !== by)
+        .map((label): [string, FieldDef] => [
+          label,
+          { header: GROUP_HEADERS[label as GroupBy], kind: 'text', total: 'distinct', maxWidth: 32 },
+        ]),
+    ),
+    count: { header: 'Count', kind: 'int', total: 'sum' },
+    ...MEMORY_FIELDS,
+    // Each page once across the group's processes: sums would count pages
+    // the processes share with each other more than once.
+    unique: SIZE('Unique'),
+    distinct: SIZE('Distinct', { total: 'none' }),
+  };
+}
 
 const SYSTEM_FIELDS: Record<string, FieldDef> = {
   area: { header: 'Area', kind: 'text', total: 'none' },
@@ -111,6 +126,8 @@ interface SmemOptions extends ObserverOption {
   mappings?: boolean;
   users?: boolean;
   cgroup?: boolean;
+  groupBy?: string;
+  kubeLogs: string;
   system?: boolean;
   totals?: boolean;
   abbreviate?: boolean;
@@ -124,6 +141,12 @@ interface SmemOptions extends ObserverOption {
   bar?: string;
   pie?: string;
   output?: string;
+}
+
+/** The key of a report by groups: --group-by KEY, or --cgroup (smem's own flag for --group-by cgroup). */
+function groupingKey(o: SmemOptions): GroupBy | undefined {
+  if (o.cgroup) return 'cgroup';
+  return o.groupBy === undefined ? undefined : parseGroupBy(o.groupBy, '--group-by');
 }
 
 function figuresRow(f: MemoryFigures): Row {
@@ -178,11 +201,14 @@ async function smemReport(o: SmemOptions): Promise<Report> {
       rows,
     };
   }
-  if (o.cgroup) {
-    const snap = await measure({ filter, groupBy: 'cgroup' }, o);
+  const by = groupingKey(o);
+  if (by) {
+    const snap = await measure({ filter, groupBy: by, kubeLogs: o.kubeLogs }, o);
     checkExact(snap, false);
+    const kube = KUBERNETES_LABELS[by] ?? [];
     const rows = snap.groups.map((g) => ({
-      cgroup: g.name,
+      [by]: g.name,
+      ...Object.fromEntries(kube.filter((l) => l !== by).map((l) => [l, g.labels?.[l] ?? ''])),
       count: g.pids.length,
       ...figuresRow(g.totals),
       // Group-unique figures need CAP_SYS_ADMIN: left blank without it.
@@ -191,9 +217,9 @@ async function smemReport(o: SmemOptions): Promise<Report> {
     return {
       source: snap.source,
       observer: snap.observer,
-      name: 'cgroups',
-      fields: CGROUP_FIELDS,
-      defaultColumns: 'cgroup count swap uss pss rss unique',
+      name: by === 'cgroup' ? 'cgroups' : 'groups',
+      fields: groupFields(by),
+      defaultColumns: `${by} count swap uss pss rss unique`,
       defaultSort: 'pss',
       rows,
     };
@@ -317,9 +343,10 @@ function totalsOf(report: Report, columns: string[], rows: Row[]): Row {
 async function smemCommand(o: SmemOptions): Promise<void> {
   if (o.json && o.csv) throw usage('--json and --csv exclude each other');
   if (o.abbreviate && o.percent) throw usage('-k and -p exclude each other');
-  if ([o.mappings, o.users, o.cgroup, o.system].filter(Boolean).length > 1)
-    throw usage('-m, -u, --cgroup and -w exclude each other');
-  if (o.cgroup && o.mapfilter !== undefined) throw usage('--cgroup and -M exclude each other');
+  if ([o.mappings, o.users, o.cgroup, o.groupBy !== undefined, o.system].filter(Boolean).length > 1)
+    throw usage('-m, -u, --cgroup, --group-by and -w exclude each other');
+  const by = groupingKey(o);
+  if (by && o.mapfilter !== undefined) throw usage(`${o.cgroup ? '--cgroup' : '--group-by'} and -M exclude each other`);
   if (o.bar && o.pie) throw usage('--bar and --pie exclude each other');
   // Check the columns before the (slow) measurement, with the report's field names.
   const fields = o.system
@@ -328,8 +355,8 @@ async function smemCommand(o: SmemOptions): Promise<void> {
       ? MAP_FIELDS
       : o.users
         ? USER_FIELDS
-        : o.cgroup
-          ? CGROUP_FIELDS
+        : by
+          ? groupFields(by)
           : PROCESS_FIELDS;
   const probe: Report = { name: '', fields, defaultColumns: '', defaultSort: '', rows: [] };
   if (o.columns !== undefined) checkColumns(probe, o.columns.split(/\s+/).filter(Boolean));
@@ -446,6 +473,10 @@ export function registerSmem(program: Command): void {
       '--cgroup',
       'per-cgroup report: memory cgroups, containers by their 12-digit id (unique: what the cgroup alone holds)',
     )
+    .option(
+      '--group-by <key>',
+      `per-group report, processes grouped by ${GROUP_BY.join(', ')} (unique: what the group alone holds)`,
+    )
     .option('-w, --system', 'system-wide summary from /proc/meminfo against measured PSS')
     .option('-t, --totals', 'show a totals row')
     .option('-k, --abbreviate', 'human units (1.2M)')
@@ -459,5 +490,5 @@ export function registerSmem(program: Command): void {
     .option('--bar <field>', 'bar chart labelled by FIELD of the -c size columns')
     .option('--pie <field>', 'pie chart of the sort field labelled by FIELD')
     .option('-o, --output <file>', 'write the chart SVG to FILE (default: stdout; unicode blocks on a terminal)');
-  observerOption(command).action(smemCommand);
+  addKubeLogsOption(observerOption(command)).action(smemCommand);
 }

@@ -5,12 +5,12 @@
 // terminal) it prints plain frames one after the other, as top(1) does.
 import type { Command } from 'commander';
 import { diffGroups, type Figures, type Sample, type SampleDiff } from '../../diff';
-import type { GroupBy } from '../../groups';
+import { GROUP_BY, type GroupBy } from '../../groups';
 import type { Snapshot } from '../../snapshot';
 import { type WatchStep, watch } from '../../watch';
 import { explain, usage } from '../errors';
 import { checkExact, type ObserverOption, observerOption, observerSettings, processFilter } from '../measure';
-import { parseCount, parseGroupBy, parseSeconds } from '../options';
+import { addKubeLogsOption, parseCount, parseGroupBy, parseSeconds } from '../options';
 import { Output, terminalWidth } from '../output';
 import { type Column, formatSize, human, renderTable, type UnitStyle } from '../render';
 import { GROUP_HEADERS, groupsOf, signedSize } from '../timeline';
@@ -20,6 +20,7 @@ interface TopOptions extends ObserverOption {
   iterations?: string;
   batch?: boolean;
   by?: string;
+  kubeLogs: string;
   sort: string;
   processfilter?: string;
   userfilter?: string;
@@ -300,6 +301,7 @@ async function topCommand(o: TopOptions): Promise<void> {
       signal: ac.signal,
       filter,
       groupBy: by,
+      kubeLogs: o.kubeLogs,
       ...observerSettings(o),
     })) {
       // On a terminal the screen would hide a warning: it is given once the screen is back.
@@ -337,10 +339,10 @@ export function registerTop(program: Command): void {
       '-b, --batch',
       'plain frames one after another, no screen control (the default when stdout is not a terminal)',
     )
-    .option('--by <key>', 'groups instead of processes: name, exe, user or cgroup')
+    .option('--by <key>', `groups instead of processes: ${GROUP_BY.join(', ')}`)
     .option('-s, --sort <field>', 'pss uss rss swap change start (keys p u r s c g on a terminal)', 'pss')
     .option('-P, --processfilter <regex>', 'only processes whose name or command matches')
     .option('-U, --userfilter <regex>', 'only processes whose user matches')
     .option('-k, --abbreviate', 'human units (1.2M) instead of kB');
-  observerOption(command).action(topCommand);
+  addKubeLogsOption(observerOption(command)).action(topCommand);
 }
