@@ -76,6 +76,11 @@ export interface NativeTally {
   excludeObserver(ranges: Float64Array, walkOptions: number, observerWalk: number): void;
   /** tallyStatFields values, laid out as TallyStat. */
   stats(out: Float64Array): void;
+  /**
+   * After resolving: one value per walk added, the frames it took from
+   * shared frames that no longer are what its pages map (stale).
+   */
+  staleFrames(out: Float64Array): void;
   /** tallyTimingFields values (ms), laid out as TallyTiming. */
   timings(out: Float64Array): void;
 }

@@ -682,6 +682,12 @@ export async function measureProcess(
 /** A tally of walks settled against the kernel's per-frame facts. */
 export interface Settled {
   tally: NativeTally;
+  /**
+   * The targets settled: those given, except that one whose walk took stale
+   * shared frames was measured again (reading its own pagemap) and stands
+   * in its place.
+   */
+  targets: Target[];
   /** Why exact figures are out of reach, or null. */
   gap: string | null;
   /** The caller's own mappings were taken off every mapcount (excludeSelf). */
@@ -708,13 +714,57 @@ export async function settleTargets(
   for (const t of targets) tally.add(t.walk);
   if (!gap && options.excludeSelf) await excludeObserver(tally, ctx.flags, selfWalk);
   if (!gap) await tally.resolveAsync();
+  const stale = gap ? [] : staleWalks(tally, targets.length);
+  if (stale.length > 0) {
+    // Frames an earlier walk recorded changed before a later walk took
+    // them: those processes are measured again reading their own pagemap,
+    // and everything is settled anew (the old tally's table goes to the
+    // collector; its walks are the new tally's too).
+    const again = await measureAgainUnshared(targets, stale, ctx, timings);
+    return settleTargets(again, { ...ctx, sharedFrames: null }, options, selfWalk, timings);
+  }
   tally.approximateSwapPss();
   addTallyTimings(timings, tally);
   const tallyStats = new Float64Array(native.tallyStatFields);
   tally.stats(tallyStats);
   // False also when the caller's own PFNs were hidden: figures then stay the kernel's view.
   const excluded = !gap && options.excludeSelf === true && tallyStats[TallyStat.ObserverExcluded] === 1;
-  return { tally, gap, excluded };
+  return { tally, targets, gap, excluded };
+}
+
+/** Indices of the walks that took stale shared frames (native Tally::staleFrames). */
+function staleWalks(tally: NativeTally, walks: number): number[] {
+  const stale = new Float64Array(walks);
+  tally.staleFrames(stale);
+  const out: number[] = [];
+  for (let i = 0; i < walks; i++) if (stale[i] > 0) out.push(i);
+  return out;
+}
+
+/**
+ * The targets with those at `indices` measured again without shared
+ * frames. One that cannot be (it exited meanwhile) keeps its walk, marked
+ * partial: its identity check then reports it gone or partial.
+ */
+async function measureAgainUnshared(
+  targets: Target[],
+  indices: number[],
+  ctx: MeasureContext,
+  timings: Timings,
+): Promise<Target[]> {
+  const out = [...targets];
+  const unshared = { ...ctx, sharedFrames: null };
+  for (const i of indices) {
+    try {
+      const { t, survived } = await measureProcess(targets[i].pid, unshared, timings);
+      if (!survived) t.partial = true;
+      releaseTarget(targets[i]);
+      out[i] = t;
+    } catch {
+      targets[i].partial = true;
+    }
+  }
+  return out;
 }
 
 /** Figures of a settled target, with smaps_rollup standing in where they cannot be exact. */
@@ -758,7 +808,9 @@ export async function processMemory(pid: number, options: AccountingOptions = {}
   ctx.sharedFrames?.release();
   // The caller's own figures stay the kernel's: it is not gone while it measures itself.
   const settleOptions = { ...options, excludeSelf: options.excludeSelf && pid !== process.pid };
-  const { tally, gap, excluded } = await settleTargets([t], ctx, settleOptions, -1, timings);
+  const settled = await settleTargets([t], ctx, settleOptions, -1, timings);
+  const { tally, gap, excluded } = settled;
+  t = settled.targets[0];
   const shaping = performance.now();
   timings.walks = shaping - began - timings.kpage - timings.settle;
   if (processIdentity(pid) !== t.identity) t.partial = true;

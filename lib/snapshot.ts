@@ -296,13 +296,18 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   targets.sort((a, b) => a.info.pid - b.info.pid);
 
   const selfWalk = targets.findIndex(({ info }) => info.pid === process.pid);
-  const { tally, gap, excluded } = await settleTargets(
+  const settled = await settleTargets(
     targets.map(({ t }) => t),
     ctx,
     options,
     selfWalk,
     timings,
   );
+  const { tally, gap, excluded } = settled;
+  // A process whose walk took stale shared frames was measured again.
+  settled.targets.forEach((t, i) => {
+    targets[i].t = t;
+  });
   const shaping = performance.now();
   const tallyStats = new Float64Array(native.tallyStatFields);
   tally.stats(tallyStats);

@@ -742,7 +742,8 @@ class Tally : public Napi::ObjectWrap<Tally> {
          InstanceMethod("sharingMatrix", &Tally::SharingMatrix),
          InstanceMethod("approximateSwapPss", &Tally::ApproximateSwapPss),
          InstanceMethod("excludeObserver", &Tally::ExcludeObserver), InstanceMethod("stats", &Tally::Stats),
-         InstanceMethod("timings", &Tally::Timings), InstanceMethod("release", &Tally::Release)});
+         InstanceMethod("timings", &Tally::Timings), InstanceMethod("release", &Tally::Release),
+         InstanceMethod("staleFrames", &Tally::StaleFrames)});
   }
 
   // new Tally(kpagecountPath, kpageflagsPath)
@@ -847,6 +848,16 @@ class Tally : public Napi::ObjectWrap<Tally> {
     out[kTallyObserverReads] = static_cast<double>(tally_->observerReads());
     out[kTallyObserverRereadFrames] = static_cast<double>(tally_->observerRereadFrames());
     out[kTallyObserverUnsettledFrames] = static_cast<double>(tally_->observerUnsettledFrames());
+    return info.Env().Undefined();
+  }
+
+  // staleFrames(out: Float64Array of one value per walk added): frames each
+  // walk took from shared frames that are stale (Tally::staleFrames).
+  Napi::Value StaleFrames(const Napi::CallbackInfo& info) {
+    idle(info.Env());
+    auto out = info[0].As<Napi::Float64Array>();
+    if (out.ElementLength() < tally_->walks()) throw Napi::RangeError::New(info.Env(), "buffer too small");
+    for (size_t w = 0; w < tally_->walks(); w++) out[w] = static_cast<double>(tally_->staleFrames(w));
     return info.Env().Undefined();
   }
 

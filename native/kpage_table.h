@@ -14,6 +14,9 @@
 namespace pagewalk {
 
 // kpageflags bits (include/uapi/linux/kernel-page-flags.h).
+constexpr unsigned kKpfSlab = 7;
+constexpr unsigned kKpfBuddy = 10;
+constexpr unsigned kKpfMmap = 11;
 constexpr unsigned kKpfAnon = 12;
 constexpr unsigned kKpfSwapBacked = 14;
 constexpr unsigned kKpfHuge = 17;
@@ -21,6 +24,7 @@ constexpr unsigned kKpfNoPage = 20;
 constexpr unsigned kKpfKsm = 21;
 constexpr unsigned kKpfThp = 22;
 constexpr unsigned kKpfZeroPage = 24;
+constexpr unsigned kKpfPgtable = 26;
 
 struct KpagePaths {
   std::string count = "/proc/kpagecount";

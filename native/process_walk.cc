@@ -335,6 +335,7 @@ void ProcessWalk::absorb(ProcessWalk& tail, size_t firstMapping, bool continuesM
   }
   pending_.append(std::move(tail.pending_));
   swapEntries_.insert(swapEntries_.end(), tail.swapEntries_.begin(), tail.swapEntries_.end());
+  rebuilt_.insert(rebuilt_.end(), tail.rebuilt_.begin(), tail.rebuilt_.end());
   pendingBegin_[mappings()] = pending_.runs();
   swapBegin_[mappings()] = swapEntries_.size();
   exclusiveAnonPages_ += tail.exclusiveAnonPages_;
@@ -911,6 +912,7 @@ bool ProcessWalk::sharedVmaOf(const ProcmapQuery& q, SharedVma& vma) {
   vma.end = q.vma_end >> kPageShift;
   vma.offset = q.vma_offset >> kPageShift;
   vma.file = FileKey{q.dev_major, q.dev_minor, q.inode};
+  vma.kind = mappingKind(q);
   return true;
 }
 
@@ -1099,6 +1101,7 @@ size_t ProcessWalk::readShared(const SharedVma& vma, uint64_t first, size_t coun
         if (pfn != 0) {
           e[p - a] = kPresent | kFileOrSharedAnon | pfn;
           stats_.sharedFramePages++;
+          noteRebuilt(pfn, vma.kind);
         }
       }
       // Present pages no walk has read yet: read them, and record them.
@@ -1121,6 +1124,18 @@ size_t ProcessWalk::readShared(const SharedVma& vma, uint64_t first, size_t coun
   return count;
 }
 
+void ProcessWalk::noteRebuilt(uint64_t pfn, FrameKind kind) {
+  if (!rebuilt_.empty()) {
+    uint64_t& last = rebuilt_.back();
+    const uint64_t length = run::length(last);
+    if (run::first(last) + length == pfn && run::kind(last) == kind && length < run::kMaxLength) {
+      last += uint64_t{1} << run::kLengthShift;
+      return;
+    }
+  }
+  rebuilt_.push_back(run::make(pfn, kind));
+}
+
 void ProcessWalk::closeDescriptors() {
   if (pagemap_) pagemap_->close();
   closeMaps();
@@ -1135,6 +1150,7 @@ void ProcessWalk::closeMaps() {
 void ProcessWalk::releasePending() {
   pending_.clear();
   LargeVector<uint64_t>().swap(swapEntries_);
+  LargeVector<uint64_t>().swap(rebuilt_);
 }
 
 }  // namespace pagewalk

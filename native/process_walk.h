@@ -158,6 +158,13 @@ class ProcessWalk {
   const WalkTimings& timings() const { return timings_; }
   uint64_t exclusiveAnonPages() const { return exclusiveAnonPages_; }
 
+  // The frames this walk took from shared frames (another walk read them)
+  // instead of reading them, as runs (pending_runs.h) tagged with the kind
+  // their mapping says they have. A recorded frame may have gone stale
+  // since it was read (truncated, reclaimed and refaulted, migrated, shmem
+  // swapped in): the tally checks each (Tally::staleFrames()).
+  const LargeVector<uint64_t>& rebuiltRuns() const { return rebuilt_; }
+
   // Releases the buffers that are only needed until settle().
   void releasePending();
 
@@ -183,6 +190,7 @@ class ProcessWalk {
     uint64_t start = 0, end = 0;  // pages
     uint64_t offset = 0;          // file page at start
     FileKey file;
+    FrameKind kind = kKindLookUp;  // of its frames: kKindFile or kKindShmem
   };
   // The first such mapping covering or following `page`, or null.
   const SharedVma* sharedVmaFrom(uint64_t page);
@@ -242,6 +250,8 @@ class ProcessWalk {
   FrameKind kind_ = kKindLookUp;
   LargeVector<uint64_t> swapEntries_;
   LargeVector<size_t> swapBegin_;
+  LargeVector<uint64_t> rebuilt_;
+  void noteRebuilt(uint64_t pfn, FrameKind kind);
   LargeVector<uint64_t> buffer_;
   LargeVector<uint64_t> regions_;
   LargeVector<uint64_t> shareRegions_;  // readShared()'s own: regions_ may be in use

@@ -53,6 +53,9 @@ void Tally::resolve() {
           table_->wantRange(run::first(r), run::length(r), run::kind(r) == kKindLookUp);
       }
     }
+    // Frames taken from shared frames are checked against their flags.
+    for (const auto& w : walks_)
+      for (uint64_t r : w->rebuiltRuns()) table_->wantRange(run::first(r), run::length(r), true);
   }
   table_->index();
   FrameCounts before;
@@ -64,6 +67,7 @@ void Tally::resolve() {
   }
   table_->resolve(extraThreadsAllowed());
   if (excludeObserver_) resolveObserver(before);
+  checkRebuiltFrames();
   const uint64_t resolved = monotonicNs();
   kpageNs_ += resolved - began;
   const AddElapsed settleClock(settleNs_, resolved);
@@ -114,6 +118,62 @@ void Tally::resolve() {
   }
   worker.join();
   if (error) std::rethrow_exception(error);
+}
+
+// A frame another walk read, taken by a later walk for a present page of a
+// shared file mapping at the same file offset, is the page it maps only if
+// the file's page at that offset has stayed the same frame in between. When
+// it changed (truncated and refilled, reclaimed and faulted in again,
+// migrated, shmem swapped out and in), the kernel first unmapped the
+// recorded frame from every process, the recording one included, and then
+// freed it or gave it to other use. So what kpagecount and kpageflags say
+// of it now must show a page that is still mapped and of the mapping's kind
+// (mapped, not free, anonymous, slab or a page table; swap-backed exactly
+// when the mapping is shmem), mapped at least as many times as the walks
+// of this tally claim it (the recording walk's claim is stale too, so a
+// frame reused as a page mapped once falls short). A frame that fails is
+// stale, and the walk that took it is measured again by reading its own
+// pagemap (lib/pipeline.ts). What passes: a frame that became another
+// mapped page-cache page of the same kind, mapped by at least as many PTEs
+// as claim it; most often a page of the same file (the allocator hands a
+// freed frame out again first), which changes no figure. docs/reliability.md.
+void Tally::checkRebuiltFrames() {
+  staleFrames_.assign(walks_.size(), 0);
+  bool any = false;
+  for (const auto& w : walks_) any = any || !w->rebuiltRuns().empty();
+  if (!any) return;
+  // PTEs the walks claim for each frame: every block once, times its holders.
+  std::unordered_map<const RunBlock*, uint32_t> holders;
+  for (const auto& w : walks_)
+    for (const auto& b : w->pending().blocks()) holders[b.get()]++;
+  std::vector<uint32_t> claims(table_->size(), 0);
+  for (const auto& [block, times] : holders) {
+    for (uint64_t r : block->runs) {
+      const uint64_t first = run::first(r);
+      for (uint64_t i = 0, n = run::length(r); i < n; i++) {
+        const size_t idx = table_->indexOf(first + i);
+        if (idx != KpageTable::kAbsent) claims[idx] += times;
+      }
+    }
+  }
+  constexpr uint32_t kNotMappedPageCache = (1u << kKpfNoPage) | (1u << kKpfBuddy) | (1u << kKpfAnon) |
+                                           (1u << kKpfSlab) | (1u << kKpfPgtable) | (1u << kKpfZeroPage) |
+                                           (1u << kKpfHuge);
+  for (size_t w = 0; w < walks_.size(); w++) {
+    for (uint64_t r : walks_[w]->rebuiltRuns()) {
+      const bool shmem = run::kind(r) == kKindShmem;
+      for (uint64_t pfn = run::first(r), end = pfn + run::length(r); pfn < end; pfn++) {
+        const size_t idx = table_->indexOf(pfn);
+        bool stale = idx == KpageTable::kAbsent;
+        if (!stale) {
+          const uint32_t f = table_->flags(idx);
+          stale = table_->mapcount(idx) < std::max<uint32_t>(claims[idx], 1) || !((f >> kKpfMmap) & 1u) ||
+                  (f & kNotMappedPageCache) != 0 || (((f >> kKpfSwapBacked) & 1u) != 0) != shmem;
+        }
+        staleFrames_[w] += stale;
+      }
+    }
+  }
 }
 
 Tally::FrameCounts Tally::observerFrames(bool& hidden) {

@@ -70,6 +70,10 @@ class Tally {
   // Looks up every pending PFN of every walk and settles them.
   void resolve();
   bool resolved() const { return table_ != nullptr; }
+  // After resolve(): frames walk w took from shared frames that are no
+  // longer what its pages map (checkRebuiltFrames()): its figures are not
+  // to be trusted, and it is measured again.
+  uint64_t staleFrames(size_t w) const { return w < staleFrames_.size() ? staleFrames_[w] : 0; }
   const KpageTable& table() const { return *table_; }
 
   // groupOf[w] is the group of walk w (-1: in no group). Writes
@@ -110,6 +114,8 @@ class Tally {
   uint64_t observerReads_ = 0;
   uint64_t observerRereadFrames_ = 0;
   uint64_t observerUnsettledFrames_ = 0;
+  std::vector<uint64_t> staleFrames_;  // per walk, by checkRebuiltFrames()
+  void checkRebuiltFrames();
 
   // Reads the observer's pagemap: the frames of the table it maps now.
   FrameCounts observerFrames(bool& hidden);

@@ -3,11 +3,14 @@
 // PAGEMAP_SCAN and an earlier walk's frames instead of its own pagemap.
 // Checked against the kernel (smaps_rollup) and against the same walks made
 // without sharing, figure by figure and mapping by mapping.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { emptyTimings } from '../lib/accounting';
 import { processMemory, readMaps, snapshot } from '../lib/index';
-import { pageFeatures } from '../lib/kpage';
+import { lookupKpages, pageFeatures } from '../lib/kpage';
 import {
   MappingField,
   type NativeSharedFrames,
@@ -17,7 +20,7 @@ import {
   walkStats,
 } from '../lib/native';
 import { KERNEL_HALF, PAGE_SHIFT } from '../lib/page';
-import { newTally, walkFlags } from '../lib/pipeline';
+import { measureContext, measureProcess, newTally, reportTarget, settleTargets, walkFlags } from '../lib/pipeline';
 import { readSmaps } from '../lib/proc/smaps';
 import { type Fixture, fixtureBin, killAllFixtures, startFixture } from './helpers/fixture';
 import { inKb, kernelKb } from './helpers/oracle';
@@ -183,5 +186,89 @@ describe('shared frames', () => {
       (x) => same(x.ours, x.kernel),
     );
     expect(r.ours).toEqual(r.kernel);
+  });
+});
+
+/** churn sharedfile: maps a file shared and reads every page, again at each touch(). */
+async function startFileMapper(file: string, pages: number) {
+  const child: ChildProcess = spawn(fixtureBin('churn'), ['sharedfile', file, String(pages)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const next = async () => {
+    const r = await lines.next();
+    if (r.done) throw new Error('churn sharedfile exited');
+    return r.value as string;
+  };
+  expect(await next()).toBe('ready');
+  return {
+    pid: child.pid as number,
+    touch: async () => {
+      child.stdin!.write('touch\n');
+      expect(await next()).toBe('touched');
+    },
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+describe('stale shared frames', () => {
+  it('a file truncated and refilled between two walks: the later one is measured again, equal to smaps_rollup', async () => {
+    // Two processes map the same 4 MiB of a file on a block device. A is
+    // walked (its frames recorded). Then, in one process on one CPU, the
+    // file is truncated (the kernel unmaps and frees its pages), 8 MiB of
+    // another file are written (their page cache takes the frames just
+    // freed: the allocator hands them out again first) and the file is
+    // written again; B faults in its new pages. B is walked with the same
+    // shared frames, as a snapshot walks one process after another: its
+    // present pages are new frames, not those A's walk recorded.
+    const pages = 1024;
+    const stale = path.join('/var/tmp', `pagewalk-stale-${process.pid}`);
+    const scratch = `${stale}-scratch`;
+    fs.writeFileSync(stale, Buffer.alloc(pages * 4096, 1));
+    const a = await startFileMapper(stale, pages);
+    const b = await startFileMapper(stale, pages);
+    try {
+      const ctx = measureContext({});
+      const timings = emptyTimings();
+      const first = await measureProcess(a.pid, ctx, timings);
+      execFileSync('taskset', [
+        '-c',
+        '0',
+        'sh',
+        '-c',
+        'truncate -s 0 "$0" && dd if=/dev/zero of="$1" bs=1M count=8 status=none && dd if=/dev/zero of="$0" bs=1M count=4 status=none',
+        stale,
+        scratch,
+      ]);
+      await b.touch();
+      process.kill(a.pid, 'SIGSTOP');
+      process.kill(b.pid, 'SIGSTOP');
+      const second = await measureProcess(b.pid, ctx, timings);
+      // B did take A's recorded frames, and some of those are mapped by
+      // nobody now: the case in which they would make B's figures wrong.
+      expect(walkStats(second.t.walk).sharedFramePages).toBeGreaterThan(pages / 2);
+      const recorded = new BigUint64Array(walkStats(first.t.walk).pendingPfns);
+      first.t.walk.pendingPfns(recorded);
+      const unmapped = lookupKpages(recorded).mapcount.filter((count) => count === 0).length;
+      expect(unmapped).toBeGreaterThan(0);
+      const settled = await settleTargets([first.t, second.t], ctx, {}, -1, timings);
+      const reportB = await reportTarget(settled.targets[1], {}, settled.gap);
+      expect({ pid: b.pid, ...inKb(reportB) }).toEqual({ pid: b.pid, ...kernelKb(b.pid) });
+      expect(reportB.partial).toBe(false);
+      // B was measured again, reading its own pagemap; A was not.
+      expect(walkStats(settled.targets[1].walk).sharedFramePages).toBe(0);
+      expect(settled.targets[0]).toBe(first.t);
+      settled.tally.release();
+    } finally {
+      await a.kill();
+      await b.kill();
+      fs.rmSync(stale, { force: true });
+      fs.rmSync(scratch, { force: true });
+    }
   });
 });
