@@ -149,6 +149,12 @@ export interface NativeBinding {
   tallyStatFields: number;
   tallyTimingFields: number;
   mapFields: number;
+  /**
+   * The kernel's page size (sysconf(_SC_PAGESIZE)): always the addon's own,
+   * 4096, since the addon refuses to load where the two differ
+   * (native/page_size.h).
+   */
+  pageSize: number;
   /** The option bits of new Walk(), binding.cc's WalkOption. */
   walkOptions: {
     lookUpExclusiveAnon: number;

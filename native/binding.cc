@@ -10,12 +10,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "binding/bindings.h"
 #include "js_error.h"
 #include "maps_parser.h"
+#include "page_size.h"
 #include "pagemap_entry.h"
 #include "pagemap_file.h"
 #include "process_walk.h"
@@ -111,7 +113,8 @@ uint64_t bigToU64(const Napi::Value& v) {
 // Walk ranges arrive as [startPage, endPage]... in a Float64Array.
 pagewalk::LargeVector<uint64_t> rangeAddresses(const Napi::Float64Array& ranges) {
   pagewalk::LargeVector<uint64_t> addresses(ranges.ElementLength());
-  for (size_t i = 0; i < addresses.size(); i++) addresses[i] = static_cast<uint64_t>(ranges[i]) << 12;
+  for (size_t i = 0; i < addresses.size(); i++)
+    addresses[i] = static_cast<uint64_t>(ranges[i]) << pagewalk::kPageShift;
   return addresses;
 }
 
@@ -134,9 +137,9 @@ Napi::Float64Array mapRecordsArray(Napi::Env env, const std::vector<pagewalk::Ma
   auto out = Napi::Float64Array::New(env, records.size() * kMapFields);
   double* d = out.Data();
   for (const auto& r : records) {
-    d[kMapStartPage] = static_cast<double>(r.start >> 12);
-    d[kMapEndPage] = static_cast<double>(r.end >> 12);
-    d[kMapOffsetPage] = static_cast<double>(r.offset >> 12);
+    d[kMapStartPage] = static_cast<double>(r.start >> pagewalk::kPageShift);
+    d[kMapEndPage] = static_cast<double>(r.end >> pagewalk::kPageShift);
+    d[kMapOffsetPage] = static_cast<double>(r.offset >> pagewalk::kPageShift);
     d[kMapDevMajor] = r.devMajor;
     d[kMapDevMinor] = r.devMinor;
     d[kMapInodeHigh] = static_cast<double>(r.inode >> 32);
@@ -442,8 +445,8 @@ class PagemapHandle : public Napi::ObjectWrap<PagemapHandle> {
     Napi::Env env = info.Env();
     auto& file = open(env);
     pagewalk::ScanRequest req;
-    req.startAddress = toU64(info[0]) << 12;
-    req.endAddress = toU64(info[1]) << 12;
+    req.startAddress = toU64(info[0]) << pagewalk::kPageShift;
+    req.endAddress = toU64(info[1]) << pagewalk::kPageShift;
     req.categoryInverted = toU64(info[2]);
     req.categoryMask = toU64(info[3]);
     req.categoryAnyofMask = toU64(info[4]);
@@ -454,7 +457,7 @@ class PagemapHandle : public Napi::ObjectWrap<PagemapHandle> {
     const size_t capacity = out.ElementLength() / 3;
     const auto r = guarded(env, [&] { return file.scan(req, out.Data(), capacity); });
     if (r.unsupported) return Napi::Number::New(env, -1);
-    state[0] = static_cast<double>(r.walkEnd >> 12);
+    state[0] = static_cast<double>(r.walkEnd >> pagewalk::kPageShift);
     return Napi::Number::New(env, static_cast<double>(r.regions));
   }
 
@@ -930,9 +933,9 @@ Napi::Value KpageLookup(const Napi::CallbackInfo& info) {
 //   -> swapped pages; -1 when the file is not shmem; -2 without cachestat
 Napi::Value ShmemSwap(const Napi::CallbackInfo& info) {
   const int pid = info[0].As<Napi::Number>().Int32Value();
-  const uint64_t start = toU64(info[1]) << 12;
-  const uint64_t end = toU64(info[2]) << 12;
-  const uint64_t offset = toU64(info[3]) << 12;
+  const uint64_t start = toU64(info[1]) << pagewalk::kPageShift;
+  const uint64_t end = toU64(info[2]) << pagewalk::kPageShift;
+  const uint64_t offset = toU64(info[3]) << pagewalk::kPageShift;
   const bool holesOnly = info[4].As<Napi::Boolean>().Value();
   return guarded(info.Env(), [&]() -> Napi::Value {
     if (holesOnly)
@@ -962,6 +965,17 @@ Napi::Value ReadMappings(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // Every pagemap, kpagecount and kpageflags offset and every figure is
+  // counted in 4 KiB pages (page_size.h): on a kernel with other pages they
+  // would read the wrong entries, so the addon does not load there.
+  if (pagewalk::kernelPageSize() != pagewalk::kPageSize) {
+    throw Napi::Error::New(env, "pagewalk supports kernels with " + std::to_string(pagewalk::kPageSize) +
+                                    "-byte pages only; this kernel's page size is " +
+                                    std::to_string(pagewalk::kernelPageSize()) +
+                                    " bytes (sysconf(_SC_PAGESIZE)), at which its pagemap, kpagecount "
+                                    "and kpageflags would be read at the wrong entries");
+  }
+  exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(pagewalk::kernelPageSize())));
   exports.Set("PagemapHandle", PagemapHandle::Define(env));
   exports.Set("Walk", Walk::Define(env));
   exports.Set("Tally", Tally::Define(env));

@@ -9,11 +9,12 @@
 
 #include <vector>
 
+#include "page_size.h"
+
 namespace pagewalk {
 namespace {
 
 constexpr long kSysCachestat = 451;  // x86-64 and the generic table alike
-constexpr uint64_t kPage = 4096;
 
 struct CachestatRange {
   uint64_t off;
@@ -37,20 +38,21 @@ void viaMincore(int fd, FileCache& out) {
     return;
   }
   if (st.st_size <= 0) return;
-  const uint64_t pages = (static_cast<uint64_t>(st.st_size) + kPage - 1) / kPage;
+  const uint64_t pages = (static_cast<uint64_t>(st.st_size) + kPageSize - 1) / kPageSize;
   // In slices of 1 GiB, so that a huge file never needs a huge vector.
   constexpr uint64_t kSlice = 262144;
   std::vector<unsigned char> vec(static_cast<size_t>(pages < kSlice ? pages : kSlice));
   for (uint64_t first = 0; first < pages; first += kSlice) {
     const uint64_t n = pages - first < kSlice ? pages - first : kSlice;
-    void* p = ::mmap(nullptr, n * kPage, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(first * kPage));
+    void* p =
+        ::mmap(nullptr, n * kPageSize, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(first * kPageSize));
     if (p == MAP_FAILED) {
       out.error = errno;
       return;
     }
-    const int rc = ::mincore(p, n * kPage, vec.data());
+    const int rc = ::mincore(p, n * kPageSize, vec.data());
     const int err = errno;
-    ::munmap(p, n * kPage);
+    ::munmap(p, n * kPageSize);
     if (rc != 0) {
       out.error = err;
       return;

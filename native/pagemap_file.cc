@@ -13,6 +13,7 @@
 #include <atomic>
 #include <ctime>
 
+#include "page_size.h"
 #include "system_error.h"
 
 namespace pagewalk {
@@ -37,7 +38,6 @@ struct PmScanArg {
 constexpr unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);
 
 constexpr size_t kEntrySize = sizeof(uint64_t);
-constexpr uint64_t kPageShift = 12;
 
 // While pausing, reads are cut into pieces of this many entries (4 MiB of
 // address space, two holds of the lock, about 50 us when every page is

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "extra_thread.h"
+#include "page_size.h"
 #include "pagemap_entry.h"
 #include "procmap_query.h"
 #include "system_error.h"
@@ -26,10 +27,6 @@ namespace pagewalk {
 
 namespace {
 
-constexpr uint64_t kPageShift = 12;
-constexpr uint64_t kPageSize = uint64_t{1} << kPageShift;
-constexpr unsigned kPssShift = 12;
-constexpr uint64_t kFullPss = kPageSize << kPssShift;
 // 64K entries (512 KiB) per pread: far past the point where syscall cost
 // matters, small enough to stay in L2 while it is consumed.
 constexpr size_t kChunkEntries = 64 * 1024;
@@ -62,7 +59,7 @@ constexpr size_t kSparseRatio = 16;
 // plus about 400 ns per VMA it enters (measured on 6.18): 1024 keeps a call
 // well under a millisecond, so the process measured never stalls for longer.
 constexpr uint64_t kScanMaxPages = 1024;
-constexpr uint64_t kHugeScanMaxPages = 16 * 512;
+constexpr uint64_t kHugeScanMaxPages = 16 * kPmdPages;
 // Stretches of a MAP_SHARED file mapping at least this long are rebuilt
 // from shared frames where they can be (shorter ones are read), and scanned
 // for present pages this many at a time: a PAGEMAP_SCAN that tests PTEs
@@ -624,7 +621,6 @@ void ProcessWalk::walkMapping(size_t m) {
 // such walks degrade to smaps_rollup figures anyway.
 void ProcessWalk::noteHugeCandidates(uint64_t firstPage, const uint64_t* e, size_t n) {
   if (!options_.useScan || stats_.scanUnsupported || n == 0) return;
-  constexpr uint64_t kPmdPages = 512;
   const uint64_t endPage = firstPage + n;
   auto anonPfn = [](uint64_t entry) -> uint64_t {
     if (!(entry & kPresent) || (entry & kFileOrSharedAnon)) return 0;
@@ -655,7 +651,6 @@ void ProcessWalk::noteHugeCandidates(uint64_t firstPage, const uint64_t* e, size
 void ProcessWalk::scanAnonHuge(size_t m) {
   if (hugeCandidates_.empty()) return;
   const uint64_t began = monotonicNs();
-  constexpr uint64_t kPmdPages = 512;
   const uint64_t mapStart = ranges_[2 * m] >> kPageShift;
   const uint64_t mapEnd = ranges_[2 * m + 1] >> kPageShift;
   uint64_t* f = &figures_[m * kFields];

@@ -13,6 +13,7 @@
 #include "kpage_table.h"
 #include "large_vector.h"
 #include "maps_parser.h"
+#include "page_size.h"
 #include "pagemap_file.h"
 #include "pending_runs.h"
 #include "shared_frames.h"
@@ -21,12 +22,19 @@ namespace pagewalk {
 
 struct ProcmapQuery;
 
+// The kernel's fixed point for PSS (PSS_SHIFT in fs/proc/task_mmu.c): PSS
+// is summed as bytes << 12. Not the page size (page_size.h), whatever the
+// two happen to share on x86-64.
+constexpr unsigned kPssShift = 12;
+// One whole page's PSS in that fixed point.
+constexpr uint64_t kFullPss = kPageSize << kPssShift;
+
 // Per-mapping figures. Field order is the layout of the BigUint64Array the
 // binding fills (kFields per mapping); mirrored as MappingField in
 // lib/native.ts: keep the two in step.
 enum MappingField : size_t {
   kRssPages = 0,  // pages with a normal struct page (smaps Rss)
-  kPssFixed,      // sum of (PAGE_SIZE << 12) / mapcount (smaps PSS_SHIFT)
+  kPssFixed,      // sum of kFullPss / mapcount (smaps PSS_SHIFT)
   kPrivatePages,  // mapcount < 2 (Private_*; smem USS)
   kSharedPages,   // mapcount >= 2 (Shared_*)
   kPssAnonFixed,

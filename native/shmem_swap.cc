@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "large_vector.h"
+#include "page_size.h"
 #include "pagemap_entry.h"
 #include "pagemap_file.h"
 #include "readonly_file.h"
@@ -23,7 +24,6 @@ namespace {
 
 constexpr long kSysCachestat = 451;  // x86-64 and the generic table alike
 constexpr long kTmpfsMagic = 0x01021994;
-constexpr uint64_t kPageShift = 12;
 
 struct CachestatRange {
   uint64_t off;

@@ -392,7 +392,6 @@ void Tally::approximateSwapPss() {
   std::unordered_map<uint64_t, uint32_t> slotUsers;
   for (const auto& w : walks_)
     for (uint64_t e : w->swapEntries()) slotUsers[e]++;
-  constexpr uint64_t kFullPss = uint64_t{4096} << 12;
   for (const auto& w : walks_) {
     auto& fig = w->figures();
     const auto& begin = w->swapBegin();

@@ -2,14 +2,15 @@
 // own (the caller's pids cgroup at its limit) or the real-time priority of
 // the walking thread between lock pauses (no CAP_SYS_NICE, RLIMIT_RTPRIO 0).
 // Neither fails a measurement or changes a figure; a refused raise is
-// reported in timings.unraised. Each case runs in a child process (the
-// probe) that carries the limit, never in the test runner itself.
+// reported in timings.unraised. And a kernel whose pages are not the 4 KiB
+// pagewalk is verified on: the addon does not load. Each case runs in a
+// child process that carries the limit, never in the test runner itself.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDist, haveTool } from './helpers/dist';
-import { type Fixture, killAllFixtures, startFixture } from './helpers/fixture';
+import { buildDist, haveTool, repoRoot } from './helpers/dist';
+import { type Fixture, fixtureBin, killAllFixtures, startFixture } from './helpers/fixture';
 import { expectEqualsRollup, startProbe, stopProbe } from './helpers/probe';
 
 const isRoot = process.getuid?.() === 0;
@@ -122,3 +123,28 @@ describe.runIf(isRoot && haveTool('setpriv') && haveTool('prlimit'))(
     });
   },
 );
+
+describe('a kernel whose page size is not 4 KiB', () => {
+  it('the addon refuses to load, saying why; on this kernel it loads with 4096-byte pages', () => {
+    const load = (preload: string[]) =>
+      execFileSync(
+        process.execPath,
+        [
+          '-e',
+          `try { const p = require(${JSON.stringify(path.join(repoRoot, 'dist', 'page.js'))}); console.log('PAGE', p.PAGE, p.PAGE_SHIFT) } catch (e) { console.log('ERROR', e.message) }`,
+        ],
+        {
+          encoding: 'utf8',
+          // Kept beside the sanitizer run's own preload, if any.
+          env: { ...process.env, LD_PRELOAD: [process.env.LD_PRELOAD ?? '', ...preload].join(' ').trim() },
+        },
+      ).trim();
+    expect(load([])).toBe(`PAGE 4096 12n`);
+    expect(Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }))).toBe(4096);
+    // sysconf(_SC_PAGESIZE) says 16384 to the addon alone, as on arm64 with 16 KiB pages.
+    expect(load([fixtureBin('page-size-shim.so')])).toBe(
+      "ERROR pagewalk supports kernels with 4096-byte pages only; this kernel's page size is 16384 bytes " +
+        '(sysconf(_SC_PAGESIZE)), at which its pagemap, kpagecount and kpageflags would be read at the wrong entries',
+    );
+  });
+});

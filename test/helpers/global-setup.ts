@@ -24,10 +24,13 @@ export function setup(): void {
   // while other processes start and exit, and no library page it maps may
   // change its mapcount meanwhile.
   const staticallyLinked = new Set(['sharers.c']);
+  // Shared objects to preload (LD_PRELOAD), built as NAME.so.
+  const sharedObjects = new Set(['page-size-shim.c']);
   for (const f of fs.readdirSync(fixtures)) {
     if (!f.endsWith('.c')) continue;
-    const out = path.join(bin, f.replace(/\.c$/, ''));
-    const link = staticallyLinked.has(f) ? ['-static'] : [];
+    const shared = sharedObjects.has(f);
+    const out = path.join(bin, f.replace(/\.c$/, shared ? '.so' : ''));
+    const link = staticallyLinked.has(f) ? ['-static'] : shared ? ['-shared', '-fPIC', '-ldl'] : [];
     execFileSync('cc', ['-O1', '-Wall', '-Wextra', '-Werror', ...link, '-o', out, path.join(fixtures, f)], {
       stdio: 'inherit',
     });
