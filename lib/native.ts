@@ -220,6 +220,7 @@ export enum WalkStat {
   SwapEntries,
   LockPauses,
   SharedFramePages,
+  SharedBlockPages,
 }
 
 // Time of a walk's own threads: native/binding.cc's WalkTiming.
@@ -372,6 +373,8 @@ export interface WalkStats {
   lockPauses: number;
   /** Present entries rebuilt from frames another walk read (SharedFrames) instead of read. */
   sharedFramePages: number;
+  /** Of those, pages of whole recorded chunks added as their runs, no entry rebuilt or classified. */
+  sharedBlockPages: number;
 }
 
 export function walkStats(walk: NativeWalk): WalkStats {
@@ -389,5 +392,6 @@ export function walkStats(walk: NativeWalk): WalkStats {
     swapEntries: s[WalkStat.SwapEntries],
     lockPauses: s[WalkStat.LockPauses],
     sharedFramePages: s[WalkStat.SharedFramePages],
+    sharedBlockPages: s[WalkStat.SharedBlockPages],
   };
 }

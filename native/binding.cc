@@ -61,6 +61,7 @@ enum WalkStat : size_t {
   kWalkSwapEntries,
   kWalkLockPauses,        // pauses taken for the target's mmap writers
   kWalkSharedFramePages,  // entries rebuilt from SharedFrames, not read
+  kWalkSharedBlockPages,  // of those, pages added as whole chunks' runs
   kWalkStats
 };
 
@@ -683,6 +684,7 @@ class Walk : public Napi::ObjectWrap<Walk> {
     out[kWalkSwapEntries] = static_cast<double>(walk_->swapEntries().size());
     out[kWalkLockPauses] = static_cast<double>(s.lockPauses);
     out[kWalkSharedFramePages] = static_cast<double>(s.sharedFramePages);
+    out[kWalkSharedBlockPages] = static_cast<double>(s.sharedBlockPages);
     return info.Env().Undefined();
   }
 

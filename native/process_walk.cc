@@ -342,6 +342,7 @@ void ProcessWalk::absorb(ProcessWalk& tail, size_t firstMapping, bool continuesM
   stats_.pagesSkippedByScan += tail.stats_.pagesSkippedByScan;
   stats_.lockPauses += tail.stats_.lockPauses;
   stats_.sharedFramePages += tail.stats_.sharedFramePages;
+  stats_.sharedBlockPages += tail.stats_.sharedBlockPages;
   stats_.scanUnsupported = stats_.scanUnsupported || tail.stats_.scanUnsupported;
   stats_.pfnsVisible = stats_.pfnsVisible || tail.stats_.pfnsVisible;
   stats_.sawHiddenPfn = stats_.sawHiddenPfn || tail.stats_.sawHiddenPfn;
@@ -476,6 +477,9 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
       // Grown to the longest read: a buffer sized for the largest chunk would
       // only be zeroed and faulted in (512 KiB cost a small process 0.4 ms).
       if (buffer_.size() < count) buffer_.resize(static_cast<size_t>(count));
+      // Chunks of equal address spaces give equal blocks of runs (readEntries()
+      // may add a shared chunk's runs itself).
+      pending_.fenceAndClose();
       const uint64_t cpuBegan = threadCpuNs();
       got = readEntries(first, static_cast<size_t>(count), buffer_.data());
       if (got >= kSlowChunkEntries / 2) {
@@ -484,10 +488,9 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
                              std::memory_order_relaxed);
       }
       const uint64_t readDone = monotonicNs();
+      populated = blockPresent_;
       for (size_t i = 0; i < got; i++) populated += (buffer_[i] & (kPresent | kSwapped)) != 0;
       noteHugeCandidates(first, buffer_.data(), got);
-      // Chunks of equal address spaces give equal blocks of runs.
-      pending_.fenceAndClose();
       consume(0, first, buffer_.data(), got);
       timings_.consumeNs += monotonicNs() - readDone;
     } catch (...) {
@@ -600,7 +603,7 @@ void ProcessWalk::walkMapping(size_t m) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(end - page, kChunkEntries));
     const size_t got = readEntries(page, n, buffer_.data());
     const uint64_t readDone = monotonicNs();
-    size_t populated = 0;
+    size_t populated = blockPresent_;
     for (size_t i = 0; i < got; i++) populated += (buffer_[i] & (kPresent | kSwapped)) != 0;
     noteHugeCandidates(page, buffer_.data(), got);
     consume(m, page, buffer_.data(), got);
@@ -755,7 +758,8 @@ void ProcessWalk::consume(size_t m, uint64_t firstPage, const uint64_t* entries,
     }
     i++;
   }
-  f[kPresentPages] += present;
+  f[kPresentPages] += present + blockPresent_;
+  blockPresent_ = 0;
   f[kSwapPages] += swapped;
   f[kRssPages] += exclusiveAnon;
   f[kPrivatePages] += exclusiveAnon;
@@ -1084,33 +1088,37 @@ size_t ProcessWalk::readShared(const SharedVma& vma, uint64_t first, size_t coun
         readPagemap(a, static_cast<size_t>(b - a), e);
         continue;
       }
-      const uint64_t* chunk = nullptr;
-      uint64_t chunkIndex = UINT64_MAX;
-      for (uint64_t p = a; p < b; p++) {
-        const uint64_t o = offset + (p - first);
-        if ((o >> SharedFrames::kChunkShift) != chunkIndex) {
-          chunkIndex = o >> SharedFrames::kChunkShift;
-          chunk = share_->chunk(vma.file, o, false);
-        }
-        const uint64_t pfn = chunk != nullptr ? SharedFrames::load(chunk, o) : 0;
-        if (pfn != 0) {
-          e[p - a] = kPresent | kFileOrSharedAnon | pfn;
-          stats_.sharedFramePages++;
-          noteRebuilt(pfn, vma.kind);
-        }
-      }
-      // Present pages no walk has read yet: read them, and record them.
+      // A chunk of the file whose offsets all lie in [a, b), and whose
+      // frames were all recorded, is added as its runs: one block, no entry
+      // rebuilt or classified. The rest is rebuilt page by page.
+      uint64_t from = a;
       for (uint64_t p = a; p < b;) {
-        if (e[p - a] != 0) {
-          p++;
+        const uint64_t o = offset + (p - first);
+        const uint64_t chunkEnd = p + SharedFrames::kChunkOffsets;
+        if ((o & (SharedFrames::kChunkOffsets - 1)) != 0 || chunkEnd > b) {
+          p = std::min(b, p + (SharedFrames::kChunkOffsets - (o & (SharedFrames::kChunkOffsets - 1))));
           continue;
         }
-        uint64_t q = p + 1;
-        while (q < b && e[q - a] == 0) q++;
-        const size_t got = readPagemap(p, static_cast<size_t>(q - p), e + (p - a));
-        share_->record(vma.file, offset + (p - first), e + (p - a), got);
-        p = q;
+        const uint64_t* chunk = share_->chunk(vma.file, o, false);
+        const std::vector<uint64_t>* runs = chunk != nullptr ? share_->chunkRuns(chunk) : nullptr;
+        if (runs == nullptr) {
+          p = chunkEnd;
+          continue;
+        }
+        if (from < p) rebuildShared(vma, offset, first, from, p, e + (from - a));
+        const FrameKind kind = options_.lookUpAllFlags ? kKindLookUp : vma.kind;
+        for (uint64_t r : *runs) {
+          pending_.addRun(run::first(r), run::length(r), kind);
+          // Checked by the tally like every rebuilt frame (Tally::staleFrames()).
+          noteRebuilt(run::first(r), vma.kind, run::length(r));
+        }
+        blockPresent_ += SharedFrames::kChunkOffsets;
+        stats_.sharedFramePages += SharedFrames::kChunkOffsets;
+        stats_.sharedBlockPages += SharedFrames::kChunkOffsets;
+        stats_.pfnsVisible = true;
+        from = p = chunkEnd;
       }
+      if (from < b) rebuildShared(vma, offset, first, from, b, e + (from - a));
     }
     // Fewer regions than room for: the scan covered its whole range.
     page =
@@ -1119,16 +1127,47 @@ size_t ProcessWalk::readShared(const SharedVma& vma, uint64_t first, size_t coun
   return count;
 }
 
-void ProcessWalk::noteRebuilt(uint64_t pfn, FrameKind kind) {
+void ProcessWalk::noteRebuilt(uint64_t pfn, FrameKind kind, uint64_t count) {
   if (!rebuilt_.empty()) {
     uint64_t& last = rebuilt_.back();
     const uint64_t length = run::length(last);
-    if (run::first(last) + length == pfn && run::kind(last) == kind && length < run::kMaxLength) {
-      last += uint64_t{1} << run::kLengthShift;
+    if (run::first(last) + length == pfn && run::kind(last) == kind && length + count <= run::kMaxLength) {
+      last += count << run::kLengthShift;
       return;
     }
   }
-  rebuilt_.push_back(run::make(pfn, kind));
+  rebuilt_.push_back(run::make(pfn, kind) + ((count - 1) << run::kLengthShift));
+}
+
+void ProcessWalk::rebuildShared(const SharedVma& vma, uint64_t offset, uint64_t first, uint64_t a, uint64_t b,
+                                uint64_t* e) {
+  const uint64_t* chunk = nullptr;
+  uint64_t chunkIndex = UINT64_MAX;
+  for (uint64_t p = a; p < b; p++) {
+    const uint64_t o = offset + (p - first);
+    if ((o >> SharedFrames::kChunkShift) != chunkIndex) {
+      chunkIndex = o >> SharedFrames::kChunkShift;
+      chunk = share_->chunk(vma.file, o, false);
+    }
+    const uint64_t pfn = chunk != nullptr ? SharedFrames::load(chunk, o) : 0;
+    if (pfn != 0) {
+      e[p - a] = kPresent | kFileOrSharedAnon | pfn;
+      stats_.sharedFramePages++;
+      noteRebuilt(pfn, vma.kind);
+    }
+  }
+  // Present pages no walk has read yet: read them, and record them.
+  for (uint64_t p = a; p < b;) {
+    if (e[p - a] != 0) {
+      p++;
+      continue;
+    }
+    uint64_t q = p + 1;
+    while (q < b && e[q - a] == 0) q++;
+    const size_t got = readPagemap(p, static_cast<size_t>(q - p), e + (p - a));
+    share_->record(vma.file, offset + (p - first), e + (p - a), got);
+    p = q;
+  }
 }
 
 void ProcessWalk::closeDescriptors() {

@@ -107,6 +107,9 @@ struct WalkStats {
   // Present entries rebuilt from frames another walk read (SharedFrames)
   // instead of read from this process's pagemap.
   uint64_t sharedFramePages = 0;
+  // Of those, pages of whole chunks added as the chunk's runs, with no entry
+  // rebuilt or classified (sharedFramePages counts them too).
+  uint64_t sharedBlockPages = 0;
   bool scanUnsupported = false;
   bool pfnsVisible = false;   // at least one present entry carried a PFN
   bool sawHiddenPfn = false;  // a present entry with PFN 0
@@ -198,7 +201,7 @@ class ProcessWalk {
     uint64_t start = 0, end = 0;  // pages
     uint64_t offset = 0;          // file page at start
     FileKey file;
-    FrameKind kind = kKindLookUp;  // of its frames: kKindFile or kKindShmem
+    FrameKind kind = kKindLookUp;  // of its frames: file or shmem (mappingKind())
   };
   // The first such mapping covering or following `page`, or null.
   const SharedVma* sharedVmaFrom(uint64_t page);
@@ -206,6 +209,10 @@ class ProcessWalk {
   // before `end`, found by stepping over at most a few mappings from `page`.
   const SharedVma* sharedVmaWithin(uint64_t page, uint64_t end);
   size_t readShared(const SharedVma& vma, uint64_t first, size_t count, uint64_t* out);
+  // Entries of pages [a, b) of vma, present by PAGEMAP_SCAN, into e: rebuilt
+  // from recorded frames, read (and recorded) where none is.
+  void rebuildShared(const SharedVma& vma, uint64_t offset, uint64_t first, uint64_t a, uint64_t b,
+                     uint64_t* e);
   // The mapping a shared file mapping's frames can be shared for, into vma.
   static bool sharedVmaOf(const ProcmapQuery& q, SharedVma& vma);
   // The /proc/PID/maps descriptor, opened once per walk: false when it
@@ -259,13 +266,17 @@ class ProcessWalk {
   LargeVector<uint64_t> swapEntries_;
   LargeVector<size_t> swapBegin_;
   LargeVector<uint64_t> rebuilt_;
-  void noteRebuilt(uint64_t pfn, FrameKind kind);
+  // count frames from pfn on, rebuilt from shared frames (runs, as pending_runs.h).
+  void noteRebuilt(uint64_t pfn, FrameKind kind, uint64_t count = 1);
   LargeVector<uint64_t> buffer_;
   LargeVector<uint64_t> regions_;
   LargeVector<uint64_t> shareRegions_;  // readShared()'s own: regions_ may be in use
   // First pages of the 2 MiB stretches of the current mapping whose entries
   // could be one PMD-mapped THP (present, anonymous, PFNs aligned and in step).
   LargeVector<uint64_t> hugeCandidates_;
+  // Present pages readShared() added as whole chunks' runs (their entries
+  // read as zero): consume() adds them to the mapping's present pages.
+  uint64_t blockPresent_ = 0;
   WalkStats stats_;
   WalkTimings timings_;
   uint64_t exclusiveAnonPages_ = 0;

@@ -6,6 +6,7 @@
 #include <new>
 
 #include "pagemap_entry.h"
+#include "pending_runs.h"
 
 namespace pagewalk {
 
@@ -64,6 +65,31 @@ void SharedFrames::record(const FileKey& file, uint64_t offset, const uint64_t* 
     }
     store(c, o, e & kPfnMask);
   }
+}
+
+const std::vector<uint64_t>* SharedFrames::chunkRuns(const uint64_t* chunk) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = runs_.find(chunk);
+    if (it != runs_.end()) return &it->second;
+  }
+  std::vector<uint64_t> runs;
+  for (uint64_t o = 0; o < kChunkOffsets; o++) {
+    const uint64_t pfn = load(chunk, o);
+    // Not all known yet, or a frame beyond what a run holds: page by page.
+    if (pfn == 0 || pfn >= run::kPfnMask) return nullptr;
+    if (!runs.empty()) {
+      uint64_t& last = runs.back();
+      if (run::first(last) + run::length(last) == pfn && run::length(last) < run::kMaxLength) {
+        last += uint64_t{1} << run::kLengthShift;
+        continue;
+      }
+    }
+    runs.push_back(run::make(pfn, kKindAnon));
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  // A racing walk may have computed them first: either is what was recorded.
+  return &runs_.emplace(chunk, std::move(runs)).first->second;
 }
 
 uint64_t SharedFrames::chunkBytes() {

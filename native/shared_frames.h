@@ -63,6 +63,13 @@ class SharedFrames {
   // of them) read for offsets [offset, offset + count) of the file.
   void record(const FileKey& file, uint64_t offset, const uint64_t* entries, size_t count);
 
+  // The frames of a whole chunk as runs of consecutive frames (pending_runs.h
+  // encoding, kind bits 0), once every offset of the chunk has one and each
+  // fits a run: computed once per chunk, for the walks that find all of
+  // it present and add it as one block (ProcessWalk::readShared). Null
+  // otherwise. Lives as long as this object.
+  const std::vector<uint64_t>* chunkRuns(const uint64_t* chunk);
+
   // Bytes of the chunks allocated.
   uint64_t chunkBytes();
 
@@ -82,6 +89,7 @@ class SharedFrames {
   };
   std::mutex mutex_;
   std::unordered_map<ChunkKey, uint64_t*, ChunkHash> chunks_;
+  std::unordered_map<const uint64_t*, std::vector<uint64_t>> runs_;
   std::vector<uint64_t*> slabs_;
   size_t slabChunksUsed_ = kSlabChunks;  // of the last slab
 };

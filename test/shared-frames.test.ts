@@ -1,6 +1,7 @@
 // Walks that pass the frames of shared file and shmem pages on to each other
 // (native/shared_frames.h): a later mapper's present pages come from
 // PAGEMAP_SCAN and an earlier walk's frames instead of its own pagemap.
+// Whole recorded chunks a later mapper maps present are added as their runs.
 // Checked against the kernel (smaps_rollup) and against the same walks made
 // without sharing, figure by figure and mapping by mapping.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -63,8 +64,9 @@ function walkAll(pids: number[], wholeSpace: boolean, frames?: NativeSharedFrame
     return out;
   });
   const shared = walks.map((w) => walkStats(w).sharedFramePages);
+  const blocks = walks.map((w) => walkStats(w).sharedBlockPages);
   tally.release();
-  return { figures, shared };
+  return { figures, shared, blocks };
 }
 
 /**
@@ -121,6 +123,14 @@ describe('shared frames', () => {
         expect(sharing.shared[0]).toBe(1024);
       }
       for (let k = 1; k < fx.pids.length; k++) expect(sharing.shared[k]).toBeGreaterThan(3000);
+      // Most of a child's shared pages lie in whole 512-page chunks its
+      // parent's walk recorded: those are added as the chunk's runs.
+      for (let k = 1; k < fx.pids.length; k++) {
+        expect(sharing.blocks[k]).toBeGreaterThan(0);
+        expect(sharing.blocks[k] % 512).toBe(0);
+        expect(sharing.blocks[k]).toBeLessThanOrEqual(sharing.shared[k]);
+      }
+      expect(plain.blocks.every((n) => n === 0)).toBe(true);
       expect(frames.bytes()).toBeGreaterThan(0);
       for (let i = 0; i < fx.pids.length; i++) {
         expect({ pid: fx.pids[i], figures: [...sharing.figures[i]] }).toEqual({
