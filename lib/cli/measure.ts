@@ -19,9 +19,11 @@ export interface ObserverOption {
   includeSelf?: boolean;
   /** `--lock-pauses`: "HOLD,PAUSE" in microseconds, or "off". */
   lockPauses?: string;
+  /** `--verbose`: name every process that could not be read, not only how many. */
+  verbose?: boolean;
 }
 
-/** Adds `--include-self` and `--lock-pauses` to a command that measures processes. */
+/** Adds `--include-self`, `--lock-pauses` and `--verbose` to a command that measures processes. */
 export function observerOption(command: Command): Command {
   const { holdMicros, pauseMicros } = DEFAULT_LOCK_PAUSES;
   return command
@@ -32,7 +34,8 @@ export function observerOption(command: Command): Command {
     .option(
       '--lock-pauses <hold,pause|off>',
       `pause PAUSE us each time reading a running process has taken HOLD us, so that it never waits long for its own mmap lock; off: never (default ${holdMicros},${pauseMicros})`,
-    );
+    )
+    .option('--verbose', 'name every process that could not be read (default: how many, and why)');
 }
 
 /** The library options the observer flags stand for. */
@@ -74,7 +77,7 @@ export function deniedProcesses(snap: Snapshot): GoneProcess[] {
 }
 
 /** One line naming them: "3 processes ... left out: sshd (612 640), cron (455)". */
-export function deniedLine(denied: GoneProcess[]): string {
+export function deniedLine(denied: GoneProcess[], named = true): string {
   const byName = new Map<string, number[]>();
   for (const g of denied) {
     const name = g.name || '?';
@@ -86,6 +89,8 @@ export function deniedLine(denied: GoneProcess[]): string {
     denied.length === 1
       ? 'process could not be read (permission denied) and is'
       : 'processes could not be read (permission denied) and are';
+  // On a busy machine the names run to a thousand characters: a count, and how to see them.
+  if (!named) return `${denied.length} ${verb} left out${advice} (--verbose names them)`;
   return `${denied.length} ${verb} left out${advice}: ${names}`;
 }
 
@@ -95,11 +100,20 @@ export function degradedWarning(perMapping: boolean): string {
   return `not running as root (no CAP_SYS_ADMIN): figures are the kernel's from ${files}, with pagewalk's own mappings counted; exact figures ${PRIVILEGE}`;
 }
 
-/** Warns when figures are not pagemap-exact, and names what was left out. */
-export function checkExact(snap: Snapshot, perMapping = false): void {
-  if (snap.source !== 'pagemap') warn(degradedWarning(perMapping));
-  const denied = deniedProcesses(snap);
-  if (denied.length) warn(deniedLine(denied));
+export interface ExactnessWarning {
+  /** Per-mapping figures were asked for (they come from smaps without privilege). */
+  perMapping?: boolean;
+  /** `--verbose`: name the unreadable processes. */
+  verbose?: boolean;
+  /** Only the unreadable processes the user asked about count (group -P PATTERN). */
+  relevant?: (g: GoneProcess) => boolean;
+}
+
+/** Warns when figures are not pagemap-exact, and says what was left out. */
+export function checkExact(snap: Snapshot, w: ExactnessWarning = {}): void {
+  if (snap.source !== 'pagemap') warn(degradedWarning(Boolean(w.perMapping)));
+  const denied = deniedProcesses(snap).filter(w.relevant ?? (() => true));
+  if (denied.length) warn(deniedLine(denied, Boolean(w.verbose)));
 }
 
 /** The same warning for one process measured alone. */

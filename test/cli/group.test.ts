@@ -1,9 +1,22 @@
 // pagewalk group against snapshot()'s group accounting.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fx, type InProcess, inProcess, ok, run, SLEEP_MATCH, TAG, useCliFixtures } from '../helpers/cli';
+import {
+  cli,
+  execed,
+  fx,
+  type InProcess,
+  inProcess,
+  ok,
+  run,
+  SLEEP_MATCH,
+  start,
+  TAG,
+  useCliFixtures,
+} from '../helpers/cli';
 import { fixtureBin, startFixture } from '../helpers/fixture';
 
 useCliFixtures();
@@ -65,6 +78,36 @@ describe('pagewalk group', () => {
     expect(text).toMatch(/^Group USS\s+\d+ kB/m);
     expect(text).toMatch(/^Shared outside\s+\d+ kB/m);
     expect(text).toMatch(/^Sum of PSS\s+\d+ kB/m);
+  });
+
+  it('a large group: counted by name, its pids wrapped to the terminal, not one long line', async () => {
+    const many = [];
+    for (let i = 0; i < 20; i++) many.push(start('sleep', [`${Number(TAG) + 1}`]));
+    try {
+      for (const c of many) await execed(c.pid as number, `sleep ${Number(TAG) + 1}`);
+      const pids = many.map((c) => c.pid as number).sort((a, b) => a - b);
+      const r = spawnSync(process.execPath, [cli, 'group', '-P', `^sleep ${Number(TAG) + 1}$`], {
+        encoding: 'utf8',
+        env: { ...process.env, COLUMNS: '60' },
+      });
+      expect(r.status).toBe(0);
+      const lines = r.stdout.split('\n');
+      expect(lines.find((l) => l.startsWith('Processes'))).toMatch(/^Processes\s+20 sleep x20$/);
+      const first = lines.findIndex((l) => l.startsWith('Pids'));
+      expect(first).toBeGreaterThan(0);
+      const pidLines = [
+        lines[first],
+        ...lines
+          .slice(first + 1)
+          .filter((l, i, a) => /^\s+\d[\d ]*$/.test(l) && a.slice(0, i).every((x) => /^\s+\d[\d ]*$/.test(x))),
+      ];
+      expect(pidLines.length).toBeGreaterThan(1);
+      for (const l of pidLines) expect(l.trimEnd().length).toBeLessThanOrEqual(60);
+      const listed = pidLines.flatMap((l) => l.replace(/^Pids/, '').trim().split(/\s+/).map(Number));
+      expect(listed).toEqual(pids);
+    } finally {
+      for (const c of many) c.kill('SIGKILL');
+    }
   });
 
   it('exits 3 when no process matches', () => {

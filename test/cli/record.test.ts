@@ -159,6 +159,25 @@ describe('pagewalk record and diff', () => {
     expect(d.processes[0].mappings).toBeUndefined();
   });
 
+  it('diff uses the complete samples of a recording cut short, and warns about the rest', async () => {
+    await grower();
+    const whole = path.join(dir, 'whole.jsonl');
+    ok(['record', '-n', '3', '-d', '0', '-P', MATCH, '-o', whole]);
+    const lines = fs.readFileSync(whole, 'utf8').split('\n');
+    // A crash or a kill mid-write: the third sample's line stops half way, with no newline.
+    const cut = path.join(dir, 'cut.jsonl');
+    fs.writeFileSync(cut, `${lines[0]}\n${lines[1]}\n${lines[2].slice(0, lines[2].length >> 1)}`);
+    const r = run(['diff', cut, '--json']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^pagewalk: warning: ${cut.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3 is not a whole line of JSON \\(.*\\): a recording cut short\\? It is left out; the 2 complete samples before it are used\n$`,
+      ),
+    );
+    // The same difference as the first two samples of the whole record.
+    expect(JSON.parse(r.stdout)).toEqual(JSON.parse(ok(['diff', whole, '--from', '1', '--to', '2', '--json'])));
+  });
+
   it('records N samples to stdout', async () => {
     await grower();
     const out = ok(['record', '-n', '3', '-d', '0', '-P', MATCH]);
@@ -194,13 +213,24 @@ describe('pagewalk record and diff', () => {
   it('says what is wrong with its arguments and files', () => {
     const one = path.join(dir, 'one.jsonl');
     ok(['record', '-n', '1', '-P', '^no-such-process-at-all$', '-o', one]);
-    expect(run(['diff', one]).code).toBe(2);
-    expect(run(['diff', one]).stderr).toMatch(/--from and --to pick the same sample/);
+    // One sample is said to be one sample; --from and --to that pick the same one are a usage error.
+    expect(run(['diff', one])).toMatchObject({
+      code: 1,
+      stderr: `pagewalk: ${one} has one sample: diff compares two (record -n 2 or more, or give a second record)\n`,
+    });
+    expect(run(['diff', one, '--from', '1', '--to', '-1']).stderr).toMatch(/--from and --to pick the same sample/);
+    expect(run(['diff', one, '--from', '1', '--to', '-1']).code).toBe(2);
     expect(run(['diff', one, one, '--to', '2']).stderr).toMatch(/--to 2: .* has 1 sample$/m);
     expect(run(['diff', path.join(dir, 'missing.jsonl')])).toMatchObject({ code: 1 });
     const bad = path.join(dir, 'bad.jsonl');
     fs.writeFileSync(bad, `${fs.readFileSync(one, 'utf8')}{"not": "a sample"}\n`);
     expect(run(['diff', bad]).stderr).toMatch(/bad\.jsonl:2: not a pagewalk sample/);
+    expect(run(['diff', bad]).code).toBe(1);
+    // A line cut short anywhere but at the end is an error too.
+    const torn = path.join(dir, 'torn.jsonl');
+    const sample = fs.readFileSync(one, 'utf8');
+    fs.writeFileSync(torn, `${sample}${sample.slice(0, 40)}\n${sample}`);
+    expect(run(['diff', torn])).toMatchObject({ code: 1, stderr: expect.stringMatching(/torn\.jsonl:2: /) });
     expect(run(['record', '-a']).code).toBe(2);
     expect(run(['record', '-d', 'soon']).code).toBe(2);
   });

@@ -35,7 +35,7 @@ function smapsByStart(pid: number): Map<string, { path: string; kb: Record<strin
 function denied(stderr: string): { count: number; pids: number[] } {
   const m = DENIED_LINE.exec(stderr);
   if (!m) return { count: 0, pids: [] };
-  const pids = [...m[2].matchAll(/\(([\d ]+)\)/g)].flatMap((g) => g[1].split(' ').map(Number));
+  const pids = [...(m[2] ?? '').matchAll(/\(([\d ]+)\)/g)].flatMap((g) => g[1].split(' ').map(Number));
   return { count: Number(m[1]), pids };
 }
 
@@ -150,7 +150,7 @@ describe.runIf(isRoot && haveTool('setpriv'))('every view as nobody', () => {
       expect(Math.floor(p.rss / 1024)).toBe(k.Rss);
       expect(p.maps).toBeGreaterThan(0);
     }
-    const u = asNobody(['smem', '-u', '--json']);
+    const u = asNobody(['smem', '-u', '--json', '--verbose']);
     expect(u.code).toBe(0);
     // The test process itself is root's: nobody may not read it, and is told so.
     const d = denied(u.stderr);
@@ -160,6 +160,14 @@ describe.runIf(isRoot && haveTool('setpriv'))('every view as nobody', () => {
     for (const pid of family) expect(d.pids).not.toContain(pid);
     expect(u.stderr).toMatch(/; run as root to include them: /);
     expect(u.stderr.split('\n').filter((l) => l.includes('could not be read'))).toHaveLength(1);
+    // Without --verbose, one short line: how many, why, and how to see them.
+    const quiet = asNobody(['smem', '-u', '--json']);
+    const summary = quiet.stderr.split('\n').filter((l) => l.includes('could not be read'));
+    expect(summary).toHaveLength(1);
+    expect(summary[0]).toMatch(
+      /^pagewalk: warning: \d+ processes could not be read \(permission denied\) and are left out; run as root to include them \(--verbose names them\)$/,
+    );
+    expect(Number(/\d+/.exec(summary[0])?.[0])).toBeGreaterThanOrEqual(d.count - 2);
     const users = JSON.parse(u.stdout).users as { user: string; count: number; rss: number }[];
     // Only nobody's processes are readable (the fixture's two at least; the command leaves itself out).
     expect(users.map((x) => x.user)).toEqual(['nobody']);
@@ -190,8 +198,16 @@ describe.runIf(isRoot && haveTool('setpriv'))('every view as nobody', () => {
       source: 'smaps_rollup',
     });
     for (const k of ['pss', 'uss', 'rss'] as const) expect(g[k]).toBe(g.processes.reduce((a, p) => a + p[k], 0));
+    // Every process is measured, but only unreadable ones the pattern matches are reported: none here.
+    expect(j.stderr).not.toContain('could not be read');
     const t = asNobody(['group', '-P', match]);
     expect(t.code).toBe(0);
+    expect(t.stderr).not.toContain('could not be read');
+    // root's two sleeps match too: those two, and only those, are reported.
+    const both = asNobody(['group', '-P', `${match}|${SLEEP_MATCH}`, '--verbose']);
+    expect(both.code).toBe(0);
+    expect(denied(both.stderr).pids.sort((a, b) => a - b)).toEqual([...fx.sleeps].sort((a, b) => a - b));
+    expect(denied(both.stderr).count).toBe(2);
     expect(t.stdout).toMatch(/^Group USS\s+needs CAP_SYS_ADMIN \(run as root\)/m);
     expect(t.stdout).toMatch(/^Sum of PSS\s+\d+ kB/m);
   });

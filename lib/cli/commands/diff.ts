@@ -16,7 +16,7 @@ import {
 import type { GroupBy } from '../../groups';
 import { CliError, EXIT_RUNTIME, usage } from '../errors';
 import { parseCount, parseGroupBy } from '../options';
-import { checkOutputFile, Output, writeOutputFile } from '../output';
+import { checkOutputFile, Output, warn, writeOutputFile } from '../output';
 import { type Column, formatSize, type LineSeries, lineChartSvg, renderTable, type UnitStyle } from '../render';
 import { GROUP_HEADERS, groupsOf, signedSize } from '../timeline';
 
@@ -40,12 +40,36 @@ function readRecord(file: string): Sample[] {
     throw new CliError(`cannot read ${file}: ${(err as Error).message}`, EXIT_RUNTIME);
   }
   try {
-    const samples = parseRecord(text, file);
+    const samples = parseRecord(withoutIncompleteTail(text, file), file);
     if (samples.length === 0) throw new CliError(`${file}: no samples`, EXIT_RUNTIME);
     return samples;
   } catch (err) {
     if (err instanceof CliError) throw err;
     throw new CliError((err as Error).message, EXIT_RUNTIME);
+  }
+}
+
+/**
+ * The record without its last line when that line is not a whole sample: a
+ * recording cut short by a crash, a full disk or a kill mid-write. The
+ * complete samples before it are used, with a warning; a bad line anywhere
+ * else is still an error.
+ */
+function withoutIncompleteTail(text: string, file: string): string {
+  const lines = text.split('\n');
+  let last = lines.length - 1;
+  while (last >= 0 && !lines[last].trim()) last--;
+  if (last < 0) return text;
+  try {
+    // A whole line that is not a sample is an error parseRecord reports; only JSON cut short is dropped.
+    JSON.parse(lines[last]);
+    return text;
+  } catch (err) {
+    const complete = lines.slice(0, last).filter((l) => l.trim()).length;
+    warn(
+      `${file}:${last + 1} is not a whole line of JSON (${(err as Error).message.split('\n')[0]}): a recording cut short? It is left out; the ${complete} complete sample${complete === 1 ? '' : 's'} before it ${complete === 1 ? 'is' : 'are'} used`,
+    );
+    return lines.slice(0, last).join('\n');
   }
 }
 
@@ -102,6 +126,11 @@ async function diffCommand(fileA: string, fileB: string | undefined, o: DiffOpti
   const a = readRecord(fileA);
   const b = fileB === undefined ? a : readRecord(fileB);
   // One record: its first sample against its last. Two: the last of each.
+  if (fileB === undefined && a.length === 1 && o.from === undefined && o.to === undefined)
+    throw new CliError(
+      `${fileA} has one sample: diff compares two (record -n 2 or more, or give a second record)`,
+      EXIT_RUNTIME,
+    );
   const from = pick(a, o.from, fileB === undefined ? 1 : -1, '--from', fileA);
   const to = pick(b, o.to, -1, '--to', fileB ?? fileA);
   if (fileB === undefined && from === to) throw usage(`${fileA}: --from and --to pick the same sample`);

@@ -3,12 +3,20 @@
 // for every group of processes at once.
 import type { Command } from 'commander';
 import { GROUP_BY, type Grouping } from '../../groups';
-import { type GroupReport, type ProcessInfo, processInfo, type Snapshot, type SnapshotOptions } from '../../snapshot';
+import {
+  type GoneProcess,
+  type GroupReport,
+  type ProcessInfo,
+  type ProcessReport,
+  processInfo,
+  type Snapshot,
+  type SnapshotOptions,
+} from '../../snapshot';
 import { CliError, EXIT_NOT_FOUND, EXIT_RUNTIME, explain, PRIVILEGE, usage } from '../errors';
 import { loadGrouping } from '../grouping';
 import { checkExact, deniedLine, deniedProcesses, measure, type ObserverOption, observerOption } from '../measure';
 import { addKubeLogsOption, parseGroupBy, parseRegex } from '../options';
-import { Output } from '../output';
+import { Output, terminalWidth } from '../output';
 import { formatSize, renderTable, type UnitStyle } from '../render';
 
 interface GroupOptions extends ObserverOption {
@@ -44,20 +52,22 @@ async function groupCommand(o: GroupOptions): Promise<void> {
   const member = (p: ProcessInfo) => (pre.test(p.name) || pre.test(p.command)) && (!ure || ure.test(p.user));
   const snap = await measureGroups({ groups: [{ name: processfilter, match: member }] }, o);
   const g = snap.groups[0];
+  // Every process is measured, but only the unreadable ones the pattern matches concern the user.
+  const asked = (d: GoneProcess) => {
+    try {
+      return member(processInfo(d.pid));
+    } catch {
+      return false; // exited meanwhile
+    }
+  };
   if (g.pids.length === 0) {
     // Unreadable processes may be the ones asked for: say what is missing rather than "no match".
-    const denied = deniedProcesses(snap).filter((d) => {
-      try {
-        return member(processInfo(d.pid));
-      } catch {
-        return false; // exited meanwhile
-      }
-    });
+    const denied = deniedProcesses(snap).filter(asked);
     if (denied.length)
       throw new CliError(`no readable process matches /${processfilter}/; ${deniedLine(denied)}`, EXIT_RUNTIME);
     throw new CliError(`no process matches /${processfilter}/`, EXIT_NOT_FOUND);
   }
-  checkExact(snap);
+  checkExact(snap, { ...o, relevant: asked });
   const members = snap.processes.filter((p) => g.pids.includes(p.pid));
   const out = new Output();
   if (o.json) {
@@ -84,9 +94,7 @@ async function groupCommand(o: GroupOptions): Promise<void> {
     const sz = (v: number) => `${formatSize(v, style)}${unit}`;
     // Group-unique figures need every page's mapcount: without privilege only the sums are known.
     const exact = (v: number | null) => (v === null ? PRIVILEGE : sz(v));
-    const rows = [
-      ['Group', `/${g.name}/`, ''],
-      ['Processes', String(g.pids.length), members.map((p) => `${p.pid} ${p.info.name}`).join(', ')],
+    const figures = [
       ['Group USS', exact(g.only), 'held by these processes alone: what stopping them all frees'],
       ['Shared outside', exact(g.sharedOutside), 'resident memory they share with other processes'],
       ['Distinct RSS', exact(g.distinct), 'resident memory they map, each page once'],
@@ -94,6 +102,10 @@ async function groupCommand(o: GroupOptions): Promise<void> {
       ['Sum of USS', sz(g.totals.uss), 'what each alone holds, summed (misses pages shared within the group)'],
       ['Sum of RSS', sz(g.totals.rss), 'counts shared pages once per process'],
     ];
+    const head = [['Group', `/${g.name}/`, '']];
+    // The third column starts after the widest label and the widest value, one space after each.
+    const widest = (i: number) => Math.max(...[...head, ...figures].map((r) => r[i].length), 'Processes'.length);
+    const rows = [...head, ...memberRows(members, terminalWidth() - widest(0) - widest(1) - 2), ...figures];
     await out.write(
       renderTable(
         [
@@ -107,6 +119,37 @@ async function groupCommand(o: GroupOptions): Promise<void> {
     );
   }
   await out.flush();
+}
+
+/** Members listed one by one up to this many; beyond, counted by name and their pids wrapped. */
+const LISTED_MEMBERS = 8;
+
+/**
+ * The "Processes" row, and for a large group "Pids" rows wrapped to the
+ * terminal: 64 postgres backends on one line would run to 700 characters.
+ */
+function memberRows(members: ProcessReport[], columns: number): string[][] {
+  const count = String(members.length);
+  if (members.length <= LISTED_MEMBERS)
+    return [['Processes', count, members.map((p) => `${p.pid} ${p.info.name}`).join(', ')]];
+  const byName = new Map<string, number>();
+  for (const p of members) byName.set(p.info.name, (byName.get(p.info.name) ?? 0) + 1);
+  const names = [...byName]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([name, n]) => `${name} x${n}`)
+    .join(', ');
+  const width = Math.max(20, columns);
+  const lines: string[] = [];
+  let line = '';
+  for (const p of [...members].sort((a, b) => a.pid - b.pid)) {
+    const pid = String(p.pid);
+    if (line && line.length + 1 + pid.length > width) {
+      lines.push(line);
+      line = pid;
+    } else line = line ? `${line} ${pid}` : pid;
+  }
+  lines.push(line);
+  return [['Processes', count, names], ...lines.map((l, i) => [i === 0 ? 'Pids' : '', '', l])];
 }
 
 /** A group's figures as `--json` gives them, for -P and --by alike (bytes). */
@@ -125,7 +168,7 @@ function groupFigures(g: GroupReport) {
 
 /** One row per group, the largest PSS last (as smem sorts). */
 async function groupsReport(snap: Snapshot, o: GroupOptions): Promise<void> {
-  checkExact(snap);
+  checkExact(snap, o);
   const groups = snap.groups.filter((g) => g.pids.length > 0).sort((a, b) => a.totals.pss - b.totals.pss);
   const out = new Output();
   if (o.json) {

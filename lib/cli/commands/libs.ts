@@ -19,7 +19,7 @@ interface LibsOptions extends ObserverOption {
 async function libsCommand(o: LibsOptions): Promise<void> {
   const mapRe = parseRegex(o.mapfilter);
   const snap = await measure({ filter: processFilter(o), mappings: true }, o);
-  checkExact(snap, true);
+  checkExact(snap, { ...o, perMapping: true });
   interface Lib {
     path: string;
     f: MemoryFigures;

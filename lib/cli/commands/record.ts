@@ -52,7 +52,7 @@ async function recordCommand(o: RecordOptions): Promise<void> {
       kubeLogs: o.kubeLogs,
       ...observerSettings(o),
     })) {
-      if (step.index === 0) checkExact(step.snapshot, Boolean(o.mappings));
+      if (step.index === 0) checkExact(step.snapshot, { ...o, perMapping: Boolean(o.mappings) });
       const line = `${JSON.stringify(step.sample)}\n`;
       if (fd === undefined) {
         await out.write(line);

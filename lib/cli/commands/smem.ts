@@ -170,7 +170,7 @@ async function smemReport(o: SmemOptions): Promise<Report> {
   const filter = processFilter(o);
   if (o.system) {
     const snap = await measure({ filter: (p) => !p.kernelThread }, o);
-    checkExact(snap);
+    checkExact(snap, o);
     const m = readMeminfo();
     const total = m.MemTotal ?? 0;
     const free = m.MemFree ?? 0;
@@ -204,7 +204,7 @@ async function smemReport(o: SmemOptions): Promise<Report> {
   const by = groupingKey(o);
   if (by) {
     const snap = await measure({ filter, groupBy: by, kubeLogs: o.kubeLogs }, o);
-    checkExact(snap, false);
+    checkExact(snap, o);
     const kube = KUBERNETES_LABELS[by] ?? [];
     const rows = snap.groups.map((g) => ({
       [by]: g.name,
@@ -228,7 +228,7 @@ async function smemReport(o: SmemOptions): Promise<Report> {
   // Per-mapping figures cost little; the mapping count needs them, so JSON always has it.
   const wantMaps = Boolean(o.json) || (o.columns ?? '').split(/\s+/).includes('maps');
   const snap = await measure({ filter, mappings: needMappings || wantMaps }, o);
-  checkExact(snap, needMappings);
+  checkExact(snap, { ...o, perMapping: needMappings });
   if (o.mappings) {
     const byPath = new Map<string, { f: MemoryFigures; count: number; pids: Set<number> }>();
     for (const p of snap.processes) {

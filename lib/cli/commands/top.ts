@@ -307,7 +307,7 @@ async function topCommand(o: TopOptions): Promise<void> {
       // On a terminal the screen would hide a warning: it is given once the screen is back.
       if (step.index === 0) {
         if (interactive) firstSnapshot = step.snapshot;
-        else checkExact(step.snapshot, false);
+        else checkExact(step.snapshot, o);
       }
       first ??= step.sample;
       const rows = by ? groupRows(step.sample, previous ?? step.sample, first, by) : processRows(step);
@@ -326,7 +326,7 @@ async function topCommand(o: TopOptions): Promise<void> {
     restore();
     for (const s of signals) process.off(s, quit);
   }
-  if (firstSnapshot) checkExact(firstSnapshot, false);
+  if (firstSnapshot) checkExact(firstSnapshot, o);
 }
 
 export function registerTop(program: Command): void {
