@@ -13,6 +13,7 @@ import {
   ProcessFacts,
 } from './groups';
 import { podMemoryLimit } from './kubernetes';
+import { RamMetrics } from './ram-metrics';
 import { type ProcessInfo, type Snapshot, type SnapshotOptions, snapshot } from './snapshot';
 
 export interface ExporterOptions {
@@ -33,6 +34,8 @@ export interface ExporterOptions {
   maxSeries?: number;
   /** Registry to register in. Default: a new one, with prom-client's default process metrics. */
   registry?: Registry;
+  /** Also the RAM census of the machine (pagewalk_ram_bytes, per-cgroup charges): a frame read per scrape. Default false. */
+  ram?: boolean;
   /** Extra snapshot options (concurrency, excludeSelf). */
   snapshotOptions?: Pick<SnapshotOptions, 'concurrency' | 'excludeSelf'>;
 }
@@ -74,6 +77,7 @@ export class Exporter {
   readonly #perProcess: boolean;
   readonly #maxSeries: number;
   readonly #snapshotOptions: ExporterOptions['snapshotOptions'];
+  readonly #ram?: RamMetrics;
   #last?: Taken;
   #inFlight?: Promise<Taken>;
 
@@ -146,6 +150,7 @@ export class Exporter {
       uss: gauge('pagewalk_process_uss_bytes', 'Unique set size of the process: what its exit frees', processLabels),
       swap: gauge('pagewalk_process_swap_bytes', 'Swapped-out memory of the process', processLabels),
     };
+    if (options.ram) this.#ram = new RamMetrics(registers);
     this.#duration = gauge('pagewalk_scrape_duration_seconds', 'How long the snapshot behind these figures took');
     this.#errors = new Counter({
       name: 'pagewalk_scrape_errors_total',
@@ -226,6 +231,13 @@ export class Exporter {
     this.#snapshots.inc();
     this.#duration.set((performance.now() - at) / 1000);
     this.#publish(snap);
+    if (this.#ram) {
+      try {
+        await this.#ram.update(snap);
+      } catch {
+        this.#errors.inc();
+      }
+    }
     return (this.#last = { snap, at });
   }
 

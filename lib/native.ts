@@ -140,6 +140,8 @@ export interface NativeBinding {
   ): Promise<Float64Array>;
   /** Per path: cached, dirty, writeback, evicted pages, errno (0: ok), 1 when counted by mincore. */
   fileCache(paths: string[]): Promise<Float64Array>;
+  /** The mappings of files (an inode) of pid, mapFields values each, laid out as MapField. */
+  fileMappings(pid: number, useQuery: boolean): Promise<Float64Array>;
   frameClasses: number;
   /** The sizes of the layouts below, as the addon was built. */
   mappingFields: number;

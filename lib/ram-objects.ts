@@ -6,11 +6,10 @@
 // of it, from pagemap), and the processes holding it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { native } from './native';
+import { MapField, native } from './native';
 import { PAGE } from './page';
 import { openPagemap, PM_FILE, PM_PRESENT } from './pagemap';
 import { readMemoryCgroup } from './proc/cgroup';
-import { parseMaps } from './proc/maps';
 import { readMountinfo } from './proc/mountinfo';
 import { readSysvShm } from './proc/sysvipc';
 import { listPids } from './snapshot';
@@ -205,38 +204,53 @@ export async function findResidentObjects(options: FindObjectsOptions = {}): Pro
         hold(add(key, () => ({ kind: 'file', name: target, shmem: isTmpfs(link), openPath: link, ...blank })));
       }
     }
-    let maps: ReturnType<typeof parseMaps>;
+    // Mappings of files, from PROCMAP_QUERY's file-backed filter where the
+    // kernel has it (anonymous mappings stepped over in the kernel).
+    let records: Float64Array;
     try {
-      maps = parseMaps(fs.readFileSync(`/proc/${pid}/maps`, 'utf8'));
+      records = await native.fileMappings(pid, process.env.PAGEWALK_DISABLE_PROCMAP_QUERY !== '1');
     } catch {
       continue;
     }
-    for (const m of maps) {
-      if (m.inode === 0n || !m.path.startsWith('/')) continue;
-      const mapping = {
-        pid,
-        start: m.start,
-        pages: m.size / PAGE,
-        offsetPage: Number(m.offset / BigInt(PAGE)),
-      };
-      let c: Candidate | undefined;
-      if (m.path.startsWith('/SYSV')) c = sysv.get(Number(m.inode));
-      else {
-        const key = keyOf(m.deviceMajor, m.deviceMinor, m.inode);
-        c = byKey.get(key);
-        if (!c && (m.deviceMajor === 0 || wantFiles)) {
-          const mapFile = `/proc/${pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`;
-          const shmem = m.deviceMajor === 0 && isTmpfs(mapFile);
+    for (let i = 0; i < records.length; i += native.mapFields) {
+      const startPage = records[i + MapField.StartPage];
+      const endPage = records[i + MapField.EndPage];
+      const major = records[i + MapField.DevMajor];
+      const minor = records[i + MapField.DevMinor];
+      const inode = records[i + MapField.InodeHigh] * 2 ** 32 + records[i + MapField.InodeLow];
+      const key = keyOf(major, minor, inode);
+      let c = byKey.get(key);
+      if (!c) {
+        // Not seen yet: its name from the mapping's link (SysV segments,
+        // memfds and deleted files whose descriptors are closed, libraries).
+        const mapFile = `/proc/${pid}/map_files/${(startPage * PAGE).toString(16)}-${(endPage * PAGE).toString(16)}`;
+        let target: string;
+        try {
+          target = fs.readlinkSync(mapFile);
+        } catch {
+          continue;
+        }
+        if (target.startsWith('/SYSV')) {
+          c = sysv.get(inode);
+          if (c) byKey.set(key, c);
+        } else {
+          const shmem = major === 0 && isTmpfs(mapFile);
           if (!shmem && !wantFiles) continue;
-          const memfd = m.path.startsWith('/memfd:');
-          const name = memfd ? `memfd:${m.path.slice('/memfd:'.length).replace(/ \(deleted\)$/, '')}` : m.path;
-          const kind: ObjectKind = memfd ? 'memfd' : m.deleted ? 'deleted' : shmem ? 'tmpfs' : 'file';
+          const memfd = target.startsWith('/memfd:');
+          const name = memfd ? `memfd:${target.slice('/memfd:'.length).replace(/ \(deleted\)$/, '')}` : target;
+          const deleted = target.endsWith(' (deleted)');
+          const kind: ObjectKind = memfd ? 'memfd' : deleted ? 'deleted' : shmem ? 'tmpfs' : 'file';
           c = add(key, () => ({ kind, name, shmem, openPath: mapFile, ...blank }));
         }
       }
       if (!c) continue;
       hold(c);
-      c.mappings.push(mapping);
+      c.mappings.push({
+        pid,
+        start: BigInt(startPage * PAGE),
+        pages: endPage - startPage,
+        offsetPage: records[i + MapField.OffsetPage],
+      });
     }
   }
 

@@ -91,6 +91,8 @@ export interface RamCensusOptions {
   groupBy?: Grouping;
   /** Split `processes` by group (a snapshot of every process). Default true. */
   processes?: boolean;
+  /** A snapshot (with groups) to split `processes` by, instead of taking one. */
+  snapshot?: Snapshot;
   /** Name shmem objects and page-cache files. Default true. */
   names?: boolean;
   /** Called as the work proceeds: the phase, and done/total within it. */
@@ -245,7 +247,8 @@ export async function ramCensus(options: RamCensusOptions = {}): Promise<RamCens
   // worst, milliseconds here; each figure says which source it is from.
   let snap: Snapshot | undefined;
   const processesStarted = performance.now();
-  if (options.processes ?? true) {
+  if (options.snapshot !== undefined) snap = options.snapshot;
+  else if (options.processes ?? true) {
     snap = await snapshot({ groupBy, excludeSelf: true, onProgress: (d, t) => progress('processes', d, t) });
   }
   const processesMs = performance.now() - processesStarted;

@@ -22,6 +22,7 @@ constexpr uint64_t kKernelHalf = uint64_t{1} << 63;
 bool selected(const MapRecord& r, MapSelection selection) {
   if (r.start >= kKernelHalf) return false;
   if (selection == MapSelection::kShmemCandidates) return r.devMajor == 0 && r.inode != 0;
+  if (selection == MapSelection::kFileBacked) return r.inode != 0;
   return true;
 }
 
@@ -34,8 +35,7 @@ bool queryRecords(int fd, const std::string& path, MapSelection selection, std::
     q.size = sizeof q;
     // The file-backed filter makes the kernel skip anonymous mappings
     // itself: one call per shmem candidate's neighbourhood, not per mapping.
-    q.query_flags =
-        kQueryCoveringOrNext | (selection == MapSelection::kShmemCandidates ? kQueryFileBacked : 0);
+    q.query_flags = kQueryCoveringOrNext | (selection != MapSelection::kAll ? kQueryFileBacked : 0);
     q.query_addr = addr;
     int rc;
     do {
@@ -154,7 +154,7 @@ std::vector<MapRecord> readMapRecords(int fd, const std::string& path, MapsReadO
   // with the file-backed filter the kernel steps over anonymous mappings
   // itself (3.5 ms for 60,000 of them; 10-13 us for a process of 300
   // mappings, 6.18.44).
-  const bool query = options.useQuery && options.selection == MapSelection::kShmemCandidates;
+  const bool query = options.useQuery && options.selection != MapSelection::kAll;
   if (query && queryRecords(fd, path, options.selection, out)) return out;
   out.clear();
   parseRecords(fd, path, options.selection, out);

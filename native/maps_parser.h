@@ -30,6 +30,8 @@ enum class MapSelection {
   // Mappings of a file on device major 0 with an inode: the only ones that
   // may be shmem (tmpfs, MAP_SHARED anonymous, SysV shm, memfd).
   kShmemCandidates,
+  // Every mapping of a file (an inode): the RAM census's open and mapped files.
+  kFileBacked,
 };
 
 struct MapsReadOptions {

@@ -67,6 +67,47 @@ FrameClass classByMapping(uint64_t f, uint64_t mapcount) {
   return kFrameOtherFlagged;
 }
 
+// The classes whose frames kpagecgroup names a memory cgroup for: pages
+// charged one by one. Slab pages are charged per object (kpagecgroup reads
+// 0 for them), unflagged and boot-time frames to nobody.
+bool chargedClass(FrameClass c) {
+  switch (c) {
+    case kFramePageTable:
+    case kFrameMappedAnon:
+    case kFrameMappedShmem:
+    case kFrameMappedFile:
+    case kFrameSwapCache:
+    case kFrameAnonUnmapped:
+    case kFrameShmem:
+    case kFrameFile:
+    case kFrameOtherFlagged:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Reads the entries of the frames `wanted` among [pfn, pfn + n) into
+// out[0..n), in runs that step over gaps of up to kGap frames (one pread
+// beats several small ones); the other entries are left as they were.
+template <class Wanted>
+void readRuns(const ReadOnlyFile& file, uint64_t pfn, size_t n, uint64_t* out, uint64_t& bytes,
+              Wanted wanted) {
+  constexpr size_t kGap = 512;
+  size_t i = 0;
+  while (i < n) {
+    while (i < n && !wanted(i)) i++;
+    if (i == n) break;
+    const size_t first = i;
+    size_t last = i;  // last wanted frame of the run
+    for (size_t j = i + 1; j < n && j <= last + kGap; j++)
+      if (wanted(j)) last = j;
+    const size_t got = readEntries(file, pfn + first, last + 1 - first, out + first, bytes);
+    std::fill(out + first + got, out + last + 1, 0);
+    i = last + 1;
+  }
+}
+
 }  // namespace
 
 CensusResult censusRange(const CensusPaths& paths, const std::vector<uint64_t>& ramRanges, uint64_t first,
@@ -93,32 +134,23 @@ CensusResult censusRange(const CensusPaths& paths, const std::vector<uint64_t>& 
     const size_t want = static_cast<size_t>(std::min<uint64_t>(chunkFrames, end - pfn));
     const size_t got = readEntries(flagsFile, pfn, want, flags.data(), out.bytesRead);
     if (got == 0) break;
-    // Flags decide most frames; the mapcount and the cgroup are read only
-    // for chunks that hold a frame needing them (free and never-used memory
-    // needs neither, and is most of an idle machine).
-    bool needCount = false, needCgroup = false;
+    // Flags decide most frames; the mapcount is read only for the frames
+    // that may be mapped, and the cgroup only for the frames charged to
+    // one, in runs (free and never-used memory needs neither, and is most
+    // of an idle machine).
+    for (size_t i = 0; i < got; i++)
+      klass[i] = static_cast<uint8_t>(inRam(pfn + i) ? classByFlags(flags[i]) : kFrameHole);
+    readRuns(countFile, pfn, got, counts.data(), out.bytesRead,
+             [&](size_t i) { return klass[i] == kFrameClasses; });
+    for (size_t i = 0; i < got; i++)
+      if (klass[i] == kFrameClasses) klass[i] = static_cast<uint8_t>(classByMapping(flags[i], counts[i]));
+    if (cgroupFile)
+      readRuns(*cgroupFile, pfn, got, cgroups.data(), out.bytesRead,
+               [&](size_t i) { return chargedClass(static_cast<FrameClass>(klass[i])); });
     for (size_t i = 0; i < got; i++) {
-      FrameClass c = inRam(pfn + i) ? classByFlags(flags[i]) : kFrameHole;
-      klass[i] = static_cast<uint8_t>(c);
-      if (c == kFrameClasses) needCount = true;
-      // Unflagged frames are left out of the cgroups: reading kpagecgroup
-      // for the many free ones would cost more than the whole census
-      // (memory.stat names a cgroup's share of them: stacks, vmalloc).
-      if (c != kFrameHole && c != kFrameBuddy && c != kFrameUnflagged) needCgroup = true;
-    }
-    if (needCount) {
-      const size_t n = readEntries(countFile, pfn, got, counts.data(), out.bytesRead);
-      std::fill(counts.data() + n, counts.data() + got, 0);
-    }
-    if (needCgroup && cgroupFile) {
-      const size_t n = readEntries(*cgroupFile, pfn, got, cgroups.data(), out.bytesRead);
-      std::fill(cgroups.data() + n, cgroups.data() + got, 0);
-    }
-    for (size_t i = 0; i < got; i++) {
-      FrameClass c = static_cast<FrameClass>(klass[i]);
-      if (c == kFrameClasses) c = classByMapping(flags[i], counts[i]);
+      const auto c = static_cast<FrameClass>(klass[i]);
       out.frames[c]++;
-      if (!cgroupFile || c == kFrameHole || c == kFrameBuddy || c == kFrameUnflagged) continue;
+      if (!cgroupFile || !chargedClass(c)) continue;
       const uint64_t ino = cgroups[i];
       if (ino != lastCgroup) {
         auto& slot = out.perCgroup[ino];

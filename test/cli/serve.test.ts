@@ -190,3 +190,29 @@ describe('pagewalk serve starting and stopping', () => {
     }
   });
 });
+
+describe('pagewalk serve --ram', () => {
+  it('exports the RAM census: every frame in one pagewalk_ram_bytes series, and per-cgroup charges', async () => {
+    const s = await startServe(['--ram']);
+    const all = await scrape(s);
+    const total = all.get('pagewalk_ram_total_bytes') ?? 0;
+    expect(total).toBeGreaterThan(all.get('pagewalk_ram_memtotal_bytes') ?? Number.POSITIVE_INFINITY);
+    let sum = 0;
+    const categories = new Set<string>();
+    for (const [k, v] of all) {
+      const m = /^pagewalk_ram_bytes\{category="([^"]+)",part="/.exec(k);
+      if (!m) continue;
+      categories.add(m[1]);
+      sum += v;
+    }
+    expect(sum).toBe(total);
+    for (const c of ['free', 'processes', 'page-cache', 'shmem', 'kernel']) expect(categories.has(c), c).toBe(true);
+    // The processes are split by the exporter's own groups: node holds this test.
+    expect(
+      [...all.keys()].some((k) => k.startsWith('pagewalk_ram_bytes{category="processes",part="node (alone)"}')),
+    ).toBe(true);
+    expect(byLabel(all, 'pagewalk_cgroup_charged_bytes', 'cgroup').size).toBeGreaterThan(0);
+    expect(all.get('pagewalk_ram_census_duration_seconds')).toBeGreaterThan(0);
+    await s.stop();
+  }, 60_000);
+});

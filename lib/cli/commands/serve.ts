@@ -16,6 +16,7 @@ interface ServeOptions {
   perProcess?: boolean;
   maxSeries: string;
   kubeLogs: string;
+  ram?: boolean;
 }
 
 /** HOST:PORT, [IPv6]:PORT. */
@@ -47,6 +48,7 @@ async function serveCommand(o: ServeOptions, cmd: Command): Promise<void> {
     perProcess: Boolean(o.perProcess),
     maxSeries,
     kubeLogs: o.kubeLogs,
+    ram: Boolean(o.ram),
   });
 
   const server = http.createServer((req, res) => {
@@ -107,6 +109,10 @@ export function registerServe(program: Command): void {
     .option('--min-interval <seconds>', 'reuse a snapshot younger than this', '10')
     .option('--max-scrape-seconds <seconds>', 'cut a snapshot short after this long (0: no bound)', '8')
     .option('--per-process', 'also per-process series (labels pid, name, group, and the Kubernetes ones)')
-    .option('--max-series <n>', 'at most this many per-process series per metric (largest PSS first)', '500');
+    .option('--max-series <n>', 'at most this many per-process series per metric (largest PSS first)', '500')
+    .option(
+      '--ram',
+      'also the RAM census: pagewalk_ram_bytes by category and part, per-cgroup charges (see docs/ram.md)',
+    );
   addKubeLogsOption(command).action(serveCommand);
 }
