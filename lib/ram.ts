@@ -75,8 +75,12 @@ export interface RamCensus {
   };
   /** Memory cgroups with what each is charged for, largest first. */
   cgroups: CgroupCharge[];
-  /** What the census could not place, and where it comes from. */
-  unexplained: { bytes: number; ofMemTotal: number; what: string };
+  /**
+   * What the census could not place, and where it comes from. `short`: what
+   * the kernel's totals claimed beyond the frames without flags (they moved
+   * between the frame read and the totals; 0 when they agree).
+   */
+  unexplained: { bytes: number; ofMemTotal: number; short: number; what: string };
   /** Kernel and build (uname -rv) the census ran on. */
   kernel: string;
   elapsedMs: number;
@@ -172,9 +176,10 @@ function isRemainder(n: RamNode): boolean {
  * arithmetic can place (frames without flags are told apart by the kernel's
  * totals alone). Returns what was taken.
  */
-function take(pool: { left: number }, want: number): number {
+function take(pool: { left: number; short: number }, want: number): number {
   const got = Math.max(0, Math.min(pool.left, Math.round(want)));
   pool.left -= got;
+  pool.short += Math.max(0, Math.round(want) - got);
   return got;
 }
 
@@ -242,6 +247,9 @@ export async function ramCensus(options: RamCensusOptions = {}): Promise<RamCens
     throw new TypeError('onProgress must be a function');
   const started = performance.now();
   const progress = options.onProgress ?? (() => {});
+  // Fail before the snapshot when the frame files cannot be read (not root):
+  // Node's own error, with code, errno, syscall and path.
+  fs.closeSync(fs.openSync(kpagePaths().kpageflags, 'r'));
 
   // Processes first: their walk and the frame read are minutes apart at
   // worst, milliseconds here; each figure says which source it is from.
@@ -314,7 +322,7 @@ function buildCensus(
   // taken from them in order: the steadiest figures first, the per-CPU
   // lists (which change by the millisecond) last, and what is left is
   // `unexplained`.
-  const unflagged = { left: f[FrameClass.Unflagged] };
+  const unflagged = { left: f[FrameClass.Unflagged], short: 0 };
   const managed = inp.zones.reduce((s, z) => s + z.managed, 0) * PAGE;
   const zoneFree = inp.zones.reduce((s, z) => s + z.freePages, 0) * PAGE;
   // In MemTotal (and MemFree) but in no zone's managed frames: memory the
@@ -552,7 +560,8 @@ function buildCensus(
     unexplained: {
       bytes: unexplainedBytes,
       ofMemTotal: memTotal > 0 ? unexplainedBytes / memTotal : 0,
-      what: `${unexplainedBytes} bytes of frames without any flag, left after memory outside the zone allocators, reserved-at-boot memory, kernel stacks, vmalloc, percpu and the per-CPU lists were placed by the kernel's totals`,
+      short: unflagged.short,
+      what: `${unexplainedBytes} bytes of frames without any flag, left after memory outside the zone allocators, reserved-at-boot memory, kernel stacks, vmalloc, percpu and the per-CPU lists were placed by the kernel's totals${unflagged.short > 0 ? `; those totals claimed ${unflagged.short} bytes more than there were such frames (the per-CPU lists got less), as memory moved between the frame read and the totals` : ''}`,
     },
   };
 }

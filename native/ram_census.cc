@@ -16,8 +16,9 @@ namespace {
 constexpr uint64_t bit(unsigned b) { return uint64_t{1} << b; }
 // kpageflags bits (include/uapi/linux/kernel-page-flags.h), raw ones included.
 constexpr uint64_t kLocked = bit(0), kUptodate = bit(3), kDirty = bit(4), kLru = bit(5), kSlab = bit(7),
-                   kWriteback = bit(8), kBuddy = bit(10), kAnon = bit(12), kSwapCache = bit(13),
-                   kSwapBacked = bit(14), kHuge = bit(17), kHwPoison = bit(19), kNoPage = bit(20),
+                   kWriteback = bit(8), kBuddy = bit(10), kMmap = bit(11), kAnon = bit(12),
+                   kSwapCache = bit(13), kSwapBacked = bit(14), kCompoundHead = bit(15),
+                   kCompoundTail = bit(16), kHuge = bit(17), kHwPoison = bit(19), kNoPage = bit(20),
                    kOffline = bit(23), kPgTable = bit(26), kReserved = bit(32), kMappedToDisk = bit(34),
                    kPrivate = bit(35);
 // A page-cache page off the LRU (isolated, or on its way there) still says so.
@@ -39,6 +40,11 @@ size_t readEntries(const ReadOnlyFile& file, uint64_t pfn, size_t entries, uint6
   }
   return done;
 }
+
+// Whether a frame's own mapcount must be read: KPF_MMAP says whether its
+// folio is mapped, which for a single page is whether the page is; a page of
+// a large folio (THP, large file folio) may be unmapped while others are.
+bool needsMapcount(uint64_t f) { return (f & kMmap) && (f & (kCompoundHead | kCompoundTail)); }
 
 // The class a frame's flags decide alone, or kFrameClasses when its
 // mapcount decides (a page that may be mapped).
@@ -134,16 +140,19 @@ CensusResult censusRange(const CensusPaths& paths, const std::vector<uint64_t>& 
     const size_t want = static_cast<size_t>(std::min<uint64_t>(chunkFrames, end - pfn));
     const size_t got = readEntries(flagsFile, pfn, want, flags.data(), out.bytesRead);
     if (got == 0) break;
-    // Flags decide most frames; the mapcount is read only for the frames
-    // that may be mapped, and the cgroup only for the frames charged to
-    // one, in runs (free and never-used memory needs neither, and is most
-    // of an idle machine).
+    // Flags decide most frames (KPF_MMAP whether a single page is mapped);
+    // the mapcount is read only for the pages of mapped large folios, and
+    // the cgroup only for the frames charged to one, in runs (free and never-used memory needs neither, and
+    // is most of an idle machine).
     for (size_t i = 0; i < got; i++)
       klass[i] = static_cast<uint8_t>(inRam(pfn + i) ? classByFlags(flags[i]) : kFrameHole);
     readRuns(countFile, pfn, got, counts.data(), out.bytesRead,
-             [&](size_t i) { return klass[i] == kFrameClasses; });
-    for (size_t i = 0; i < got; i++)
-      if (klass[i] == kFrameClasses) klass[i] = static_cast<uint8_t>(classByMapping(flags[i], counts[i]));
+             [&](size_t i) { return klass[i] == kFrameClasses && needsMapcount(flags[i]); });
+    for (size_t i = 0; i < got; i++) {
+      if (klass[i] != kFrameClasses) continue;
+      const uint64_t mapcount = needsMapcount(flags[i]) ? counts[i] : (flags[i] & kMmap) ? 1 : 0;
+      klass[i] = static_cast<uint8_t>(classByMapping(flags[i], mapcount));
+    }
     if (cgroupFile)
       readRuns(*cgroupFile, pfn, got, cgroups.data(), out.bytesRead,
                [&](size_t i) { return chargedClass(static_cast<FrameClass>(klass[i])); });

@@ -200,6 +200,19 @@ describe('charts in a browser', () => {
     expect(s.colours['#D55E00']).toBeGreaterThan(500);
     expect(s.colours['#0072B2']).toBeGreaterThan(500);
   }, 120_000);
+  it('renders the RAM census as a sunburst', () => {
+    const svg = path.join(dir, 'ram.svg');
+    pagewalk(['ram', '--no-processes', '-o', svg]);
+    const img = decodePng(screenshot(svg));
+    expect([img.width, img.height]).toEqual([WIDTH, HEIGHT]);
+    const s = stats(img, ['#0072B2', '#E69F00']);
+    expect(s.variance).toBeGreaterThan(100);
+    // The largest category (free memory, here) is the first colour: a wide arc of the inner ring.
+    expect(s.colours['#0072B2']).toBeGreaterThan(3000);
+    // The rings cover a good part of their disc.
+    expect(s.nonWhite).toBeGreaterThan(Math.PI * 150 * 150 * 0.5);
+  }, 120_000);
+
   it('renders PSS over time from a record', async () => {
     // Two processes whose memory grows between three samples: two rising lines.
     const growers = [await startGrower(22_000), await startGrower(22_000)];

@@ -140,6 +140,8 @@ describe('ramCensus()', () => {
       `unexplained: ${census.unexplained.bytes} bytes, ${(census.unexplained.ofMemTotal * 100).toFixed(3)}% of MemTotal: ${census.unexplained.what}`,
     );
     expect(census.unexplained.ofMemTotal).toBeLessThan(0.02);
+    // Nor did the kernel's totals claim much more than the frames without flags held.
+    expect(census.unexplained.short / census.reconciliation.memTotal).toBeLessThan(0.02);
     expect(category('unexplained').bytes).toBe(census.unexplained.bytes);
   });
 
@@ -192,6 +194,25 @@ describe('ramCensus()', () => {
       charge?.checks.map((c) => `${c.name}: ${c.census} vs ${c.kernel}`).join('; '),
     );
     within(cache?.census ?? 0, cache?.kernel ?? 0, 0.05, 'census against memory.stat');
+  });
+
+  it('rejects with the path when the frame files cannot be read, and checks its options', async () => {
+    const empty = fs.mkdtempSync('/tmp/pagewalk-ram-nokpage-');
+    const saved = process.env.PAGEWALK_KPAGE_DIR;
+    process.env.PAGEWALK_KPAGE_DIR = empty;
+    try {
+      await expect(ramCensus({ processes: false })).rejects.toMatchObject({
+        code: 'ENOENT',
+        syscall: 'open',
+        path: `${empty}/kpageflags`,
+      });
+    } finally {
+      if (saved === undefined) delete process.env.PAGEWALK_KPAGE_DIR;
+      else process.env.PAGEWALK_KPAGE_DIR = saved;
+      fs.rmdirSync(empty);
+    }
+    await expect(ramCensus({ groupBy: 'colour' as never })).rejects.toThrow(RangeError);
+    await expect(ramCensus({ onProgress: 5 as never })).rejects.toThrow(TypeError);
   });
 
   it('knows the cgroups under a v2 memory hierarchy too, where there is one', (ctx) => {
