@@ -3,7 +3,9 @@
 # side with `pagewalk smem`), chromium (renders the SVG charts), clang-format
 # (lint of native/), a C compiler and static libc (fixtures), setpriv (unprivileged runs) and
 # prometheus (its `prometheus` scrapes `pagewalk serve` in the tests and its
-# `promtool check metrics` checks the exposition).
+# `promtool check metrics` checks the exposition; `promtool check rules` and
+# `promtool test rules` check deploy/prometheus), and prometheus-node-exporter
+# (the machine totals the Grafana dashboard in deploy/grafana shows).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 need=()
@@ -19,6 +21,7 @@ command -v pgrep >/dev/null || need+=(procps)
 command -v script >/dev/null || need+=(bsdutils)
 command -v mkswap >/dev/null || need+=(util-linux)
 command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
+command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup-machine: need root to install: ${need[*]}" >&2

@@ -6,49 +6,27 @@
 // to the sum of its processes' smaps_rollup, and its unique memory equal to
 // the group oracle; snapshot(), smem and group must name them the same way.
 import { execFileSync } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMemoryCgroup, snapshot } from '../lib/index';
-import { type CgroupTree, createCgroupTree, type TreeCgroup } from './helpers/cgroup';
+import { type CgroupTree, createCgroupTree } from './helpers/cgroup';
 import { ok, root } from './helpers/cli';
-import { type Fixture, killAllFixtures, startFixture } from './helpers/fixture';
+import { killAllFixtures } from './helpers/fixture';
 import { groupTruth } from './helpers/group-oracle';
 import { rollup } from './helpers/oracle';
+import { makeKubeLogs, type PodSpec, type RunningPod, setMemoryLimit, startPod, underscored } from './helpers/pods';
 import { type Served, startServe, stopAllServes } from './helpers/serve';
 
-interface ContainerSpec {
-  name: string;
-  regions: string[];
-  /** No log symlink: the pod's sandbox (pause), or a pod the logs do not name. */
-  unnamed?: boolean;
-}
-
-interface PodSpec {
-  form: string;
-  namespace: string;
-  pod: string;
-  /** The pod directory and each container's, relative to the tree's root, from the UID and a container ID. */
-  podDir: (uid: string) => string;
-  containerDir: (uid: string, id: string) => string;
-  /** Static pods have a 32-hex UID. */
-  staticPod?: boolean;
-  containers: ContainerSpec[];
-  /** The logs do not name this pod. */
-  unknown?: boolean;
-}
-
-const us = (uid: string) => uid.replaceAll('-', '_');
 const PODS: PodSpec[] = [
   {
     form: 'systemd burstable, containerd',
     namespace: 'shop',
     pod: 'web-0',
-    podDir: (u) => `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${us(u)}.slice`,
+    podDir: (u) => `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${underscored(u)}.slice`,
     containerDir: (u, id) =>
-      `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${us(u)}.slice/cri-containerd-${id}.scope`,
+      `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${underscored(u)}.slice/cri-containerd-${id}.scope`,
     containers: [
       { name: 'nginx', regions: ['anon', 'shared', 'cow'] },
       { name: 'sidecar', regions: ['anon'] },
@@ -59,26 +37,26 @@ const PODS: PodSpec[] = [
     form: 'systemd besteffort, CRI-O',
     namespace: 'shop',
     pod: 'cache-7f9c',
-    podDir: (u) => `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${us(u)}.slice`,
+    podDir: (u) => `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${underscored(u)}.slice`,
     containerDir: (u, id) =>
-      `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${us(u)}.slice/crio-${id}.scope`,
+      `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${underscored(u)}.slice/crio-${id}.scope`,
     containers: [{ name: 'redis', regions: ['anon', 'file'] }],
   },
   {
     form: 'systemd guaranteed, Docker',
     namespace: 'data',
     pod: 'db-0',
-    podDir: (u) => `kubepods.slice/kubepods-pod${us(u)}.slice`,
-    containerDir: (u, id) => `kubepods.slice/kubepods-pod${us(u)}.slice/docker-${id}.scope`,
+    podDir: (u) => `kubepods.slice/kubepods-pod${underscored(u)}.slice`,
+    containerDir: (u, id) => `kubepods.slice/kubepods-pod${underscored(u)}.slice/docker-${id}.scope`,
     containers: [{ name: 'postgres', regions: ['anon', 'shared'] }],
   },
   {
     form: 'the colon form',
     namespace: 'kube-system',
     pod: 'kube-proxy-x7k2p',
-    podDir: (u) => `system.slice/containerd.service/kubepods-besteffort-pod${us(u)}.slice`,
+    podDir: (u) => `system.slice/containerd.service/kubepods-besteffort-pod${underscored(u)}.slice`,
     containerDir: (u, id) =>
-      `system.slice/containerd.service/kubepods-besteffort-pod${us(u)}.slice:cri-containerd:${id}`,
+      `system.slice/containerd.service/kubepods-besteffort-pod${underscored(u)}.slice:cri-containerd:${id}`,
     containers: [{ name: 'kube-proxy', regions: ['anon'] }],
   },
   {
@@ -103,30 +81,12 @@ const PODS: PodSpec[] = [
     namespace: 'ghost',
     pod: 'ghost',
     unknown: true,
-    podDir: (u) => `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${us(u)}.slice`,
+    podDir: (u) => `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${underscored(u)}.slice`,
     containerDir: (u, id) =>
-      `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${us(u)}.slice/cri-containerd-${id}.scope`,
+      `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${underscored(u)}.slice/cri-containerd-${id}.scope`,
     containers: [{ name: 'ghost', regions: ['anon'], unnamed: true }],
   },
 ];
-
-interface RunningContainer {
-  spec: ContainerSpec;
-  id: string;
-  cgroup: TreeCgroup;
-  fixture: Fixture;
-}
-
-interface RunningPod {
-  spec: PodSpec;
-  version: 1 | 2;
-  uid: string;
-  /** The pod's name in this hierarchy (each hierarchy has its own pods). */
-  pod: string;
-  dir: TreeCgroup;
-  containers: RunningContainer[];
-  pids: number[];
-}
 
 const POD_LIMIT = 3 * 2 ** 30;
 const CONTAINER_LIMIT = 2 * 2 ** 30;
@@ -136,65 +96,21 @@ let logs: string;
 const trees: CgroupTree[] = [];
 const pods: RunningPod[] = [];
 
-function writeLogs(p: RunningPod): void {
-  if (p.spec.unknown) return;
-  const podDir = path.join(logs, 'pods', `${p.spec.namespace}_${p.pod}_${p.uid}`);
-  for (const c of p.containers) {
-    if (c.spec.unnamed) continue;
-    fs.mkdirSync(path.join(podDir, c.spec.name), { recursive: true });
-    const log = path.join(podDir, c.spec.name, '0.log');
-    fs.writeFileSync(log, '');
-    fs.symlinkSync(log, path.join(logs, 'containers', `${p.pod}_${p.spec.namespace}_${c.spec.name}-${c.id}.log`));
-  }
-}
-
-/** Sets a memory limit where the hierarchy has the memory controller; false where it cannot be set. */
-function setLimit(version: 1 | 2, dir: string, bytes: number): boolean {
-  const file = path.join(dir, version === 1 ? 'memory.limit_in_bytes' : 'memory.max');
-  if (!fs.existsSync(file)) return false;
-  fs.writeFileSync(file, String(bytes));
-  return true;
-}
-
 const limitsSet = new Map<string, number>();
 
 beforeAll(async () => {
   execFileSync('npm', ['run', 'build:ts'], { cwd: root, stdio: 'ignore' });
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewalk-kube-'));
-  logs = path.join(tmp, 'log');
-  fs.mkdirSync(path.join(logs, 'pods'), { recursive: true });
-  fs.mkdirSync(path.join(logs, 'containers'));
+  logs = makeKubeLogs(path.join(tmp, 'log'));
   for (const version of [1, 2] as const) {
     const tree = createCgroupTree(version, `pagewalk-kube-${process.pid}`);
     trees.push(tree);
-    for (const spec of PODS) {
-      const uid = spec.staticPod ? randomBytes(16).toString('hex') : randomUUID();
-      const pod = `${spec.pod}-v${version}`;
-      const dir = tree.make(spec.podDir(uid));
-      const containers: RunningContainer[] = [];
-      for (const c of spec.containers) {
-        const id = randomBytes(32).toString('hex');
-        const cgroup = tree.make(spec.containerDir(uid, id));
-        const fixture = await startFixture(c.regions, {}, { via: cgroup.via });
-        containers.push({ spec: c, id, cgroup, fixture });
-      }
-      const running: RunningPod = {
-        spec,
-        version,
-        uid,
-        pod,
-        dir,
-        containers,
-        pids: containers.flatMap((c) => c.fixture.pids),
-      };
-      writeLogs(running);
-      pods.push(running);
-    }
+    for (const spec of PODS) pods.push(await startPod(tree, spec, logs, `-v${version}`));
   }
   // Limits on the first pod of each hierarchy, where the memory controller is there to hold them.
   for (const p of pods.filter((x) => x.spec === PODS[0])) {
-    if (setLimit(p.version, p.dir.dir, POD_LIMIT)) limitsSet.set(`${p.version} pod`, POD_LIMIT);
-    if (setLimit(p.version, p.containers[0].cgroup.dir, CONTAINER_LIMIT))
+    if (setMemoryLimit(p.version, p.dir.dir, POD_LIMIT)) limitsSet.set(`${p.version} pod`, POD_LIMIT);
+    if (setMemoryLimit(p.version, p.containers[0].cgroup.dir, CONTAINER_LIMIT))
       limitsSet.set(`${p.version} container`, CONTAINER_LIMIT);
   }
   for (const p of pods) for (const c of p.containers) c.fixture.stop();

@@ -1,7 +1,7 @@
 // pagewalk serve scraped by a real Prometheus (Debian's prometheus package,
 // installed by scripts/setup-machine.sh), on loopback, every second: the
 // figures Prometheus stores for a stopped fixture family are the kernel's.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,7 +10,8 @@ import { root } from './helpers/cli';
 import { type Fixture, fixtureBin, killAllFixtures, startFixture } from './helpers/fixture';
 import { groupTruth } from './helpers/group-oracle';
 import { rollup } from './helpers/oracle';
-import { freePort, type Served, startServe, stopAllServes } from './helpers/serve';
+import { type RunningPrometheus, scrapeConfig, startPrometheus } from './helpers/prometheus';
+import { type Served, startServe, stopAllServes } from './helpers/serve';
 
 // A copy of the fixture under a name no other process has: the family is
 // the only match of the config, and its program's pages are its own.
@@ -20,21 +21,15 @@ const GROUP = `family ${NAME}`;
 let tmp: string;
 let family: Fixture;
 let served: Served;
-let prometheus: ChildProcess | undefined;
-let prometheusExited: Promise<unknown> | undefined;
+let prometheus: RunningPrometheus | undefined;
 let api: string;
+
+const query = (promql: string) => (prometheus as RunningPrometheus).query(promql);
 
 interface Sample {
   /** Seconds since the epoch: when Prometheus scraped it. */
   at: number;
   value: number;
-}
-
-async function query(promql: string): Promise<{ metric: Record<string, string>; values?: [number, string][] }[]> {
-  const r = await fetch(`${api}/api/v1/query?query=${encodeURIComponent(promql)}`);
-  const body = (await r.json()) as { status: string; data: { result: [] }; error?: string };
-  if (body.status !== 'success') throw new Error(`${promql}: ${body.error}`);
-  return body.data.result;
 }
 
 /** The newest sample Prometheus holds for the family group's metric, once one was scraped after `after`. */
@@ -48,60 +43,6 @@ async function newestAfter(metric: string, after: number): Promise<Sample> {
   throw new Error(`no sample of ${metric} after ${after}`);
 }
 
-async function startPrometheus(target: number): Promise<void> {
-  const data = path.join(tmp, 'data');
-  const config = path.join(tmp, 'prometheus.yml');
-  fs.writeFileSync(
-    config,
-    [
-      'global:',
-      '  scrape_interval: 1s',
-      '  scrape_timeout: 1s',
-      'scrape_configs:',
-      '  - job_name: pagewalk',
-      '    static_configs:',
-      `      - targets: ['127.0.0.1:${target}']`,
-      '',
-    ].join('\n'),
-  );
-  // The port is free when picked; another program could take it before
-  // Prometheus does, so a Prometheus that exits at once is started again.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    api = `http://127.0.0.1:${port}`;
-    const child = spawn(
-      'prometheus',
-      [
-        `--config.file=${config}`,
-        `--storage.tsdb.path=${data}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        '--log.level=warn',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let log = '';
-    child.stderr?.on('data', (d) => {
-      log += d;
-    });
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.once('error', () => undefined);
-    prometheus = child;
-    prometheusExited = exited;
-    for (let i = 0; i < 300; i++) {
-      if (child.exitCode !== null || child.signalCode !== null) break;
-      try {
-        if ((await fetch(`${api}/-/ready`)).ok) return;
-      } catch {
-        // not listening yet
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    child.kill('SIGKILL');
-    await exited;
-    if (attempt === 2) throw new Error(`prometheus did not become ready: ${log}`);
-  }
-}
-
 beforeAll(async () => {
   execFileSync('npm', ['run', 'build:ts'], { cwd: root, stdio: 'ignore' });
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewalk-prometheus-'));
@@ -113,18 +54,12 @@ beforeAll(async () => {
   const config = path.join(tmp, 'groups.yaml');
   fs.writeFileSync(config, `groups:\n  - name: "family {{name}}"\n    match:\n      name: ^${NAME}$\n`);
   served = await startServe(['--config', config, '--min-interval', '0']);
-  await startPrometheus(served.port);
+  prometheus = await startPrometheus(tmp, scrapeConfig({ pagewalk: `127.0.0.1:${served.port}` }));
+  api = prometheus.api;
 }, 120_000);
 
 afterAll(async () => {
-  if (prometheus && prometheus.exitCode === null && prometheus.signalCode === null) {
-    prometheus.kill('SIGTERM');
-    const done = await Promise.race([prometheusExited, new Promise((r) => setTimeout(() => r('timeout'), 10_000))]);
-    if (done === 'timeout') {
-      prometheus.kill('SIGKILL');
-      await prometheusExited;
-    }
-  }
+  await prometheus?.stop();
   await stopAllServes();
   await killAllFixtures();
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
