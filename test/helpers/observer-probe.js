@@ -63,7 +63,18 @@ async function snap(excludeSelf, extra = [], members = pids) {
     const excluded = figures(await pw.processMemory(pid, { excludeSelf: true }));
     out.targets[pid] = { included, rollup, excluded };
   }
-  out.snapshotExcluded = await snap(true);
+  // The targets share the [vdso] page with every process on the machine, so
+  // its mapcount (and a byte of their PSS) moves whenever a process starts or
+  // exits. Compare a snapshot with processMemory() taken right after it, and
+  // take both again until the machine held still between them.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    out.snapshotExcluded = await snap(true);
+    const again = {};
+    for (const pid of pids) again[pid] = figures(await pw.processMemory(pid, { excludeSelf: true }));
+    const held = out.snapshotExcluded.processes.every((p) => JSON.stringify(p) === JSON.stringify(again[p.pid]));
+    for (const pid of pids) out.targets[pid].excluded = again[pid];
+    if (held) break;
+  }
   out.snapshotIncluded = await snap(false);
   // The caller measured along with the targets: its own figures stay the kernel's.
   out.withSelf = await snap(true, [process.pid]);
