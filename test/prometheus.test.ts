@@ -14,7 +14,9 @@ import { type RunningPrometheus, scrapeConfig, startPrometheus } from './helpers
 import { type Served, startServe, stopAllServes } from './helpers/serve';
 
 // A copy of the fixture under a name no other process has: the family is
-// the only match of the config, and its program's pages are its own.
+// the only match of the config, and its program's pages are its own. The
+// statically linked build maps no shared library, whose PSS would move with
+// every process that starts or exits on a busy machine.
 const NAME = `pwprom${process.pid % 100_000}`;
 const GROUP = `family ${NAME}`;
 
@@ -47,7 +49,7 @@ beforeAll(async () => {
   execFileSync('npm', ['run', 'build:ts'], { cwd: root, stdio: 'ignore' });
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewalk-prometheus-'));
   const bin = path.join(tmp, NAME);
-  fs.copyFileSync(fixtureBin('layouts'), bin);
+  fs.copyFileSync(fixtureBin('layouts-static'), bin);
   fs.chmodSync(bin, 0o755);
   family = await startFixture(['anon', 'file', 'zero', 'shared', 'cow'], {}, { bin });
   family.stop();
@@ -84,7 +86,7 @@ describe('a real Prometheus scraping pagewalk serve', () => {
     // before and after the scrape it is compared with.
     const n = family.pids.length;
     let compared = false;
-    for (let attempt = 0; attempt < 10 && !compared; attempt++) {
+    for (let attempt = 0; attempt < 30 && !compared; attempt++) {
       const before = family.pids.map((p) => rollup(p).Pss);
       const pss = await newestAfter('pagewalk_group_pss_bytes', Date.now() / 1000);
       const after = family.pids.map((p) => rollup(p).Pss);
