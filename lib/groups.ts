@@ -6,7 +6,7 @@
 // Kubernetes keys (pod, container, namespace) name a process from its cgroup
 // and the kubelet's log directories (see kubernetes.ts).
 import * as fs from 'node:fs';
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAMLMap } from 'yaml';
+import type { Node, YAMLMap } from 'yaml';
 import { describe } from './errors';
 import { type KubeletNames, type PodIdentity, podIdentity, readKubeletNames } from './kubernetes';
 import { type CgroupLine, memoryCgroup, parseCgroupFile } from './proc/cgroup';
@@ -289,6 +289,8 @@ export function groupNameOf(grouping: Grouping, facts: ProcessFacts): string | u
  */
 export function parseGroupConfig(text: string, file = 'config'): GroupConfig {
   if (typeof text !== 'string') throw new TypeError(`text must be a string, got ${describe(text)}`);
+  // Loaded here, not with the library: yaml is 72 modules that only a configuration needs.
+  const { isMap, isScalar, isSeq, LineCounter, parseDocument } = require('yaml') as typeof import('yaml');
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const lineOf = (node: Node | null | undefined, fallback = 1) =>
@@ -302,14 +304,14 @@ export function parseGroupConfig(text: string, file = 'config'): GroupConfig {
   }
   const top = doc.contents;
   if (!isMap(top)) return fail(top, 'the file must be a mapping with a "groups" list');
-  checkKeys(top, ['groups'], fail);
+  checkKeys(isScalar, top, ['groups'], fail);
   const list = top.get('groups', true);
   if (!isSeq(list)) return fail((list as Node | undefined) ?? top, '"groups" must be a list of groups');
   const groups: GroupRule[] = [];
   for (const item of list.items) {
     const node = item as Node;
     if (!isMap(node)) return fail(node, 'each group must be a mapping with "name" and optionally "match"');
-    checkKeys(node, ['name', 'match'], fail);
+    checkKeys(isScalar, node, ['name', 'match'], fail);
     const nameNode = node.get('name', true) as Node | undefined;
     if (!isScalar(nameNode) || typeof nameNode.value !== 'string' || !nameNode.value)
       return fail(nameNode ?? node, 'a group needs a "name" (text; {{name}} {{exe}} {{user}} {{cgroup}} {{match}})');
@@ -321,7 +323,7 @@ export function parseGroupConfig(text: string, file = 'config'): GroupConfig {
     const matchNode = node.get('match', true) as Node | undefined;
     if (matchNode !== undefined) {
       if (!isMap(matchNode)) return fail(matchNode, `"match" must be a mapping of ${MATCH_FIELDS.join(', ')}`);
-      checkKeys(matchNode, MATCH_FIELDS, fail);
+      checkKeys(isScalar, matchNode, MATCH_FIELDS, fail);
       for (const pair of matchNode.items) {
         const field = (pair.key as { value: MatchField }).value;
         const v = pair.value as Node | null;
@@ -340,6 +342,7 @@ export function parseGroupConfig(text: string, file = 'config'): GroupConfig {
 }
 
 function checkKeys(
+  isScalar: typeof import('yaml').isScalar,
   map: YAMLMap,
   allowed: readonly string[],
   fail: (node: Node | null | undefined, reason: string) => never,

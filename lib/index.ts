@@ -42,7 +42,6 @@ export {
   type SampleExtras,
   sampleOf,
 } from './diff';
-export { Exporter, type ExporterOptions } from './exporter';
 export {
   checkGrouping,
   DEFAULT_KUBE_LOGS,

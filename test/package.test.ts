@@ -56,3 +56,33 @@ it('loads with import', () => {
   const out = execFileSync(process.execPath, ['use.mjs'], { cwd: dir, encoding: 'utf8' });
   expect(JSON.parse(out)).toEqual({ same: true, present: true, pss: true });
 });
+
+it('loads the library alone: the exporter, YAML and the command only through their subpaths or when used', () => {
+  // prom-client and yaml were 104 of the 188 modules require('pagewalk') loaded.
+  const probe = `
+const heavy = () => Object.keys(require.cache).filter((f) =>
+  /node_modules\\/(prom-client|yaml|commander)\\//.test(f) || /pagewalk\\/dist\\/(exporter|cli\\/)/.test(f));
+const p = require('pagewalk');
+const before = heavy();
+const modules = Object.keys(require.cache).length;
+p.parseGroupConfig('groups:\\n  - name: "{{name}}"\\n');
+const afterConfig = heavy().filter((f) => f.includes('/yaml/')).length > 0;
+const { Exporter } = require('pagewalk/exporter');
+const { buildProgram } = require('pagewalk/cli');
+console.log(JSON.stringify({ before, modules, afterConfig, exporter: typeof Exporter, cli: buildProgram().name() }));
+`;
+  const out = JSON.parse(execFileSync(process.execPath, ['-e', probe], { cwd: dir, encoding: 'utf8' }));
+  expect(out.before).toEqual([]);
+  // The library's own modules and node-gyp-build: well under the 188 of before.
+  expect(out.modules).toBeLessThan(60);
+  expect(out).toMatchObject({ afterConfig: true, exporter: 'function', cli: 'pagewalk' });
+});
+
+it('imports the subpaths as ES modules', () => {
+  fs.writeFileSync(
+    path.join(dir, 'subpaths.mjs'),
+    "import { Exporter } from 'pagewalk/exporter';\nimport exporter from 'pagewalk/exporter';\nimport { main } from 'pagewalk/cli';\nconsole.log(JSON.stringify({ same: exporter.Exporter === Exporter, exporter: typeof Exporter, main: typeof main }));\n",
+  );
+  const out = execFileSync(process.execPath, ['subpaths.mjs'], { cwd: dir, encoding: 'utf8' });
+  expect(JSON.parse(out)).toEqual({ same: true, exporter: 'function', main: 'function' });
+});
