@@ -108,6 +108,7 @@ export {
   type RunLengths,
   runLengths,
   ScanCategory,
+  scanCategories,
   type ScanOptions,
   type ScanRegion,
   type ScanResult,

@@ -171,6 +171,8 @@ export interface NativeBinding {
   };
   /** TASK_SIZE as a page number, or 0 when the kernel lacks PAGEMAP_SCAN (no whole-space walks). */
   wholeSpaceEndPage(): number;
+  /** The PAGEMAP_SCAN categories the kernel knows (probed once), 0 without PAGEMAP_SCAN. */
+  scanCategories(): number;
   /**
    * A process's stat, status, cmdline and exe facts (the files `wanted`
    * names, factsWanted bits): factFields numbers laid out as FactField, and

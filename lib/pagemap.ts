@@ -173,7 +173,7 @@ function checkSlice(entries: BigUint64Array, start: number, end: number): void {
   }
 }
 
-/** PAGEMAP_SCAN categories. */
+/** PAGEMAP_SCAN categories (GUARD: Linux 6.15+; see scanCategories()). */
 export const ScanCategory = {
   WPALLOWED: 1 << 0,
   WRITTEN: 1 << 1,
@@ -194,7 +194,7 @@ export interface ScanOptions {
   inverted?: number;
   /** Pages must have at least one of these. Default: PRESENT | SWAPPED. */
   anyOf?: number;
-  /** Categories reported, and on which adjacent pages merge. Default: all. */
+  /** Categories reported, and on which adjacent pages merge. Default: every one the kernel knows (scanCategories()). */
   report?: number;
   /** Stop after this many matching pages (0: no limit). */
   maxPages?: number;
@@ -227,6 +227,20 @@ export interface ScanResult {
 /** PAGEMAP_SCAN can be switched off (PAGEWALK_DISABLE_SCAN=1) to test the fallback. */
 export function scanDisabled(): boolean {
   return process.env.PAGEWALK_DISABLE_SCAN === '1';
+}
+
+let knownCategories: number | undefined;
+
+/**
+ * The PAGEMAP_SCAN categories this kernel knows, as a ScanCategory mask:
+ * all of them from Linux 6.15, all but GUARD on 6.7-6.14, 0 without
+ * PAGEMAP_SCAN (or with PAGEWALK_DISABLE_SCAN=1). Asked of the kernel once.
+ * scan() asking for one it does not know fails with EINVAL.
+ */
+export function scanCategories(): number {
+  if (scanDisabled()) return 0;
+  knownCategories ??= native.scanCategories();
+  return knownCategories;
 }
 
 function checkCategories(v: number | undefined, name: string, fallback: number): number {
@@ -332,7 +346,7 @@ export class PagemapHandle {
     const mask = checkCategories(options.require, 'require', 0);
     const inverted = checkCategories(options.inverted, 'inverted', 0);
     const anyOf = checkCategories(options.anyOf, 'anyOf', ScanCategory.PRESENT | ScanCategory.SWAPPED);
-    const report = checkCategories(options.report, 'report', ALL_CATEGORIES);
+    const report = checkCategories(options.report, 'report', scanCategories() || ALL_CATEGORIES);
     const maxPages = validatePageCount(options.maxPages ?? 0, 'maxPages');
     const batch = validatePageCount(options.batch ?? 4096, 'batch', 1 << 20);
     if (batch < 1) throw new RangeError('batch must be at least 1');

@@ -994,6 +994,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("wholeSpaceEndPage", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 return Napi::Number::New(info.Env(), static_cast<double>(pagewalk::wholeSpaceEndPage()));
               }));
+  // scanCategories() -> the PAGEMAP_SCAN categories this kernel knows, 0 without it
+  exports.Set("scanCategories", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                return Napi::Number::New(info.Env(), static_cast<double>(pagewalk::knownScanCategories()));
+              }));
   // Sizes of the layouts lib/native.ts mirrors, so that a stale build is caught on load.
   exports.Set("mappingFields", Napi::Number::New(env, pagewalk::kFields));
   exports.Set("groupFields", Napi::Number::New(env, pagewalk::kGroupFields));

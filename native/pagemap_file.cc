@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <ctime>
 
 #include "page_size.h"
@@ -38,6 +39,24 @@ struct PmScanArg {
 constexpr unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);
 
 constexpr size_t kEntrySize = sizeof(uint64_t);
+
+// errno of a PAGEMAP_SCAN of page 0 (below every mapping) reporting
+// `categories`, or 0 when the kernel took it.
+int probeScan(int fd, uint64_t categories) {
+  uint64_t region[3];
+  PmScanArg arg{};
+  arg.size = sizeof(arg);
+  arg.end = uint64_t{1} << kPageShift;
+  arg.vec = reinterpret_cast<uint64_t>(region);
+  arg.vec_len = 1;
+  arg.category_anyof_mask = kScanPresent | kScanSwapped;
+  arg.return_mask = categories;
+  int rc;
+  do {
+    rc = ::ioctl(fd, kPagemapScan, &arg);
+  } while (rc < 0 && errno == EINTR);
+  return rc < 0 ? errno : 0;
+}
 
 // While pausing, reads are cut into pieces of this many entries (4 MiB of
 // address space, two holds of the lock, about 50 us when every page is
@@ -215,6 +234,24 @@ void PagemapFile::close() {
   }
 }
 
+uint64_t knownScanCategories() {
+  static const uint64_t known = [] {
+    int fd;
+    do {
+      fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) return uint64_t{0};
+    uint64_t categories = 0;
+    if (probeScan(fd, kScanCategoriesNamed) == 0)
+      categories = kScanCategoriesNamed;
+    else if (probeScan(fd, kScanCategories67) == 0)
+      categories = kScanCategories67;
+    ::close(fd);
+    return categories;
+  }();
+  return known;
+}
+
 void PagemapFile::throwExited() const { throw SystemError(ESRCH, "read", path_, "process exited"); }
 
 // Page 0 lies below the end of every user address space, so a read there
@@ -285,15 +322,24 @@ ScanResult PagemapFile::scan(const ScanRequest& request, uint64_t* regionsOut, s
   if (rc < 0) {
     const int error = errno;
     restorePriority();  // the pool thread goes on to other work
-    errno = error;
-    if (errno == ENOTTY || errno == EINVAL) {
-      // EINVAL is also what a newer kernel says for a bad argument; the
-      // caller validated the arguments, so here it means "no such ioctl".
+    // Kernels without the ioctl answer ENOTTY (or EINVAL). A kernel with it
+    // answers EINVAL for a category it does not know (GUARD before 6.15):
+    // that request fails, it does not make PAGEMAP_SCAN unsupported.
+    const uint64_t known = knownScanCategories();
+    if (error == ENOTTY || (error == EINVAL && known == 0)) {
       result.unsupported = true;
       return result;
     }
-    if (errno == ESRCH) throwExited();
-    throw SystemError(errno, "ioctl", path_);
+    if (error == ESRCH) throwExited();
+    const uint64_t asked =
+        request.categoryInverted | request.categoryMask | request.categoryAnyofMask | request.returnMask;
+    if (error == EINVAL && (asked & ~known) != 0) {
+      char detail[96];
+      snprintf(detail, sizeof detail, "PAGEMAP_SCAN categories 0x%llx unknown to this kernel",
+               static_cast<unsigned long long>(asked & ~known));
+      throw SystemError(error, "ioctl", path_, detail);
+    }
+    throw SystemError(error, "ioctl", path_);
   }
   result.regions = static_cast<size_t>(rc);
   result.walkEnd = arg.walk_end;

@@ -21,7 +21,17 @@ constexpr uint64_t kScanSwapped = 1 << 4;
 constexpr uint64_t kScanPfnZero = 1 << 5;
 constexpr uint64_t kScanHuge = 1 << 6;
 constexpr uint64_t kScanSoftDirty = 1 << 7;
-constexpr uint64_t kScanGuard = 1 << 8;
+constexpr uint64_t kScanGuard = 1 << 8;  // 6.15+
+// Every category of 6.7, and every one this file names.
+constexpr uint64_t kScanCategories67 = (1 << 8) - 1;
+constexpr uint64_t kScanCategoriesNamed = kScanCategories67 | kScanGuard;
+
+// The categories this kernel's PAGEMAP_SCAN knows (kScanCategoriesNamed on
+// 6.15+, kScanCategories67 on 6.7-6.14), or 0 without PAGEMAP_SCAN. Asked
+// once per process, of /proc/self/pagemap: a scan asking for a category the
+// kernel does not know fails with EINVAL, the answer some kernels also give
+// for no PAGEMAP_SCAN at all.
+uint64_t knownScanCategories();
 
 struct ScanRequest {
   uint64_t startAddress = 0;
@@ -59,7 +69,7 @@ TargetState threadsState(int pid);
 struct ScanResult {
   size_t regions = 0;        // regions written, 3 u64 each (start, end, categories)
   uint64_t walkEnd = 0;      // where the kernel stopped; resume here if < end
-  bool unsupported = false;  // kernel has no PAGEMAP_SCAN (ENOTTY / EINVAL)
+  bool unsupported = false;  // kernel has no PAGEMAP_SCAN (see knownScanCategories())
 };
 
 class PagemapFile {
@@ -77,7 +87,8 @@ class PagemapFile {
   size_t read(uint64_t firstPage, size_t count, uint64_t* out);
 
   // One PAGEMAP_SCAN call, regions written to `regionsOut` (capacity in
-  // regions). Never throws for a missing ioctl: sets `unsupported`.
+  // regions). Never throws for a missing ioctl: sets `unsupported`. A
+  // request for a category the kernel does not know throws EINVAL.
   ScanResult scan(const ScanRequest& request, uint64_t* regionsOut, size_t capacity);
 
   // From now on, pause as `pauses` says between calls while the target runs,

@@ -10,9 +10,11 @@ import {
   readMaps,
   runLengths,
   ScanCategory,
+  scanCategories,
   walk,
   walkSync,
 } from '../lib/index';
+import { native } from '../lib/native';
 import { type Fixture, killAllFixtures, startFixture } from './helpers/fixture';
 import { kernel, skipUnless } from './helpers/kernel';
 import { readKpage, readPagemapPlain, swapOn } from './helpers/oracle';
@@ -366,6 +368,73 @@ describe('walk()', () => {
       h.close();
     } finally {
       delete process.env.PAGEWALK_DISABLE_SCAN;
+    }
+  });
+});
+
+describe('PAGEMAP_SCAN categories', () => {
+  it('scanCategories() is what the kernel takes: all from 6.15, all but GUARD on 6.7-6.14, none before', () => {
+    const k = kernel();
+    expect(scanCategories()).toBe(k.scanGuardCategory ? 0x1ff : k.pagemapScan ? 0xff : 0);
+  });
+
+  it('scan() by default reports the categories the kernel knows, GUARD where it knows it', (ctx) => {
+    skipUnless(ctx, kernel().pagemapScan, `no PAGEMAP_SCAN (errno ${kernel().raw.pagemapScanErrno})`);
+    const r = region('guard');
+    const end = r.start + BigInt(r.pages * 4096);
+    const h = openPagemap(fx.pid);
+    try {
+      const plain = h.scan(r.start, end);
+      expect(plain.supported).toBe(true);
+      expect(plain.regions.every((x) => (x.categories & ~scanCategories()) === 0)).toBe(true);
+      // Guard markers are swap-type entries: the kernel reports them SWAPPED (and GUARD where it knows it).
+      expect(plain.regions.reduce((a, x) => a + Number(x.end - x.start), 0)).toBe(16 * 4096);
+      const guarded = plain.regions.filter((x) => x.guard).map((x) => [x.start - r.start, x.end - r.start]);
+      if (kernel().scanGuardCategory && r.installed === 1) expect(guarded).toEqual([[4n * 4096n, 8n * 4096n]]);
+      else expect(guarded).toEqual([]);
+    } finally {
+      h.close();
+    }
+  });
+
+  it('a category the kernel does not know fails that scan with EINVAL, and PAGEMAP_SCAN stays supported', (ctx) => {
+    skipUnless(ctx, kernel().pagemapScan, `no PAGEMAP_SCAN (errno ${kernel().raw.pagemapScanErrno})`);
+    // Linux 6.7-6.14 answer EINVAL for GUARD, which used to read as "no
+    // PAGEMAP_SCAN". scan() takes only ScanCategory bits, so the addon is
+    // asked directly for one no kernel knows (bit 40).
+    const r = region('anon');
+    const raw = new native.PagemapHandle(fx.pid);
+    try {
+      const ask = (report: number) =>
+        raw.scan(
+          Number(r.start >> 12n),
+          Number(r.start >> 12n) + 1,
+          0,
+          0,
+          ScanCategory.PRESENT,
+          report,
+          0,
+          new BigUint64Array(3),
+          new Float64Array(1),
+        );
+      expect(ask(ScanCategory.PRESENT)).toBe(1);
+      expect(() => ask(2 ** 40)).toThrow(
+        expect.objectContaining({ code: 'EINVAL', errno: -22, syscall: 'ioctl', path: `/proc/${fx.pid}/pagemap` }),
+      );
+      expect(() => ask(2 ** 40)).toThrow(/categories 0x10000000000 unknown to this kernel/);
+      expect(ask(ScanCategory.PRESENT)).toBe(1);
+    } finally {
+      raw.close();
+    }
+    // Where the kernel lacks GUARD, scan() asking for it fails the same way.
+    const h = openPagemap(fx.pid);
+    try {
+      const guard = () => h.scan(r.start, r.start + 4096n, { report: ScanCategory.GUARD });
+      if (kernel().scanGuardCategory) expect(guard().supported).toBe(true);
+      else expect(guard).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'ioctl' }));
+      expect(h.scan(r.start, r.start + 4096n).supported).toBe(true);
+    } finally {
+      h.close();
     }
   });
 });
