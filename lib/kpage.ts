@@ -81,16 +81,34 @@ export function hasSysAdmin(): boolean {
   }
 }
 
-function readNumber(path: string): number {
-  try {
-    return Number(fs.readFileSync(path, 'utf8').trim()) || 0;
-  } catch {
-    return 0;
+/**
+ * Where KSM's counters are. PAGEWALK_KSM_DIR points elsewhere (a directory
+ * whose counters cannot be read), which is how tests force that path.
+ */
+function ksmDir(): string {
+  return process.env.PAGEWALK_KSM_DIR ?? '/sys/kernel/mm/ksm';
+}
+
+/**
+ * Whether KSM may have merged pages. When its counters cannot be read (a
+ * container's masked /sys, a changed layout) the answer is unknown, and
+ * unknown counts as yes, as it does for meminfo below: slower, never wrong.
+ */
+function ksmMayHaveMerged(): boolean {
+  for (const counter of ['pages_shared', 'pages_sharing']) {
+    let text: string;
+    try {
+      text = fs.readFileSync(`${ksmDir()}/${counter}`, 'utf8').trim();
+    } catch {
+      return true;
+    }
+    if (!/^\d+$/.test(text) || Number(text) > 0) return true;
   }
+  return false;
 }
 
 export interface PageFeatures {
-  /** KSM has merged pages: exclusive anonymous pages may be KSM pages. */
+  /** KSM has merged pages, or its counters are unreadable: exclusive anonymous pages may be KSM pages. */
   ksmActive: boolean;
   /** hugetlb pages exist: present pages may be hugetlb, which smaps leaves out of Rss. */
   hugetlbInUse: boolean;
@@ -108,7 +126,7 @@ export function pageFeatures(): PageFeatures {
     return { ksmActive: true, hugetlbInUse: true, thpInUse: true };
   }
   return {
-    ksmActive: readNumber('/sys/kernel/mm/ksm/pages_shared') > 0 || readNumber('/sys/kernel/mm/ksm/pages_sharing') > 0,
+    ksmActive: ksmMayHaveMerged(),
     hugetlbInUse: (meminfo.HugePages_Total ?? 0) > 0 || (meminfo.Hugetlb ?? 0) > 0,
     thpInUse: (meminfo.AnonHugePages ?? 0) > 0 || (meminfo.ShmemPmdMapped ?? 0) > 0 || (meminfo.FilePmdMapped ?? 0) > 0,
   };
