@@ -108,11 +108,11 @@ export {
   type RunLengths,
   runLengths,
   ScanCategory,
-  scanCategories,
   type ScanOptions,
   type ScanRegion,
   type ScanResult,
   type StateCounts,
+  scanCategories,
 } from './pagemap';
 export { processMemory } from './pipeline';
 export {

@@ -1,7 +1,6 @@
 // pagewalk group against snapshot()'s group accounting.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -17,7 +16,7 @@ import {
   TAG,
   useCliFixtures,
 } from '../helpers/cli';
-import { fixtureBin, startFixture } from '../helpers/fixture';
+import { privateLayouts, startFixture } from '../helpers/fixture';
 
 useCliFixtures();
 
@@ -32,10 +31,8 @@ describe('pagewalk group', () => {
     // run as a group (a parent and two children sharing a MAP_SHARED region)
     // and, through a hard link under another name, as one process outside
     // it sharing the program's text.
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewalk-group-'));
-    const [inside, outside] = [`grp${TAG}`, `out${TAG}`].map((n) => path.join(dir, n));
-    fs.copyFileSync(fixtureBin('layouts-static'), inside);
-    fs.chmodSync(inside, 0o755);
+    const { bin: inside, dir } = privateLayouts(`grp${TAG}`);
+    const outside = path.join(dir, `out${TAG}`);
     fs.linkSync(inside, outside);
     const family = await startFixture(['shared'], { FIXTURE_NO_VDSO: '1' }, { bin: inside });
     const other = await startFixture(['anon'], { FIXTURE_NO_VDSO: '1' }, { bin: outside });

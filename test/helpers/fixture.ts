@@ -1,5 +1,7 @@
 // Starts fixture processes of known memory shape and cleans them up.
 import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 
@@ -34,6 +36,29 @@ export interface FixtureLaunch {
   bin?: string;
   /** A program and its first arguments to start it through (it must exec the rest of its arguments). */
   via?: string[];
+  /**
+   * Start a private copy of the statically linked program without its vdso
+   * (privateLayouts()), removed when the fixture is killed: figures that
+   * hold still while other processes come and go.
+   */
+  isolated?: boolean;
+}
+
+/**
+ * A private copy of the statically linked layouts program, named `name`, in
+ * a fresh directory (remove it after). Started with FIXTURE_NO_VDSO=1 it
+ * maps no page that a process outside its family maps: no library, no vdso,
+ * a program file nobody else runs. So its PSS, to the byte, does not move
+ * when processes start or exit elsewhere, as a dynamically linked fixture's
+ * share of libc does (by hundreds of bytes, on a busy machine, between two
+ * readings a few milliseconds apart).
+ */
+export function privateLayouts(name = 'layouts'): { bin: string; dir: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewalk-fixture-'));
+  const bin = path.join(dir, name);
+  fs.copyFileSync(fixtureBin('layouts-static'), bin);
+  fs.chmodSync(bin, 0o755);
+  return { bin, dir };
 }
 
 /** Starts test/fixtures/bin/layouts with the named regions ('all' for every one). */
@@ -42,17 +67,21 @@ export async function startFixture(
   env: Record<string, string> = {},
   launch: FixtureLaunch = {},
 ): Promise<Fixture> {
-  const argv = [...(launch.via ?? []), launch.bin ?? fixtureBin('layouts'), ...regions];
+  const copy = launch.isolated ? privateLayouts() : undefined;
+  const argv = [...(launch.via ?? []), copy?.bin ?? launch.bin ?? fixtureBin('layouts'), ...regions];
   const child: ChildProcess = spawn(argv[0], argv.slice(1), {
     stdio: ['ignore', 'pipe', 'inherit'],
     // A fixture is plain C: the sanitizer run's libasan preload would give
     // it terabytes of shadow mappings and change the shape under test.
-    env: { ...withoutPreload(process.env), ...env },
+    env: { ...withoutPreload(process.env), ...(copy ? { FIXTURE_NO_VDSO: '1' } : {}), ...env },
   });
   const rl = readline.createInterface({ input: child.stdout! });
   const line = await new Promise<string>((resolve, reject) => {
     rl.once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`fixture exited with ${code}`)));
+    child.once('exit', (code) => {
+      if (copy) fs.rmSync(copy.dir, { recursive: true, force: true });
+      reject(new Error(`fixture exited with ${code}`));
+    });
   });
   rl.close();
   const parsed = JSON.parse(line) as {
@@ -86,6 +115,7 @@ export async function startFixture(
       signalAll('SIGCONT');
       signalAll('SIGKILL');
       if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+      if (copy) fs.rmSync(copy.dir, { recursive: true, force: true });
     },
   };
   live.add(fixture);
