@@ -77,14 +77,22 @@ describe('processMemory() equals smaps_rollup to the kB', () => {
   });
 
   it('for every quiescent process on the machine (smaps_rollup equal before and after)', async () => {
+    // Page faults and CPU time (stat fields 10, 12, 14, 15): a process that
+    // faulted or ran touched its memory.
+    const activity = (pid: number) => {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return [f[7], f[9], f[11], f[12]].join();
+    };
     // One reading of a process, between two of the kernel's: undefined when
-    // it exited or its figures moved meanwhile (busy: not comparable).
+    // it exited, ran or its figures moved meanwhile (busy: not comparable).
     const reading = async (pid: number) => {
       try {
-        const before = kernelKb(pid);
+        const [before, active] = [kernelKb(pid), activity(pid)];
         const r = await processMemory(pid);
         const after = kernelKb(pid);
-        return JSON.stringify(before) === JSON.stringify(after) ? { ours: inKb(r), theirs: after } : undefined;
+        const still = JSON.stringify(before) === JSON.stringify(after) && activity(pid) === active;
+        return still ? { ours: inKb(r), theirs: after } : undefined;
       } catch {
         return undefined; // exited meanwhile
       }
