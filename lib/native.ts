@@ -121,9 +121,10 @@ export interface NativeBinding {
   /**
    * User-space mappings (PROCMAP_QUERY, else /proc/PID/maps parsed natively),
    * mapFields values each, laid out as MapField. shmemOnly: only mappings that
-   * may be shmem (device major 0 with an inode).
+   * may be shmem (device major 0 with an inode); MAP_FILE_BACKED: every
+   * mapping of a file (an inode).
    */
-  readMappings(pid: number, shmemOnly: boolean, useQuery: boolean): Promise<Float64Array>;
+  readMappings(pid: number, shmemOnly: boolean | typeof MAP_FILE_BACKED, useQuery: boolean): Promise<Float64Array>;
   /**
    * The frame census of [firstPfn, endPfn) (native/ram_census.h): framesRead,
    * bytesRead, frames per FrameClass, then per cgroup its inode and frames per
@@ -140,8 +141,6 @@ export interface NativeBinding {
   ): Promise<Float64Array>;
   /** Per path: cached, dirty, writeback, evicted pages, errno (0: ok), 1 when counted by mincore. */
   fileCache(paths: string[]): Promise<Float64Array>;
-  /** The mappings of files (an inode) of pid, mapFields values each, laid out as MapField. */
-  fileMappings(pid: number, useQuery: boolean): Promise<Float64Array>;
   frameClasses: number;
   /** The sizes of the layouts below, as the addon was built. */
   mappingFields: number;
@@ -310,6 +309,9 @@ export enum FrameClass {
   OtherFlagged,
   Unflagged,
 }
+
+/** readMappings()'s selection of every file mapping: native/maps_parser.h's MapSelection::kFileBacked. */
+export const MAP_FILE_BACKED = 2;
 
 /** MapField.Flags bits: native/maps_parser.h's MapFlag. */
 export const MAP_WRITE = 2;

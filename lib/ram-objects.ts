@@ -6,7 +6,7 @@
 // of it, from pagemap), and the processes holding it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MapField, native } from './native';
+import { MAP_FILE_BACKED, MapField, native } from './native';
 import { PAGE } from './page';
 import { openPagemap, PM_FILE, PM_PRESENT } from './pagemap';
 import { readMemoryCgroup } from './proc/cgroup';
@@ -208,7 +208,7 @@ export async function findResidentObjects(options: FindObjectsOptions = {}): Pro
     // kernel has it (anonymous mappings stepped over in the kernel).
     let records: Float64Array;
     try {
-      records = await native.fileMappings(pid, process.env.PAGEWALK_DISABLE_PROCMAP_QUERY !== '1');
+      records = await native.readMappings(pid, MAP_FILE_BACKED, process.env.PAGEWALK_DISABLE_PROCMAP_QUERY !== '1');
     } catch {
       continue;
     }

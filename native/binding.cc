@@ -950,13 +950,17 @@ Napi::Value ShmemSwap(const Napi::CallbackInfo& info) {
   });
 }
 
-// readMappings(pid, shmemOnly, useQuery) -> Promise<Float64Array of
+// readMappings(pid, shmemOnly | 2, useQuery) -> Promise<Float64Array of
 // mappings * kMapFields>: user-space mappings, laid out as MapField.
 Napi::Value ReadMappings(const Napi::CallbackInfo& info) {
   const int pid = info[0].As<Napi::Number>().Int32Value();
   pagewalk::MapsReadOptions options;
-  options.selection = info[1].As<Napi::Boolean>().Value() ? pagewalk::MapSelection::kShmemCandidates
-                                                          : pagewalk::MapSelection::kAll;
+  // true/false: shmem candidates or all; 2: every file mapping (the RAM census).
+  const Napi::Value selection = info[1];
+  options.selection = selection.IsBoolean()
+                          ? (selection.As<Napi::Boolean>().Value() ? pagewalk::MapSelection::kShmemCandidates
+                                                                   : pagewalk::MapSelection::kAll)
+                          : pagewalk::MapSelection::kFileBacked;
   options.useQuery = info[2].As<Napi::Boolean>().Value();
   auto records = std::make_shared<std::vector<pagewalk::MapRecord>>();
   auto* worker = new PromiseWorker(

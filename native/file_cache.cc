@@ -63,6 +63,22 @@ void viaMincore(int fd, FileCache& out) {
 
 }  // namespace
 
+int cachestat(int fd, uint64_t offset, uint64_t length, CacheStat* out) {
+  struct {
+    uint64_t off, len;
+  } range{offset, length};
+  struct {
+    uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+  } cs{};
+  long rc;
+  do {
+    rc = ::syscall(kSysCachestat, fd, &range, &cs, 0);
+  } while (rc < 0 && errno == EINTR);
+  if (rc < 0) return errno;
+  *out = CacheStat{cs.nr_cache, cs.nr_dirty, cs.nr_writeback, cs.nr_evicted, cs.nr_recently_evicted};
+  return 0;
+}
+
 FileCache fileCacheOf(const std::string& path) {
   FileCache out;
   int fd;
@@ -75,21 +91,17 @@ FileCache fileCacheOf(const std::string& path) {
     out.error = errno;
     return out;
   }
-  CachestatRange range{0, 0};
-  Cachestat cs{};
-  long rc;
-  do {
-    rc = ::syscall(kSysCachestat, fd, &range, &cs, 0);
-  } while (rc < 0 && errno == EINTR);
-  if (rc == 0) {
-    out.cached = cs.nr_cache;
-    out.dirty = cs.nr_dirty;
-    out.writeback = cs.nr_writeback;
-    out.evicted = cs.nr_evicted;
-  } else if (errno == ENOSYS) {
+  CacheStat cs;
+  const int err = cachestat(fd, 0, 0, &cs);
+  if (err == 0) {
+    out.cached = cs.cached;
+    out.dirty = cs.dirty;
+    out.writeback = cs.writeback;
+    out.evicted = cs.evicted;
+  } else if (err == ENOSYS) {
     viaMincore(fd, out);
   } else {
-    out.error = errno;
+    out.error = err;
   }
   ::close(fd);
   return out;

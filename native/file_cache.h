@@ -7,6 +7,19 @@
 
 namespace pagewalk {
 
+// cachestat(2)'s figures for a range of a file, in pages.
+struct CacheStat {
+  uint64_t cached = 0;
+  uint64_t dirty = 0;
+  uint64_t writeback = 0;
+  uint64_t evicted = 0;  // for tmpfs/shmem: in swap
+  uint64_t recentlyEvicted = 0;
+};
+
+// cachestat(2) (syscall 451, Linux 6.5+) over [offset, offset + length) of
+// fd (length 0: to the end). Returns 0, or the errno (ENOSYS: no cachestat).
+int cachestat(int fd, uint64_t offset, uint64_t length, CacheStat* out);
+
 struct FileCache {
   int error = 0;            // errno of a failed open or call; 0: the figures hold
   uint64_t cached = 0;      // pages in the page cache (resident)

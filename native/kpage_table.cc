@@ -47,22 +47,6 @@ constexpr uint32_t kParallelMinFrames = 32 * 1024;
 constexpr uint64_t kListMinFrames = 4096;
 constexpr uint64_t kMachineFramesPerListed = 512;
 
-// Reads up to `entries` u64s at `pfn`; returns how many the kernel gave.
-size_t preadEntries(const ReadOnlyFile& fd, uint64_t pfn, size_t entries, uint64_t* out) {
-  size_t done = 0;
-  while (done < entries) {
-    const ssize_t n = ::pread(fd.fd(), out + done, (entries - done) * sizeof(uint64_t),
-                              static_cast<off_t>((pfn + done) * sizeof(uint64_t)));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw SystemError(errno, "read", fd.path());
-    }
-    if (n == 0) break;
-    done += static_cast<size_t>(n) / sizeof(uint64_t);
-  }
-  return done;
-}
-
 }  // namespace
 
 KpageTable::KpageTable(KpagePaths paths) : paths_(std::move(paths)) {

@@ -24,21 +24,11 @@ constexpr uint64_t kLocked = bit(0), kUptodate = bit(3), kDirty = bit(4), kLru =
 // A page-cache page off the LRU (isolated, or on its way there) still says so.
 constexpr uint64_t kFileState = kLru | kUptodate | kDirty | kWriteback | kMappedToDisk | kPrivate | kLocked;
 
-// Reads up to `entries` u64s at `pfn`; returns how many the kernel gave.
+// preadEntries(), counting the bytes read.
 size_t readEntries(const ReadOnlyFile& file, uint64_t pfn, size_t entries, uint64_t* out, uint64_t& bytes) {
-  size_t done = 0;
-  while (done < entries) {
-    const ssize_t n = ::pread(file.fd(), out + done, (entries - done) * sizeof(uint64_t),
-                              static_cast<off_t>((pfn + done) * sizeof(uint64_t)));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw SystemError(errno, "read", file.path());
-    }
-    if (n == 0) break;
-    bytes += static_cast<uint64_t>(n);
-    done += static_cast<size_t>(n) / sizeof(uint64_t);
-  }
-  return done;
+  const size_t got = preadEntries(file, pfn, entries, out);
+  bytes += got * sizeof(uint64_t);
+  return got;
 }
 
 // Whether a frame's own mapcount must be read: KPF_MMAP says whether its

@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -32,5 +34,23 @@ class ReadOnlyFile {
   int fd_;
   std::string path_;
 };
+
+// Reads up to `entries` u64s of a file of u64 entries (the kpage files,
+// pagemap) from entry `index`; returns how many the kernel gave (fewer at
+// its end).
+inline size_t preadEntries(const ReadOnlyFile& file, uint64_t index, size_t entries, uint64_t* out) {
+  size_t done = 0;
+  while (done < entries) {
+    const ssize_t n = ::pread(file.fd(), out + done, (entries - done) * sizeof(uint64_t),
+                              static_cast<off_t>((index + done) * sizeof(uint64_t)));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw SystemError(errno, "read", file.path());
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n) / sizeof(uint64_t);
+  }
+  return done;
+}
 
 }  // namespace pagewalk

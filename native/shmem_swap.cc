@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -11,6 +10,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "file_cache.h"
 #include "large_vector.h"
 #include "page_size.h"
 #include "pagemap_entry.h"
@@ -22,20 +22,7 @@ namespace pagewalk {
 
 namespace {
 
-constexpr long kSysCachestat = 451;  // x86-64 and the generic table alike
 constexpr long kTmpfsMagic = 0x01021994;
-
-struct CachestatRange {
-  uint64_t off;
-  uint64_t len;
-};
-struct Cachestat {
-  uint64_t nr_cache;
-  uint64_t nr_dirty;
-  uint64_t nr_writeback;
-  uint64_t nr_evicted;
-  uint64_t nr_recently_evicted;
-};
 
 // The mapping as the file it maps, opened through /proc/PID/map_files.
 std::string mapFilePath(int pid, uint64_t start, uint64_t end) {
@@ -52,17 +39,11 @@ bool onShmem(const ReadOnlyFile& f) {
 
 // Returns false when the kernel has no cachestat.
 bool evictedPages(const ReadOnlyFile& f, uint64_t offset, uint64_t length, uint64_t* out) {
-  CachestatRange range{offset, length};
-  Cachestat cs{};
-  long rc;
-  do {
-    rc = ::syscall(kSysCachestat, f.fd(), &range, &cs, 0);
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0) {
-    if (errno == ENOSYS) return false;
-    throw SystemError(errno, "cachestat", f.path());
-  }
-  *out = cs.nr_evicted;
+  CacheStat cs;
+  const int err = cachestat(f.fd(), offset, length, &cs);
+  if (err == ENOSYS) return false;
+  if (err != 0) throw SystemError(err, "cachestat", f.path());
+  *out = cs.evicted;
   return true;
 }
 

@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "../file_cache.h"
-#include "../maps_parser.h"
 #include "../promise_worker.h"
 #include "bindings.h"
 
@@ -82,44 +81,11 @@ Napi::Value FileCacheOf(const Napi::CallbackInfo& info) {
   return worker->promise();
 }
 
-// fileMappings(pid, useQuery) -> Promise<Float64Array>: the mappings of
-// files (an inode), 8 numbers each in lib/native.ts's MapField order (start,
-// end and offset pages, device major and minor, inode high and low, flags).
-// PROCMAP_QUERY's file-backed filter steps over anonymous mappings in the kernel.
-Napi::Value FileMappings(const Napi::CallbackInfo& info) {
-  const int pid = info[0].As<Napi::Number>().Int32Value();
-  MapsReadOptions options;
-  options.selection = MapSelection::kFileBacked;
-  options.useQuery = info[1].As<Napi::Boolean>().Value();
-  auto records = std::make_shared<std::vector<MapRecord>>();
-  auto* worker = new PromiseWorker(
-      info.Env(), [=] { *records = readMapRecords(pid, options); },
-      [=](Napi::Env env) -> Napi::Value {
-        auto out = Napi::Float64Array::New(env, records->size() * 8);
-        double* d = out.Data();
-        for (const auto& r : *records) {
-          *d++ = static_cast<double>(r.start >> 12);
-          *d++ = static_cast<double>(r.end >> 12);
-          *d++ = static_cast<double>(r.offset >> 12);
-          *d++ = r.devMajor;
-          *d++ = r.devMinor;
-          *d++ = static_cast<double>(r.inode >> 32);
-          *d++ = static_cast<double>(r.inode & 0xffffffffu);
-          *d++ = r.flags;
-        }
-        return out;
-      },
-      {});
-  worker->Queue();
-  return worker->promise();
-}
-
 }  // namespace
 
 void InitRamCensus(Napi::Env env, Napi::Object exports) {
   exports.Set("ramCensusRange", Napi::Function::New(env, RamCensusRange));
   exports.Set("fileCache", Napi::Function::New(env, FileCacheOf));
-  exports.Set("fileMappings", Napi::Function::New(env, FileMappings));
   exports.Set("frameClasses", Napi::Number::New(env, kFrameClasses));
 }
 
