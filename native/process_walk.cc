@@ -170,6 +170,7 @@ void ProcessWalk::run() {
   share_.reset();  // the frames this walk recorded stay with the measurement
   // Held until the tally is done: no more room than the runs need.
   pending_.finish();
+  rebuilt_.finish();
   swapEntries_.shrink_to_fit();
 }
 
@@ -332,7 +333,7 @@ void ProcessWalk::absorb(ProcessWalk& tail, size_t firstMapping, bool continuesM
   }
   pending_.append(std::move(tail.pending_));
   swapEntries_.insert(swapEntries_.end(), tail.swapEntries_.begin(), tail.swapEntries_.end());
-  rebuilt_.insert(rebuilt_.end(), tail.rebuilt_.begin(), tail.rebuilt_.end());
+  rebuilt_.append(std::move(tail.rebuilt_));
   pendingBegin_[mappings()] = pending_.runs();
   swapBegin_[mappings()] = swapEntries_.size();
   exclusiveAnonPages_ += tail.exclusiveAnonPages_;
@@ -1127,18 +1128,6 @@ size_t ProcessWalk::readShared(const SharedVma& vma, uint64_t first, size_t coun
   return count;
 }
 
-void ProcessWalk::noteRebuilt(uint64_t pfn, FrameKind kind, uint64_t count) {
-  if (!rebuilt_.empty()) {
-    uint64_t& last = rebuilt_.back();
-    const uint64_t length = run::length(last);
-    if (run::first(last) + length == pfn && run::kind(last) == kind && length + count <= run::kMaxLength) {
-      last += count << run::kLengthShift;
-      return;
-    }
-  }
-  rebuilt_.push_back(run::make(pfn, kind) + ((count - 1) << run::kLengthShift));
-}
-
 void ProcessWalk::rebuildShared(const SharedVma& vma, uint64_t offset, uint64_t first, uint64_t a, uint64_t b,
                                 uint64_t* e) {
   const uint64_t* chunk = nullptr;
@@ -1184,7 +1173,7 @@ void ProcessWalk::closeMaps() {
 void ProcessWalk::releasePending() {
   pending_.clear();
   LargeVector<uint64_t>().swap(swapEntries_);
-  LargeVector<uint64_t>().swap(rebuilt_);
+  rebuilt_.clear();
 }
 
 }  // namespace pagewalk

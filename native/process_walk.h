@@ -170,11 +170,12 @@ class ProcessWalk {
   uint64_t exclusiveAnonPages() const { return exclusiveAnonPages_; }
 
   // The frames this walk took from shared frames (another walk read them)
-  // instead of reading them, as runs (pending_runs.h) tagged with the kind
-  // their mapping says they have. A recorded frame may have gone stale
+  // instead of reading them, as runs tagged with the kind their mapping
+  // says they have, in blocks interned like the pending ones (the mappers of
+  // one object hold the same blocks). A recorded frame may have gone stale
   // since it was read (truncated, reclaimed and refaulted, migrated, shmem
   // swapped in): the tally checks each (Tally::staleFrames()).
-  const LargeVector<uint64_t>& rebuiltRuns() const { return rebuilt_; }
+  const PendingRuns& rebuilt() const { return rebuilt_; }
 
   // Releases the buffers that are only needed until settle().
   void releasePending();
@@ -265,9 +266,9 @@ class ProcessWalk {
   FrameKind kind_ = kKindLookUp;
   LargeVector<uint64_t> swapEntries_;
   LargeVector<size_t> swapBegin_;
-  LargeVector<uint64_t> rebuilt_;
-  // count frames from pfn on, rebuilt from shared frames (runs, as pending_runs.h).
-  void noteRebuilt(uint64_t pfn, FrameKind kind, uint64_t count = 1);
+  PendingRuns rebuilt_;
+  // count frames from pfn on, rebuilt from shared frames.
+  void noteRebuilt(uint64_t pfn, FrameKind kind, uint64_t count = 1) { rebuilt_.addRun(pfn, count, kind); }
   LargeVector<uint64_t> buffer_;
   LargeVector<uint64_t> regions_;
   LargeVector<uint64_t> shareRegions_;  // readShared()'s own: regions_ may be in use

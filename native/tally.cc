@@ -53,9 +53,6 @@ void Tally::resolve() {
           table_->wantRange(run::first(r), run::length(r), run::kind(r) == kKindLookUp);
       }
     }
-    // Frames taken from shared frames are checked against their flags.
-    for (const auto& w : walks_)
-      for (uint64_t r : w->rebuiltRuns()) table_->wantRange(run::first(r), run::length(r), true);
   }
   table_->index();
   FrameCounts before;
@@ -126,52 +123,74 @@ void Tally::resolve() {
 // it changed (truncated and refilled, reclaimed and faulted in again,
 // migrated, shmem swapped out and in), the kernel first unmapped the
 // recorded frame from every process, the recording one included, and then
-// freed it or gave it to other use. So what kpagecount and kpageflags say
-// of it now must show a page that is still mapped and of the mapping's kind
-// (mapped, not free, anonymous, slab or a page table; swap-backed exactly
-// when the mapping is shmem), mapped at least as many times as the walks
-// of this tally claim it (the recording walk's claim is stale too, so a
-// frame reused as a page mapped once falls short). A frame that fails is
-// stale, and the walk that took it is measured again by reading its own
-// pagemap (lib/pipeline.ts). What passes: a frame that became another
-// mapped page-cache page of the same kind, mapped by at least as many PTEs
-// as claim it; most often a page of the same file (the allocator hands a
-// freed frame out again first), which changes no figure. docs/reliability.md.
+// freed it or gave it to other use. So the frame's kpagecount, read for
+// every pending frame anyway, must now be at least the number of PTEs the
+// walks of this tally claim for it (the recorder's claim and the later
+// walk's are both stale, so a frame freed, or reused as a page mapped once,
+// falls short); where its kpageflags were read too (kinds looked up, or
+// hugetlb pages on the machine), it must be a mapped page-cache page of the
+// mapping's kind: not free, anonymous, slab or a page table, swap-backed
+// exactly for shmem. (Reading the flags of every rebuilt frame only for
+// this cost snapshot() of 16 backends of a 1 GiB pool 16,000 more preads:
+// 207 ms of kpage time against 31-95.) A frame that fails is stale, and
+// the walk that took it is measured again by reading its own pagemap
+// (lib/pipeline.ts). What passes: a frame that became another page mapped
+// by at least as many PTEs as claim it, most often a page of the same file
+// (the allocator hands a freed frame out again first), which changes no
+// figure. The check costs about 12-16 ms for 16 backends of a 1 GiB pool
+// (262,000 distinct frames, 4.2 million pending pages). docs/reliability.md.
 void Tally::checkRebuiltFrames() {
   staleFrames_.assign(walks_.size(), 0);
   bool any = false;
-  for (const auto& w : walks_) any = any || !w->rebuiltRuns().empty();
+  for (const auto& w : walks_) any = any || w->rebuilt().runs() > 0;
   if (!any) return;
+  // The dense table index of each frame of a run, one lookup per run: every
+  // frame of a run is wanted, so their indices run on (as in settleRun()).
+  auto forEachIndex = [&](uint64_t r, auto fn) {
+    const uint64_t first = run::first(r), length = run::length(r);
+    const size_t firstIdx = table_->indexOf(first);
+    const bool inTable = firstIdx != KpageTable::kAbsent && first + length <= table_->pfnLimit();
+    for (uint64_t i = 0; i < length; i++) fn(inTable ? firstIdx + i : table_->indexOf(first + i));
+  };
   // PTEs the walks claim for each frame: every block once, times its holders.
   std::unordered_map<const RunBlock*, uint32_t> holders;
   for (const auto& w : walks_)
     for (const auto& b : w->pending().blocks()) holders[b.get()]++;
   std::vector<uint32_t> claims(table_->size(), 0);
-  for (const auto& [block, times] : holders) {
-    for (uint64_t r : block->runs) {
-      const uint64_t first = run::first(r);
-      for (uint64_t i = 0, n = run::length(r); i < n; i++) {
-        const size_t idx = table_->indexOf(first + i);
+  for (const auto& [block, times] : holders)
+    for (uint64_t r : block->runs)
+      forEachIndex(r, [&](size_t idx) {
         if (idx != KpageTable::kAbsent) claims[idx] += times;
-      }
-    }
-  }
+      });
   constexpr uint32_t kNotMappedPageCache = (1u << kKpfNoPage) | (1u << kKpfBuddy) | (1u << kKpfAnon) |
                                            (1u << kKpfSlab) | (1u << kKpfPgtable) | (1u << kKpfZeroPage) |
                                            (1u << kKpfHuge);
+  // Each block of rebuilt runs once, however many walks hold it.
+  std::unordered_map<const RunBlock*, uint64_t> staleIn;
   for (size_t w = 0; w < walks_.size(); w++) {
-    for (uint64_t r : walks_[w]->rebuiltRuns()) {
-      const bool shmem = run::kind(r) == kKindShmem;
-      for (uint64_t pfn = run::first(r), end = pfn + run::length(r); pfn < end; pfn++) {
-        const size_t idx = table_->indexOf(pfn);
-        bool stale = idx == KpageTable::kAbsent;
-        if (!stale) {
-          const uint32_t f = table_->flags(idx);
-          stale = table_->mapcount(idx) < std::max<uint32_t>(claims[idx], 1) || !((f >> kKpfMmap) & 1u) ||
-                  (f & kNotMappedPageCache) != 0 || (((f >> kKpfSwapBacked) & 1u) != 0) != shmem;
+    for (const auto& block : walks_[w]->rebuilt().blocks()) {
+      auto found = staleIn.find(block.get());
+      if (found == staleIn.end()) {
+        uint64_t stale = 0;
+        for (uint64_t r : block->runs) {
+          const bool shmem = run::kind(r) == kKindShmem;
+          forEachIndex(r, [&](size_t idx) {
+            if (idx == KpageTable::kAbsent) {
+              stale++;
+              return;
+            }
+            bool bad = table_->mapcount(idx) < std::max<uint32_t>(claims[idx], 1);
+            if (!bad && table_->flagsKnown(idx)) {
+              const uint32_t f = table_->flags(idx);
+              bad = !((f >> kKpfMmap) & 1u) || (f & kNotMappedPageCache) != 0 ||
+                    (((f >> kKpfSwapBacked) & 1u) != 0) != shmem;
+            }
+            stale += bad;
+          });
         }
-        staleFrames_[w] += stale;
+        found = staleIn.emplace(block.get(), stale).first;
       }
+      staleFrames_[w] += found->second;
     }
   }
 }
