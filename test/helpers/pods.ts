@@ -6,7 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CgroupTree, TreeCgroup } from './cgroup';
-import { type Fixture, startFixture } from './fixture';
+import { type Fixture, fixtureBin, startFixture } from './fixture';
 
 export interface ContainerSpec {
   name: string;
@@ -78,7 +78,9 @@ export async function startPod(tree: CgroupTree, spec: PodSpec, logs: string, su
   for (const c of spec.containers) {
     const id = randomBytes(32).toString('hex');
     const cgroup = tree.make(spec.containerDir(uid, id));
-    const fixture = await startFixture(c.regions, {}, { via: cgroup.via });
+    // Statically linked: it maps no shared library, whose PSS would move with every process
+    // that starts or exits on the machine while a pod is compared with smaps_rollup.
+    const fixture = await startFixture(c.regions, {}, { bin: fixtureBin('layouts-static'), via: cgroup.via });
     containers.push({ spec: c, id, cgroup, fixture });
   }
   const pod: RunningPod = {
