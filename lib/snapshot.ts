@@ -253,7 +253,10 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     ? [...new Set(options.pids)]
     : listPids().filter((p) => p !== process.pid || !options.filter);
   // Each process's stat, status, cmdline and exe are read once, here: its
-  // identity and VSS go on to its walk.
+  // identity and VSS go on to its walk. So the identity checked after the
+  // walk is the one recorded with the name and the filter's verdict: a pid
+  // taken by another process between this listing and its walk is reported
+  // reused, never under the name listed here (test/races.test.ts).
   const infos: ProcessInfo[] = [];
   const factsOf = new Map<number, ProcFacts>();
   for (const pid of candidates) {

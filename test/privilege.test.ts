@@ -131,7 +131,8 @@ describe('what the library touches', () => {
         file,
         /child_process|worker_threads|(?<![.\w])(exec|execFile|execFileSync|execSync|spawn|spawnSync|fork)\(/.test(src),
       ]).toEqual([file, false]);
-      for (const m of src.matchAll(/from '(\.\.?\/[\w/]+)'/g)) queue.push(`${path.resolve(path.dirname(file), m[1])}.ts`);
+      for (const m of src.matchAll(/from '(\.\.?\/[\w/]+)'/g))
+        queue.push(`${path.resolve(path.dirname(file), m[1])}.ts`);
       // Every literal path the TypeScript opens.
       for (const m of src.matchAll(/['`](\/[a-z][^'`$]*)/gi)) {
         expect([file, m[1], allowed.some((re) => re.test(m[1]))]).toEqual([file, m[1], true]);

@@ -3,6 +3,7 @@
 // snapshot() as an exception, and a pid's figures never belong to another
 // program than the one whose maps were read.
 import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { openPagemap, processMemory, readMaps, snapshot, walk, walkSync } from '../lib/index';
 import { fixtureBin } from './helpers/fixture';
@@ -170,6 +171,28 @@ describe('a process that execs itself during measurement', () => {
   });
 });
 
+/**
+ * Kills `victim` and forks `command` (a shell command line) onto its pid
+ * (ns_last_pid) as soon as it is gone; returns the new process's pid, which
+ * is another when some other fork took the pid first. A start time is
+ * counted in clock ticks (10 ms): the successor is started at least 30 ms
+ * after the victim, so that it is another process by its start time too
+ * (the same program, started within one tick on the same pid, would pass
+ * for the victim; see docs/reliability.md).
+ */
+function takeOverPid(victim: number, command: string): number {
+  const script = [
+    `kill -9 ${victim}`,
+    `while [ -e /proc/${victim}/stat ] && ! grep -q '^${victim} ([^)]*) Z' /proc/${victim}/stat; do :; done`,
+    `while [ -e /proc/${victim} ]; do :; done`,
+    'sleep 0.03',
+    `echo ${victim - 1} > /proc/sys/kernel/ns_last_pid`,
+    `${command} >/dev/null 2>&1 </dev/null &`,
+    'echo $!',
+  ].join('\n');
+  return Number(execFileSync('/bin/bash', ['-c', script], { encoding: 'utf8' }).trim());
+}
+
 describe('pid reuse', () => {
   it('a pid that exits and is taken by a new process mid-snapshot is reported reused, its figures dropped', async () => {
     const bin = fixtureBin('churn');
@@ -184,23 +207,8 @@ describe('pid reuse', () => {
         concurrency: 1,
         onProgress: (done) => {
           if (done !== 1) return;
-          // After the victim's walk: kill it, then fork a new process onto
-          // its pid (ns_last_pid) before the snapshot checks identities. A
-          // start time is counted in clock ticks (10 ms): the successor is
-          // started at least 30 ms after the victim, so that it is another
-          // process by its start time too (the same program, started within
-          // one tick on the same pid, would pass for the victim; see
-          // docs/reliability.md).
-          const script = [
-            `kill -9 ${victim}`,
-            `while [ -e /proc/${victim}/stat ] && ! grep -q '^${victim} ([^)]*) Z' /proc/${victim}/stat; do :; done`,
-            `while [ -e /proc/${victim} ]; do :; done`,
-            'sleep 0.03',
-            `echo ${victim - 1} > /proc/sys/kernel/ns_last_pid`,
-            `"${bin}" idle >/dev/null 2>&1 </dev/null &`,
-            'echo $!',
-          ].join('\n');
-          successor = Number(execFileSync('/bin/bash', ['-c', script], { encoding: 'utf8' }).trim());
+          // After the victim's walk, before the snapshot checks identities.
+          successor = takeOverPid(victim, `"${bin}" idle`);
         },
       });
       expect(successor).toBeGreaterThan(0);
@@ -209,6 +217,46 @@ describe('pid reuse', () => {
         expect(s.gone).toEqual([expect.objectContaining({ pid: victim, reason: 'exited' })]);
       } else {
         expect(s.gone).toEqual([expect.objectContaining({ pid: victim, reason: 'reused' })]);
+      }
+      expect(s.processes.map((p) => p.pid)).toEqual([other.pid]);
+      expect(s.scope.pids).toEqual([other.pid]);
+    } finally {
+      if (successor > 0) {
+        try {
+          process.kill(successor, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      await parent.kill();
+    }
+  });
+
+  it('a pid taken by another program between the listing and its walk is reported reused, never under the old name', async () => {
+    const bin = fixtureBin('churn');
+    const parent = await startProc('/bin/sh', ['-c', `"${bin}" idle & wait`]);
+    const victim = Number(parent.line.split(' ')[1]);
+    const other = await startChurn(['idle']);
+    let successor = 0;
+    try {
+      const s = await snapshot({
+        pids: [victim, other.pid],
+        // The listing has read the victim's name, command and start time
+        // and asks the filter about it: then another program takes its pid,
+        // before any walk begins.
+        filter: (info) => {
+          if (info.pid === victim) successor = takeOverPid(victim, 'exec /bin/sleep 1000');
+          return true;
+        },
+      });
+      expect(successor).toBeGreaterThan(0);
+      if (successor !== victim) {
+        console.log(`pid reuse: another fork took pid ${victim} first (got ${successor}); checking exit instead`);
+        expect(s.gone).toEqual([expect.objectContaining({ pid: victim, reason: 'exited' })]);
+      } else {
+        expect(fs.readFileSync(`/proc/${victim}/comm`, 'utf8')).toBe('sleep\n');
+        // The walk measured sleep's memory: it is nobody's figure here.
+        expect(s.gone).toEqual([expect.objectContaining({ pid: victim, name: 'churn', reason: 'reused' })]);
       }
       expect(s.processes.map((p) => p.pid)).toEqual([other.pid]);
       expect(s.scope.pids).toEqual([other.pid]);
