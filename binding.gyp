@@ -4,10 +4,18 @@
       "target_name": "pagewalk",
       "sources": [
         "native/binding.cc",
+        "native/binding/entries.cc",
+        "native/binding/kpage.cc",
+        "native/binding/maps.cc",
+        "native/binding/pagemap.cc",
         "native/binding/proc_facts.cc",
         "native/binding/ram_census.cc",
+        "native/binding/shmem_swap.cc",
+        "native/binding/tally.cc",
+        "native/binding/walk.cc",
         "native/file_cache.cc",
         "native/kpage_table.cc",
+        "native/mapping_kinds.cc",
         "native/maps_parser.cc",
         "native/pagemap_entry.cc",
         "native/pagemap_file.cc",
@@ -16,8 +24,14 @@
         "native/process_walk.cc",
         "native/ram_census.cc",
         "native/shared_frames.cc",
+        "native/shared_reads.cc",
         "native/shmem_swap.cc",
-        "native/tally.cc"
+        "native/tally.cc",
+        "native/walk_classify.cc",
+        "native/walk_mappings.cc",
+        "native/walk_settle.cc",
+        "native/walk_space.cc",
+        "native/walk_thp.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

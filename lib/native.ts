@@ -1,7 +1,7 @@
 // The addon's typed private interface (model: node-pty's native.d.ts). Only
 // lib/ talks to it, and none of it is public API: arguments arrive here
 // already validated and normalised to plain numbers, bigints and typed
-// arrays. native/binding.cc is the other side; the enums below mirror its
+// arrays. native/binding/ is the other side; the enums below mirror its
 // layouts under the same names, and their sizes are checked on load.
 import * as path from 'node:path';
 
@@ -156,7 +156,7 @@ export interface NativeBinding {
    * (native/page_size.h).
    */
   pageSize: number;
-  /** The option bits of new Walk(), binding.cc's WalkOption. */
+  /** The option bits of new Walk(), native/binding/walk.h's WalkOption. */
   walkOptions: {
     lookUpExclusiveAnon: number;
     collectSwapEntries: number;
@@ -210,7 +210,7 @@ export enum GroupField {
   DistinctPages,
 }
 
-// Walk statistics: native/binding.cc's WalkStat.
+// Walk statistics: native/binding/walk.h's WalkStat.
 export enum WalkStat {
   EntriesRead = 0,
   ReadCalls,
@@ -226,7 +226,7 @@ export enum WalkStat {
   SharedBlockPages,
 }
 
-// Time of a walk's own threads: native/binding.cc's WalkTiming.
+// Time of a walk's own threads: native/binding/walk.h's WalkTiming.
 export enum WalkTiming {
   PagemapMs = 0,
   ScanMs,
@@ -238,7 +238,7 @@ export enum WalkTiming {
   UnraisedMs,
 }
 
-// Tally statistics: native/binding.cc's TallyStat.
+// Tally statistics: native/binding/tally.cc's TallyStat.
 export enum TallyStat {
   DistinctPfns = 0,
   BytesRead,
@@ -254,13 +254,13 @@ export enum TallyStat {
   ObserverUnsettledFrames,
 }
 
-// Tally timings: native/binding.cc's TallyTiming.
+// Tally timings: native/binding/tally.cc's TallyTiming.
 export enum TallyTiming {
   KpageMs = 0,
   SettleMs,
 }
 
-// One mapping of readMappings(): native/binding.cc's MapField.
+// One mapping of readMappings(): native/binding/maps.h's MapField.
 export enum MapField {
   StartPage = 0,
   EndPage,

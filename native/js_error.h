@@ -1,4 +1,4 @@
-// Turning C++ failures into JavaScript errors, for binding.cc and the
+// Turning C++ failures into JavaScript errors, for the binding files and the
 // promise worker: the only other places that know N-API.
 #ifndef PAGEWALK_JS_ERROR_H
 #define PAGEWALK_JS_ERROR_H

@@ -1,6 +1,6 @@
 // A promise-returning job on the libuv thread pool, and the rules for
 // settling it while a worker thread's environment is torn down (model:
-// parcel-bundler/watcher's PromiseRunner.hh). Used by binding.cc only.
+// parcel-bundler/watcher's PromiseRunner.hh). Used by the binding files only.
 #ifndef PAGEWALK_PROMISE_WORKER_H
 #define PAGEWALK_PROMISE_WORKER_H
 
