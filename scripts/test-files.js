@@ -6,7 +6,13 @@
 //   sanitize  the suites that drive the addon hardest, run under ASan and
 //             UBSan (sanitize:ci)
 
-const portable = ['test/pagemap.test.ts', 'test/accounting.test.ts', 'test/maps.test.ts', 'test/facts.test.ts'];
+const portable = [
+  'test/pagemap.test.ts',
+  'test/accounting.test.ts',
+  'test/maps.test.ts',
+  'test/facts.test.ts',
+  'test/kubernetes.test.ts',
+];
 
 const lists = {
   portable,

@@ -304,13 +304,23 @@ describe('the same names in snapshot(), smem, group and top', () => {
     }
   });
 
-  it('top and record group by container', () => {
+  it('top, record and diff group by container', () => {
     const v1 = pods.find((p) => p.version === 1 && p.spec === PODS[0]) as RunningPod;
     const top = ok(['top', '-b', '-n', '1', '--by', 'container', '--kube-logs', logs]);
     expect(top).toContain(`shop/${v1.pod}/nginx`);
-    const line = ok(['record', '-n', '1', '--by', 'container', '--kube-logs', logs]);
-    const sample = JSON.parse(line) as { groupBy: string; groups: { key: string }[] };
+    const file = path.join(tmp, 'record.jsonl');
+    ok(['record', '-n', '2', '-d', '0.2', '--by', 'container', '--kube-logs', logs, '-o', file]);
+    const sample = JSON.parse(fs.readFileSync(file, 'utf8').split('\n')[0]) as {
+      groupBy: string;
+      groups: { key: string }[];
+    };
     expect(sample.groupBy).toBe('container');
     expect(sample.groups.map((g) => g.key)).toContain(`shop/${v1.pod}/sidecar`);
+    const diff = JSON.parse(ok(['diff', file, '--by', 'container', '--all', '--json'])) as {
+      by: string;
+      groups: { key: string }[];
+    };
+    expect(diff.by).toBe('container');
+    expect(diff.groups.map((g) => g.key)).toContain(`shop/${v1.pod}/nginx`);
   });
 });
