@@ -4,6 +4,7 @@
 import { addressToPage, describe, validateEntryBuffer, validatePageCount, validatePid } from './errors';
 import { type NativePagemapHandle, native } from './native';
 import { PAGE_SHIFT } from './page';
+import { scanDisabled } from './switches';
 
 /** Bits of a pagemap entry (Documentation/admin-guide/mm/pagemap.rst). */
 export const PM_PFN_MASK = (1n << 55n) - 1n;
@@ -222,11 +223,6 @@ export interface ScanResult {
   regions: ScanRegion[];
   /** Where the walk ended: `end`, or earlier when maxPages stopped it. */
   walkEnd: bigint;
-}
-
-/** PAGEMAP_SCAN can be switched off (PAGEWALK_DISABLE_SCAN=1) to test the fallback. */
-export function scanDisabled(): boolean {
-  return process.env.PAGEWALK_DISABLE_SCAN === '1';
 }
 
 let knownCategories: number | undefined;

@@ -42,11 +42,12 @@ import {
   walkStats,
 } from './native';
 import { KERNEL_HALF, PAGE, PAGE_SHIFT } from './page';
-import { openPagemap, type PagemapHandle, ScanCategory, scanDisabled } from './pagemap';
+import { openPagemap, type PagemapHandle, ScanCategory } from './pagemap';
 import { FACTS_EXE, FACTS_STATUS, type ProcFacts, readFacts } from './proc/facts';
 import { type Mapping, readMaps, readMapsAsync } from './proc/maps';
 import { readMeminfo } from './proc/meminfo';
 import { readSmaps, readSmapsAsync, readSmapsRollupAsync } from './proc/smaps';
+import { procmapQueryDisabled, scanDisabled } from './switches';
 
 /** Whole-space walks of processes with less resident memory use one thread. */
 const ONE_THREAD_BELOW_RSS = 256 * 1024 * 1024;
@@ -131,7 +132,7 @@ export function walkFlags(features: PageFeatures): number {
     if (!features.hugetlbInUse) flags |= WALK_NO_HUGETLB;
   }
   if (scanDisabled()) flags |= WALK_NO_SCAN;
-  if (procmapQueryOff()) flags |= WALK_NO_PROCMAP_QUERY;
+  if (procmapQueryDisabled()) flags |= WALK_NO_PROCMAP_QUERY;
   return flags;
 }
 
@@ -189,11 +190,6 @@ export interface PrepareOptions {
    * (snapshot() lists with them): its identity and VSS, not read again.
    */
   facts?: ProcFacts;
-}
-
-/** PAGEWALK_DISABLE_PROCMAP_QUERY=1 parses /proc/PID/maps instead, as before Linux 6.11 (for tests). */
-function procmapQueryOff(): boolean {
-  return process.env.PAGEWALK_DISABLE_PROCMAP_QUERY === '1';
 }
 
 function shmemKey(major: number, minor: number, inode: string, offsetPages: number, pages: number): string {
@@ -310,7 +306,7 @@ async function prepareWithSentinel(
     return { ...base, maps, mapOf, ranges, vss, unwalkedVss: vss - walkedVss, walk, shmem };
   }
   // Ranges and file identities as numbers: no object per mapping.
-  const records = await native.readMappings(pid, false, !procmapQueryOff());
+  const records = await native.readMappings(pid, false, !procmapQueryDisabled());
   const n = native.mapFields;
   const count = records.length / n;
   const ranges = new Float64Array(count * 2);

@@ -13,6 +13,7 @@ import { readMemoryCgroup } from './proc/cgroup';
 import { readMountinfo } from './proc/mountinfo';
 import { readSysvShm } from './proc/sysvipc';
 import { listPids } from './snapshot';
+import { procmapQueryDisabled } from './switches';
 
 const TMPFS_MAGIC = 0x01021994;
 
@@ -208,7 +209,7 @@ export async function findResidentObjects(options: FindObjectsOptions = {}): Pro
     // kernel has it (anonymous mappings stepped over in the kernel).
     let records: Float64Array;
     try {
-      records = await native.readMappings(pid, MAP_FILE_BACKED, process.env.PAGEWALK_DISABLE_PROCMAP_QUERY !== '1');
+      records = await native.readMappings(pid, MAP_FILE_BACKED, !procmapQueryDisabled());
     } catch {
       continue;
     }

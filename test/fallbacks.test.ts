@@ -182,6 +182,20 @@ describe('smaps_rollup missing (PAGEWALK_NO_SMAPS_ROLLUP=1)', () => {
   });
 });
 
+describe('the switches themselves', () => {
+  it('take 1 or 0 (or nothing); any other value is a RangeError naming the switch', async () => {
+    for (const name of ['PAGEWALK_DISABLE_SCAN', 'PAGEWALK_DISABLE_PROCMAP_QUERY']) {
+      process.env[name] = 'yes';
+      await expect(processMemory(fx.pid)).rejects.toThrow(
+        new RangeError(`${name} must be 1 (on) or 0 (off), got "yes"`),
+      );
+      process.env[name] = '0';
+      expect(inKb(await processMemory(fx.pid))).toEqual(kernelKb(fx.pid));
+      delete process.env[name];
+    }
+  });
+});
+
 describe.runIf(haveTool('strace'))('the switches reach the native walk (strace)', () => {
   // The ioctl numbers strace prints undecoded where it does not know them
   // (_IOWR('f', 16 / 17, ...)), or their names where it does.
