@@ -15,6 +15,7 @@ const chromium = '/usr/bin/chromium';
 const TAG = String(8_000_000 + (process.pid % 1_000_000));
 const WIDTH = 800;
 const HEIGHT = 600;
+const LONG_NAME = `/opt/a-vendor/application-server/bin/a-long-program-name-${TAG}`;
 
 let dir = '';
 const children: ChildProcess[] = [];
@@ -28,6 +29,8 @@ beforeAll(async () => {
     const c = spawn('sleep', [TAG], { stdio: 'ignore' });
     children.push(c);
   }
+  // A command line as long as real ones get (a JVM's, a node script's path): a label to clip.
+  children.push(spawn('sleep', [TAG], { stdio: 'ignore', argv0: LONG_NAME }));
   // Let them exec before they are measured.
   await new Promise((r) => setTimeout(r, 200));
 });
@@ -165,7 +168,38 @@ function stats(img: Image, colours: string[]): Stats {
   return { nonWhite, colours: counts, variance: sumSq / n - mean * mean };
 }
 
+/** Non-white pixels in the columns [x0, x1) over the whole height. */
+function inkInColumns(img: Image, x0: number, x1: number): number {
+  let ink = 0;
+  for (let y = 0; y < img.height; y++) {
+    for (let x = x0; x < x1; x++) {
+      const o = (y * img.width + x) * img.channels;
+      if (img.pixels[o] < 250 || img.pixels[o + 1] < 250 || img.pixels[o + 2] < 250) ink++;
+    }
+  }
+  return ink;
+}
+
 describe('charts in a browser', () => {
+  it('keeps long labels inside the picture: the pie legend at the right edge, the first rotated bar label', () => {
+    const match = `^sleep ${TAG}$|long-program-name-${TAG}`;
+    const pie = path.join(dir, 'pie-long.svg');
+    pagewalk(['smem', '-P', match, '--pie', 'command', '-o', pie]);
+    const p = decodePng(screenshot(pie));
+    expect([p.width, p.height]).toEqual([WIDTH, HEIGHT]);
+    // The legend is drawn (its right half has text), and nothing reaches the last 12 columns.
+    expect(inkInColumns(p, 460, WIDTH - 12)).toBeGreaterThan(500);
+    expect(inkInColumns(p, WIDTH - 12, WIDTH)).toBe(0);
+    // The long command line leads the bars, so its rotated label is the first, reaching left.
+    const bar = path.join(dir, 'bar-long.svg');
+    pagewalk(['smem', '-P', match, '--bar', 'command', '-c', 'rss', '-s', 'command', '-o', bar]);
+    const svg = fs.readFileSync(bar, 'utf8');
+    expect(svg.indexOf('long-program')).toBeLessThan(svg.indexOf(`>sleep ${TAG}<`));
+    const b = decodePng(screenshot(bar));
+    expect(inkInColumns(b, 0, 4)).toBe(0);
+    expect(inkInColumns(b, 4, 60)).toBeGreaterThan(50);
+  }, 120_000);
+
   it('renders the bar chart', () => {
     const svg = path.join(dir, 'bar.svg');
     pagewalk(['smem', '-P', `^sleep ${TAG}$`, '--bar', 'pid', '-c', 'uss pss rss', '-o', svg]);

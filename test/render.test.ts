@@ -26,6 +26,7 @@ import {
   terminalBars,
   terminalPie,
 } from '../lib/cli/render';
+import { signedSize } from '../lib/cli/timeline';
 
 /** A minimal XML well-formedness check: every tag closes in order, attributes quoted, entities known. */
 function assertWellFormed(svg: string): void {
@@ -56,7 +57,10 @@ describe('units', () => {
 
   it('abbreviates like smem -k', () => {
     expect(human(0)).toBe('0');
-    expect(human(512)).toBe('512.0');
+    // Under a KiB the unit is bytes, written: top's header once said "change -84.0".
+    expect(human(512)).toBe('512B');
+    expect(human(84)).toBe('84B');
+    expect(signedSize(-84, 'human')).toBe('-84B');
     expect(human(1536)).toBe('1.5K');
     expect(human(1.2 * 1024 * 1024)).toBe('1.2M');
     expect(human(3 * 2 ** 30)).toBe('3.0G');
@@ -175,7 +179,8 @@ describe('charts', () => {
     const svg = pieChartSvg({ title: 'pss', labels: ['a', 'b', 'c'], values: [50, 30, 20] });
     assertWellFormed(svg);
     expect(svg.match(/<path d="M/g)).toHaveLength(3);
-    expect(svg).toContain('a 50 B (50.00%)');
+    // The legend: the label, and under it the size and the share.
+    expect(svg).toMatch(/>a<\/text>\n<text [^>]*>50 B \(50.00%\)</);
     // Only the 50% slice... and nothing above half takes the large arc.
     expect(svg.match(/ 0 1 1 /g) ?? []).toHaveLength(0);
   });

@@ -10,9 +10,14 @@ export function kb(bytes: number): number {
   return Math.floor(bytes / 1024);
 }
 
-/** smem's abbreviated style (`-k`): 0, 512, 1.2K, 3.4M, 5.6G. */
+/**
+ * smem's abbreviated style (`-k`): 0, 512B, 1.2K, 3.4M, 5.6G. smem's figures
+ * are kB and never go below 0.1K; pagewalk's are bytes, and a change of 84
+ * bytes is written 84B, never a bare "84.0".
+ */
 export function human(bytes: number): string {
   if (bytes === 0) return '0';
+  if (Math.abs(bytes) < 1024) return `${Math.round(bytes)}B`;
   let x = bytes;
   let suffix = '';
   for (const s of ['', 'K', 'M', 'G', 'T', 'P', 'E']) {
@@ -146,6 +151,23 @@ function svgOpen(width: number, height: number): string {
 
 const r1 = (n: number) => Math.round(n * 10) / 10;
 
+/**
+ * The width in pixels of `text` in the charts' sans-serif font at `size`:
+ * an upper bound (DejaVu Sans, the widest of the fonts named, averages under
+ * 0.62 em a character in labels), so that layouts leave room, never clip.
+ */
+export function textWidth(text: string, size: number): number {
+  return Math.ceil([...text].length * size * 0.62);
+}
+
+/** `text` shortened with an ellipsis to fit `width` pixels at `size`. */
+export function fitText(text: string, size: number, width: number): string {
+  const chars = [...text];
+  if (textWidth(text, size) <= width) return text;
+  const keep = Math.max(1, Math.floor(width / (size * 0.62)) - 1);
+  return `${chars.slice(0, keep).join('')}…`;
+}
+
 /** A round step for an axis reaching `max` in about `ticks` steps. */
 export function niceStep(max: number, ticks = 5): number {
   if (max <= 0) return 1;
@@ -171,10 +193,14 @@ export interface BarChart {
 
 /** Grouped bars, one group per label, one bar per series; sizes in bytes. */
 export function barChartSvg(chart: BarChart, width = 800, height = 600): string {
-  const left = 80;
   const right = 20;
   const top = 60;
-  const bottom = 150;
+  // Labels are rotated 45 degrees and end under their bars: the longest
+  // reaches down and, under the first bars, left: the margins make room.
+  const labels = chart.labels.map((l) => (l.length > 24 ? `${l.slice(0, 23)}…` : l));
+  const reach = (l: string) => Math.ceil(textWidth(l, 11) * Math.SQRT1_2) + 8;
+  const bottom = Math.max(150, ...labels.map((l) => reach(l) + 24));
+  const left = Math.max(80, ...labels.slice(0, 3).map((l, i) => reach(l) + 10 - i * 40));
   const plotW = width - left - right;
   const plotH = height - top - bottom;
   const max = Math.max(0, ...chart.series.flatMap((s) => s.values));
@@ -205,7 +231,7 @@ export function barChartSvg(chart: BarChart, width = 800, height = 600): string 
     });
     const lx = r1(gx + groupW * 0.4);
     const ly = top + plotH + 12;
-    const text = label.length > 24 ? `${label.slice(0, 23)}…` : label;
+    const text = labels[i];
     s += `<text x="${lx}" y="${ly}" font-size="11" text-anchor="end" transform="rotate(-45 ${lx} ${ly})" ${FONT}>${escapeXml(text)}</text>\n`;
   });
   s += `<line x1="${left}" y1="${top + plotH}" x2="${width - right}" y2="${top + plotH}" stroke="#333333"/>\n`;
@@ -248,9 +274,13 @@ export function mergeSmallSlices(chart: PieChart, minFraction = 0.02, maxSlices 
 export function pieChartSvg(input: PieChart, width = 800, height = 600): string {
   const chart = mergeSmallSlices(input);
   const total = chart.values.reduce((a, b) => a + b, 0);
-  const cx = 270;
+  // The legend takes the right half: a label's line and, under it, its size.
+  const cx = 220;
   const cy = height / 2 + 20;
-  const r = Math.min(220, height / 2 - 60);
+  const r = Math.min(200, height / 2 - 60);
+  const legendX = cx + r + 40;
+  const legendW = width - legendX - 20 - 20;
+  const rowH = 34;
   let s = svgOpen(width, height);
   s += `<text x="${width / 2}" y="30" text-anchor="middle" font-size="18" ${FONT}>${escapeXml(chart.title)}</text>\n`;
   let angle = -Math.PI / 2;
@@ -266,10 +296,10 @@ export function pieChartSvg(input: PieChart, width = 800, height = 600): string 
       s += `<path d="M ${cx} ${cy} L ${p(angle)} A ${r} ${r} 0 ${large} 1 ${p(a2)} Z" fill="${colour}" stroke="#ffffff" stroke-width="1"><title>${tip}</title></path>\n`;
       angle = a2;
     }
-    const ly = 80 + i * 22;
-    s += `<rect x="540" y="${ly - 11}" width="14" height="14" fill="${colour}"/>`;
-    const label = chart.labels[i].length > 26 ? `${chart.labels[i].slice(0, 25)}…` : chart.labels[i];
-    s += `<text x="560" y="${ly}" font-size="12" ${FONT}>${escapeXml(`${label} ${iec(v)} (${percent(v, total)})`)}</text>\n`;
+    const ly = 80 + i * rowH;
+    s += `<rect x="${legendX}" y="${ly - 11}" width="14" height="14" fill="${colour}"/>`;
+    s += `<text x="${legendX + 20}" y="${ly}" font-size="12" ${FONT}><title>${escapeXml(chart.labels[i])}</title>${escapeXml(fitText(chart.labels[i], 12, legendW))}</text>\n`;
+    s += `<text x="${legendX + 20}" y="${ly + 15}" font-size="11" fill="#555555" ${FONT}>${escapeXml(`${iec(v)} (${percent(v, total)})`)}</text>\n`;
   });
   if (total === 0) s += `<text x="${cx}" y="${cy}" text-anchor="middle" font-size="14" ${FONT}>no data</text>\n`;
   return `${s}</svg>\n`;

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { iec } from '../../lib/cli/render';
 import { snapshot } from '../../lib/index';
 import {
   cli,
@@ -178,6 +179,24 @@ describe('pagewalk smem', () => {
     const t = ok(['smem', '-P', MATCH, '-t', '-c', 'pid user pss']).trimEnd().split('\n');
     expect(t.at(-2)).toMatch(/^-+$/);
     expect(t.at(-1)?.trim().split(/\s+/).slice(0, 2)).toEqual(['3', '1']);
+    // Machine-read totals never put counts where a pid or a user goes.
+    const j = JSON.parse(ok(['smem', '-P', MATCH, '-t', '--json']));
+    const procs = j.processes as JsonProcess[];
+    expect(j.totals).toEqual({
+      processes: 3,
+      users: 1,
+      swap: procs.reduce((a, p) => a + p.swap, 0),
+      uss: procs.reduce((a, p) => a + p.uss, 0),
+      pss: procs.reduce((a, p) => a + p.pss, 0),
+      rss: procs.reduce((a, p) => a + p.rss, 0),
+    });
+    const csv = ok(['smem', '-P', MATCH, '-t', '--csv', '-c', 'pid user pss']).trim().split('\n');
+    expect(csv.at(-1)).toMatch(/^total,,\d+$/);
+    // Each row and the total truncated to the kB: the total is the sum of the rows, or up to a kB a row more.
+    const rowsKb = csv.slice(1, -1).reduce((a, l) => a + Number(l.split(',')[2]), 0);
+    const totalKb = Number(csv.at(-1)?.split(',')[2]);
+    expect(totalKb).toBeGreaterThanOrEqual(rowsKb);
+    expect(totalKb).toBeLessThan(rowsKb + 3);
     const k = ok(['smem', '-P', MATCH, '-k', '-H', '-c', 'uss rss']).trim().split('\n');
     expect(k).toHaveLength(3);
     for (const line of k) for (const cell of line.trim().split(/\s+/)) expect(cell).toMatch(/^(0|\d+\.\d[KMGT]?)$/);
@@ -290,7 +309,8 @@ describe('pagewalk smem', () => {
       expect(ok(['smem', '-P', MATCH, '--pie', 'name', '-o', file])).toBe('');
       const pie = fs.readFileSync(file, 'utf8');
       expect(pie).toContain('PSS by name');
-      expect(pie).toMatch(/>perl [\d.]+ MiB \(9\d\.\d\d%\)</);
+      // The legend: the label on its line, its size and share under it.
+      expect(pie).toMatch(/>perl<\/text>\n<text [^>]*>[\d.]+ MiB \(9\d\.\d\d%\)</);
     } finally {
       fs.rmSync(file, { force: true });
     }
@@ -299,6 +319,22 @@ describe('pagewalk smem', () => {
     const tty = execFileSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8' });
     expect(tty).toContain('█');
     expect(tty).not.toContain('<svg');
+  });
+
+  it('--bar: rows of one label merged into one group, one bar per size column (-c, or the default columns)', () => {
+    // The two sleeps share the name "sleep": one group of bars, their figures added.
+    const merged = ok(['smem', '-P', SLEEP_MATCH, '--bar', 'name', '-c', 'uss rss']);
+    const titles = [...merged.matchAll(/<rect [^>]*><title>([^<]*)<\/title>/g)].map((m) => m[1]);
+    expect(titles.map((t) => t.replace(/: .*/, ''))).toEqual(['sleep USS', 'sleep RSS']);
+    const procs = JSON.parse(ok(['smem', '-P', SLEEP_MATCH, '--json'])).processes as JsonProcess[];
+    expect(procs).toHaveLength(2);
+    const rss = procs.reduce((a, p) => a + p.rss, 0);
+    // The sum of both, as iec() writes it (one decimal).
+    expect(titles[1]).toBe(`sleep RSS: ${iec(rss)}`);
+    // Without -c, the default table's size columns: Swap USS PSS RSS.
+    const defaults = ok(['smem', '-P', SLEEP_MATCH, '--bar', 'name']);
+    const series = [...defaults.matchAll(/<rect [^>]*><title>sleep (\w+): /g)].map((m) => m[1]);
+    expect(series).toEqual(['Swap', 'USS', 'PSS', 'RSS']);
   });
 
   it('draws a progress bar on a terminal when the scan lasts', async (ctx) => {

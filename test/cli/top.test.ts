@@ -105,7 +105,10 @@ describe('pagewalk top -b', () => {
       expect(frames[0].header[0]).toMatch(/^pagewalk top - \d\d:\d\d:\d\d {2}every 0s {2}frame 1\/2 {2}sorted by PSS/);
       expect(frames[1].header[0]).toMatch(/frame 2\/2/);
       expect(frames[1].header[1]).toMatch(/^Mem: \S+ total, \S+ free, \S+ available/);
-      expect(frames[1].header[2]).toMatch(/^Processes: 2 measured, 0 started, 0 exited; PSS \S+, change/);
+      // Every size in the header has its unit (a change of 84 bytes once read "change -84.0").
+      expect(frames[1].header[2]).toMatch(
+        /^Processes: 2 measured, 0 started, 0 exited; PSS [\d.]+[BKMGT], change (0|[+-][\d.]+[BKMGT]), since start (0|[+-][\d.]+[BKMGT])$/,
+      );
       expect(frames[1].columns).toEqual([
         'PID',
         'User',

@@ -340,6 +340,23 @@ function totalsOf(report: Report, columns: string[], rows: Row[]): Row {
   return t;
 }
 
+/**
+ * The totals as JSON: sums under their own keys; the number of rows under the
+ * report's name ("processes": 6) and distinct values under the plural ("users": 1),
+ * never under "pid" or "user", where they would look like a process.
+ */
+function jsonTotals(report: Report, columns: string[], rows: Row[]): Record<string, number> {
+  const t = totalsOf(report, columns, rows);
+  const out: Record<string, number> = {};
+  for (const c of columns) {
+    const f = report.fields[c];
+    if (f.total === 'sum') out[c] = t[c] as number;
+    else if (f.total === 'count') out[report.name] = t[c] as number;
+    else if (f.total === 'distinct') out[`${c}s`] = t[c] as number;
+  }
+  return out;
+}
+
 async function smemCommand(o: SmemOptions): Promise<void> {
   if (o.json && o.csv) throw usage('--json and --csv exclude each other');
   if (o.abbreviate && o.percent) throw usage('-k and -p exclude each other');
@@ -386,7 +403,7 @@ async function smemCommand(o: SmemOptions): Promise<void> {
     const body: Record<string, unknown> = {
       [report.name]: rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'order'))),
     };
-    if (o.totals) body.totals = totalsOf(report, columns, rows);
+    if (o.totals) body.totals = jsonTotals(report, columns, rows);
     body.source = report.source;
     body.observer = report.observer;
     body.units = 'bytes';
@@ -394,8 +411,12 @@ async function smemCommand(o: SmemOptions): Promise<void> {
   } else if (o.csv) {
     const table = rows.map((r) => columns.map((c) => cell(c, r[c])));
     if (o.totals) {
+      // Machine-read: no count where a pid or a user goes; the first such column says "total".
       const t = totalsOf(report, columns, rows);
-      table.push(columns.map((c) => cell(c, t[c])));
+      const labelAt = columns.findIndex((c) => report.fields[c].total !== 'sum');
+      table.push(
+        columns.map((c, i) => (i === labelAt ? 'total' : report.fields[c].total === 'sum' ? cell(c, t[c]) : '')),
+      );
     }
     await out.write(renderCsv(o.header ? columns.map((c) => report.fields[c].header) : null, table));
   } else {
@@ -420,19 +441,38 @@ async function smemCommand(o: SmemOptions): Promise<void> {
 const CHART_LIMIT = 24;
 
 async function chart(report: Report, sorted: Row[], columns: string[], sort: string, o: SmemOptions): Promise<void> {
-  // Charts keep the largest rows by the sort field: dozens of bars are unreadable.
-  let rows = sorted;
-  if (o.bar && rows.length > CHART_LIMIT) {
-    const keep = new Set([...rows].sort((a, b) => Number(b[sort]) - Number(a[sort])).slice(0, CHART_LIMIT));
-    rows = rows.filter((r) => keep.has(r));
-  }
-  const more = sorted.length > rows.length ? ` (largest ${rows.length} of ${sorted.length})` : '';
   const label = (r: Row, f: string) => String(r[f]);
   let svg: string;
   let text: string;
   if (o.bar) {
-    const series = (columns.length ? columns : ['pss']).filter((c) => report.fields[c].kind === 'size');
+    // One bar per size column: those of -c, or of the report's default columns.
+    const series = (columns.length ? columns : report.defaultColumns.split(' ')).filter(
+      (c) => report.fields[c].kind === 'size',
+    );
     if (series.length === 0) throw usage('--bar needs size columns in -c (swap uss pss rss vss)');
+    // Rows with the same label (processes of one name) make one group of bars, as they make one slice of --pie.
+    const byLabel = new Map<string, Row>();
+    for (const r of sorted) {
+      const key = label(r, o.bar);
+      const t = byLabel.get(key);
+      if (!t) byLabel.set(key, { ...r });
+      else
+        for (const k of new Set([...series, sort]))
+          if (report.fields[k]?.kind === 'size') (t[k] as number) += Number(r[k]);
+    }
+    let merged = [...byLabel.values()];
+    if (report.fields[sort]?.kind === 'size') {
+      merged.sort((a, b) => Number(a[sort]) - Number(b[sort]));
+      if (o.reverse) merged.reverse();
+    }
+    const all = merged.length;
+    // Charts keep the largest rows by the sort field: dozens of bars are unreadable.
+    if (merged.length > CHART_LIMIT) {
+      const keep = new Set([...merged].sort((a, b) => Number(b[sort]) - Number(a[sort])).slice(0, CHART_LIMIT));
+      merged = merged.filter((r) => keep.has(r));
+    }
+    const more = all > merged.length ? ` (largest ${merged.length} of ${all})` : '';
+    const rows = merged;
     const c = {
       title: `${series.join(', ')} by ${o.bar}${more}`,
       labels: rows.map((r) => label(r, o.bar as string)),
@@ -445,7 +485,7 @@ async function chart(report: Report, sorted: Row[], columns: string[], sort: str
     if (report.fields[sort].kind !== 'size') throw usage(`--pie needs a size sort field (-s), not "${sort}"`);
     // Rows with the same label (processes of one name) make one slice.
     const byLabel = new Map<string, number>();
-    for (const r of rows) byLabel.set(label(r, pie), (byLabel.get(label(r, pie)) ?? 0) + Number(r[sort]));
+    for (const r of sorted) byLabel.set(label(r, pie), (byLabel.get(label(r, pie)) ?? 0) + Number(r[sort]));
     const c = {
       title: `${report.fields[sort].header} by ${pie}`,
       labels: [...byLabel.keys()],
