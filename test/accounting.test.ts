@@ -37,8 +37,10 @@ describe('processMemory() equals smaps_rollup to the kB', () => {
     expect(shared?.pssFixed).toBe(32n * ((4096n << 12n) / 3n));
     if (swapOn() && fx.regions.swappedShared.pageout === 1) {
       const s = r.mappings?.find((m) => m.mapping.start === fx.regions.swappedShared.start);
-      expect(s?.swap).toBe(64 * 4096);
-      expect(s?.pages.swapped).toBe(0); // invisible to pagemap: found with cachestat
+      // Invisible to pagemap: found with cachestat (before 6.5, the total comes from smaps_rollup).
+      if (kernel().cachestat) expect(s?.swap).toBe(64 * 4096);
+      else console.log(`not checked on ${kernel().release}: swapped shmem per mapping (no cachestat)`);
+      expect(s?.pages.swapped).toBe(0);
       // Private anonymous neighbours may merge into one VMA: find the one holding it.
       const sw = r.mappings?.find(
         (m) => m.mapping.start <= fx.regions.swapped.start && m.mapping.end > fx.regions.swapped.start,

@@ -208,7 +208,8 @@ describe('bulk decoders agree with a plain reader', () => {
     h.close();
   });
 
-  it('PAGEMAP_SCAN regions match the present and swapped runs of plain reads', () => {
+  it('PAGEMAP_SCAN regions match the present and swapped runs of plain reads', (ctx) => {
+    skipUnless(ctx, kernel().pagemapScan, `no PAGEMAP_SCAN (errno ${kernel().raw.pagemapScanErrno})`);
     const h = openPagemap(fx.pid);
     for (const name of ['anon', 'file', 'cow', 'swapped']) {
       const r = region(name);
