@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readMountinfo } from '../lib/proc/mountinfo';
 import { buildDist, haveTool, repoRoot } from './helpers/dist';
 import { type Fixture, fixtureBin, killAllFixtures, startFixture } from './helpers/fixture';
 import { expectEqualsRollup, startProbe, stopProbe } from './helpers/probe';
@@ -16,25 +17,18 @@ import { expectEqualsRollup, startProbe, stopProbe } from './helpers/probe';
 const isRoot = process.getuid?.() === 0;
 /** Where a pids controller is mounted (v1, or v2 where children may use it), or why none is. */
 function pidsHierarchy(): { dir: string } | { skip: string } {
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [left, right] = line.split(' - ');
-    if (!right) continue;
-    const [fstype, , options] = right.split(' ');
-    if (fstype === 'cgroup' && options.split(',').includes('pids')) return { dir: left.split(' ')[4] };
-  }
+  const mounts = readMountinfo('self');
+  const v1 = mounts.find((m) => m.fsType === 'cgroup' && m.superOptions.includes('pids'));
+  if (v1) return { dir: v1.mountPoint };
   // Under cgroup v2 a child needs pids enabled in its parent's
   // subtree_control, which is the host's to set: used only where it is.
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [left, right] = line.split(' - ');
-    if (right?.split(' ')[0] !== 'cgroup2') continue;
-    const dir = left.split(' ')[4];
-    const control = fs.readFileSync(path.join(dir, 'cgroup.subtree_control'), 'utf8');
-    if (control.split(/\s+/).includes('pids')) return { dir };
-    return {
-      skip: `cgroup v2 at ${dir} has no pids controller enabled for its children, and no v1 pids hierarchy is mounted`,
-    };
-  }
-  return { skip: 'no pids cgroup controller mounted' };
+  const v2 = mounts.find((m) => m.fsType === 'cgroup2');
+  if (!v2) return { skip: 'no pids cgroup controller mounted' };
+  const control = fs.readFileSync(path.join(v2.mountPoint, 'cgroup.subtree_control'), 'utf8');
+  if (control.split(/\s+/).includes('pids')) return { dir: v2.mountPoint };
+  return {
+    skip: `cgroup v2 at ${v2.mountPoint} has no pids controller enabled for its children, and no v1 pids hierarchy is mounted`,
+  };
 }
 
 let fx: Fixture;
@@ -87,21 +81,35 @@ describe.runIf(isRoot && haveTool('setpriv') && haveTool('prlimit'))(
     // Pausing after every call on a running process: every call is due to run raised.
     const options = { lockPauses: { holdMicros: 1, pauseMicros: 1 } };
 
-    it('the walk is still exact, and timings.unraised says the raise was refused', async () => {
-      const probe = await startProbe(
-        ['prlimit', '--rtprio=0:0', '--', 'setpriv', '--inh-caps=-sys_nice', '--bounding-set=-sys_nice', '--'],
-        options,
-        [fx.pid],
-      );
+    /** A paced measurement of the running fixture by a probe started through `via`: its timings. */
+    async function pacedTimings(via: string[]) {
+      const probe = await startProbe(via, options, [fx.pid]);
       try {
         const out = await probe.go();
         expectEqualsRollup(out, [fx.pid]);
-        expect(out.memory[0].timings.paused).toBeGreaterThan(0);
-        expect(out.memory[0].timings.unraised).toBeGreaterThan(0);
-        expect(out.snapshot?.timings.unraised).toBeGreaterThan(0);
+        return {
+          paused: out.memory[0].timings.paused,
+          unraised: out.memory[0].timings.unraised,
+          snapshotUnraised: out.snapshot?.timings.unraised,
+        };
       } finally {
         await stopProbe(probe);
       }
+    }
+
+    it('the walk is still exact, and timings.unraised says the raise was refused', async () => {
+      const t = await pacedTimings([
+        'prlimit',
+        '--rtprio=0:0',
+        '--',
+        'setpriv',
+        '--inh-caps=-sys_nice',
+        '--bounding-set=-sys_nice',
+        '--',
+      ]);
+      expect(t.paused).toBeGreaterThan(0);
+      expect(t.unraised).toBeGreaterThan(0);
+      expect(t.snapshotUnraised).toBeGreaterThan(0);
     });
 
     it('where the kernel allows the raise, timings.unraised is 0', async (ctx) => {
@@ -110,16 +118,10 @@ describe.runIf(isRoot && haveTool('setpriv') && haveTool('prlimit'))(
       } catch {
         ctx.skip('chrt -f 1 fails here (no real-time time for this cgroup?): no raise can be allowed');
       }
-      const probe = await startProbe([], options, [fx.pid]);
-      try {
-        const out = await probe.go();
-        expectEqualsRollup(out, [fx.pid]);
-        expect(out.memory[0].timings.paused).toBeGreaterThan(0);
-        expect(out.memory[0].timings.unraised).toBe(0);
-        expect(out.snapshot?.timings.unraised).toBe(0);
-      } finally {
-        await stopProbe(probe);
-      }
+      const t = await pacedTimings([]);
+      expect(t.paused).toBeGreaterThan(0);
+      expect(t.unraised).toBe(0);
+      expect(t.snapshotUnraised).toBe(0);
     });
   },
 );
