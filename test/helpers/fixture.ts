@@ -26,7 +26,8 @@ export interface Fixture {
 
 const live = new Set<Fixture>();
 
-function withoutPreload(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+/** The environment without LD_PRELOAD (the sanitizer run's libasan), for plain C programs. */
+export function withoutPreload(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const { LD_PRELOAD: _preload, ...rest } = env;
   return rest;
 }

@@ -4,7 +4,7 @@
 // with the probe's answer printed (skipUnless).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { fixtureBin } from './fixture';
+import { fixtureBin, withoutPreload } from './fixture';
 
 /** How a range of pages looked in the prober's pagemap and kpageflags. */
 export interface Look {
@@ -79,7 +79,8 @@ let cached: Kernel | undefined;
 /** The probe's findings (run on first use, then kept for the test file). */
 export function kernel(): Kernel {
   if (cached) return cached;
-  const raw = JSON.parse(execFileSync(fixtureBin('kernel-probe'), { encoding: 'utf8' })) as Raw;
+  const probe = execFileSync(fixtureBin('kernel-probe'), { encoding: 'utf8', env: withoutPreload(process.env) });
+  const raw = JSON.parse(probe) as Raw;
   if (raw.kpageflagsErrno !== 0)
     throw new Error(
       `the kernel probe cannot read /proc/kpageflags (errno ${raw.kpageflagsErrno}): run the tests as root`,
