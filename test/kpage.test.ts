@@ -19,7 +19,8 @@ import { inKb, kernelKb, readKpage } from './helpers/oracle';
 
 let fx: Fixture;
 beforeAll(async () => {
-  fx = await startFixture(['anon', 'zero', 'uffdZero', 'shared', 'file']);
+  // Isolated (see privateLayouts()): compared with smaps_rollup read at another moment.
+  fx = await startFixture(['anon', 'zero', 'uffdZero', 'shared', 'file'], {}, { isolated: true });
   fx.stop();
 });
 afterAll(killAllFixtures);
