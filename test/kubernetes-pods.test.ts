@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMemoryCgroup, snapshot } from '../lib/index';
 import { type CgroupTree, createCgroupTree } from './helpers/cgroup';
-import { ok, root } from './helpers/cli';
+import { ok, root, run } from './helpers/cli';
 import { killAllFixtures } from './helpers/fixture';
 import { groupTruth } from './helpers/group-oracle';
 import { rollup } from './helpers/oracle';
@@ -302,6 +302,13 @@ describe('the same names in snapshot(), smem, group and top', () => {
       expect(g?.labels).toEqual({ namespace: p.spec.namespace, pod: p.pod });
       expect(g?.pids.filter((pid) => pids.has(pid)).sort()).toEqual([...p.pids].sort());
     }
+    // A root without the kubelet's directories (a typo, a missing mount) is said, not silent.
+    const none = path.join(tmp, 'none');
+    const r = run(['group', '--by', 'pod', '--kube-logs', none, '--json']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(
+      `pagewalk: warning: no kubelet log directories (pods/, containers/) under ${none}: no pod is named (--kube-logs)\n`,
+    );
   });
 
   it('top, record and diff group by container', () => {

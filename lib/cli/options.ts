@@ -1,10 +1,12 @@
 // The checks of option values that several commands share: each value kind
 // is parsed, and its error worded, in one place.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Command } from 'commander';
-import { DEFAULT_KUBE_LOGS, GROUP_BY, type GroupBy } from '../groups';
+import { DEFAULT_KUBE_LOGS, GROUP_BY, type GroupBy, type Grouping, KUBERNETES_LABELS } from '../groups';
 import { PF_KTHREAD, readStat } from '../proc/stat';
 import { CliError, EXIT_NOT_FOUND, EXIT_RUNTIME, usage } from './errors';
+import { warn } from './output';
 
 /** Seconds (a number, 0 or more, fractions allowed), returned in milliseconds. */
 export function parseSeconds(text: string, flag: string): number {
@@ -26,6 +28,17 @@ export function parseCount(text: string | undefined, flag = '-n'): number | unde
 export function parseGroupBy(text: string, flag: string): GroupBy {
   if (!GROUP_BY.includes(text as GroupBy)) throw usage(`invalid ${flag} "${text}" (known: ${GROUP_BY.join(' ')})`);
   return text as GroupBy;
+}
+
+/**
+ * Says so when a Kubernetes grouping key is given a --kube-logs root with
+ * neither of the kubelet's log directories: every process then keeps its
+ * cgroup group, which a mistyped path (or a missing mount) would otherwise hide.
+ */
+export function checkKubeLogs(grouping: Grouping | undefined, dir: string): void {
+  if (typeof grouping !== 'string' || !KUBERNETES_LABELS[grouping]) return;
+  if (['pods', 'containers'].some((d) => fs.existsSync(path.join(dir, d)))) return;
+  warn(`no kubelet log directories (pods/, containers/) under ${dir}: no pod is named (--kube-logs)`);
 }
 
 /** `--kube-logs DIR`, for the commands that group by pod, container or namespace. */

@@ -15,7 +15,7 @@ import {
 import { CliError, EXIT_NOT_FOUND, EXIT_RUNTIME, explain, PRIVILEGE, usage } from '../errors';
 import { loadGrouping } from '../grouping';
 import { checkExact, deniedLine, deniedProcesses, measure, type ObserverOption, observerOption } from '../measure';
-import { addKubeLogsOption, parseGroupBy, parseRegex } from '../options';
+import { addKubeLogsOption, checkKubeLogs, parseGroupBy, parseRegex } from '../options';
 import { Output, terminalWidth } from '../output';
 import { formatSize, renderTable, type UnitStyle } from '../render';
 
@@ -44,6 +44,7 @@ async function groupCommand(o: GroupOptions): Promise<void> {
   if (o.processfilter === undefined) {
     if (o.userfilter !== undefined) throw usage('-U goes with -P');
     const grouping: Grouping = o.config !== undefined ? loadGrouping(o.config) : parseGroupBy(o.by as string, '--by');
+    checkKubeLogs(grouping, o.kubeLogs);
     return groupsReport(await measureGroups({ groupBy: grouping, kubeLogs: o.kubeLogs }, o), o);
   }
   const processfilter = o.processfilter;

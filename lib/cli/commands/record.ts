@@ -6,7 +6,7 @@ import { GROUP_BY } from '../../groups';
 import { watch } from '../../watch';
 import { cannotWrite, explain, usage } from '../errors';
 import { checkExact, type ObserverOption, observerOption, observerSettings, processFilter } from '../measure';
-import { addKubeLogsOption, parseCount, parseGroupBy, parseSeconds } from '../options';
+import { addKubeLogsOption, checkKubeLogs, parseCount, parseGroupBy, parseSeconds } from '../options';
 import { Output } from '../output';
 
 interface RecordOptions extends ObserverOption {
@@ -26,6 +26,7 @@ async function recordCommand(o: RecordOptions): Promise<void> {
   const count = parseCount(o.count);
   const filter = processFilter(o);
   const groupBy = o.by === undefined ? undefined : parseGroupBy(o.by, '--by');
+  checkKubeLogs(groupBy, o.kubeLogs);
   if (o.append && o.output === undefined) throw usage('--append needs -o FILE');
   let fd: number | undefined;
   if (o.output !== undefined) {

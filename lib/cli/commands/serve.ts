@@ -5,7 +5,7 @@ import { Exporter } from '../../exporter';
 import { GROUP_BY, type Grouping } from '../../groups';
 import { CliError, EXIT_RUNTIME, usage } from '../errors';
 import { loadGrouping } from '../grouping';
-import { addKubeLogsOption, parseGroupBy, parseSeconds } from '../options';
+import { addKubeLogsOption, checkKubeLogs, parseGroupBy, parseSeconds } from '../options';
 
 interface ServeOptions {
   listen: string;
@@ -39,6 +39,7 @@ async function serveCommand(o: ServeOptions, cmd: Command): Promise<void> {
   if (o.config !== undefined && cmd.getOptionValueSource('groupBy') === 'cli')
     throw usage('--config and --group-by exclude each other');
   const grouping: Grouping = o.config !== undefined ? loadGrouping(o.config) : parseGroupBy(o.groupBy, '--group-by');
+  checkKubeLogs(grouping, o.kubeLogs);
   const maxSeries = Number(o.maxSeries);
   if (!/^\d+$/.test(o.maxSeries)) throw usage(`invalid --max-series "${o.maxSeries}": expected a count`);
   const exporter = new Exporter({

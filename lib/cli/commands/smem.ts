@@ -7,7 +7,7 @@ import { readMeminfo } from '../../proc/meminfo';
 import type { ProcessReport, Snapshot } from '../../snapshot';
 import { usage } from '../errors';
 import { checkExact, measure, type ObserverOption, observerOption, processFilter } from '../measure';
-import { addKubeLogsOption, parseGroupBy, parseRegex } from '../options';
+import { addKubeLogsOption, checkKubeLogs, parseGroupBy, parseRegex } from '../options';
 import { checkOutputFile, Output, terminalWidth, writeOutputFile } from '../output';
 import {
   barChartSvg,
@@ -203,6 +203,7 @@ async function smemReport(o: SmemOptions): Promise<Report> {
   }
   const by = groupingKey(o);
   if (by) {
+    checkKubeLogs(by, o.kubeLogs);
     const snap = await measure({ filter, groupBy: by, kubeLogs: o.kubeLogs }, o);
     checkExact(snap, o);
     const kube = KUBERNETES_LABELS[by] ?? [];

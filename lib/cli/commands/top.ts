@@ -10,7 +10,7 @@ import type { Snapshot } from '../../snapshot';
 import { type WatchStep, watch } from '../../watch';
 import { explain, usage } from '../errors';
 import { checkExact, type ObserverOption, observerOption, observerSettings, processFilter } from '../measure';
-import { addKubeLogsOption, parseCount, parseGroupBy, parseSeconds } from '../options';
+import { addKubeLogsOption, checkKubeLogs, parseCount, parseGroupBy, parseSeconds } from '../options';
 import { Output, terminalWidth } from '../output';
 import { type Column, formatSize, human, renderTable, type UnitStyle } from '../render';
 import { GROUP_HEADERS, groupsOf, signedSize } from '../timeline';
@@ -215,6 +215,7 @@ async function topCommand(o: TopOptions): Promise<void> {
   const interval = parseSeconds(o.delay, '-d');
   const count = parseCount(o.iterations);
   const by = o.by === undefined ? undefined : parseGroupBy(o.by, '--by');
+  checkKubeLogs(by, o.kubeLogs);
   if (!(o.sort in SORTS)) throw usage(`--sort: unknown field "${o.sort}" (known: ${Object.keys(SORTS).join(' ')})`);
   let sort = o.sort as SortKey;
   const filter = processFilter(o);
