@@ -1,4 +1,5 @@
 // pagewalk ram: the census as a tree table, JSON and a sunburst SVG.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -68,6 +69,18 @@ describe('pagewalk ram', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('says that it needs root when the frame files are refused', (ctx) => {
+    if (spawnSync('setpriv', ['--version']).status !== 0) {
+      console.log('skipped: no setpriv to run as nobody');
+      ctx.skip();
+    }
+    const r = run(['ram'], ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'pagewalk: permission denied reading /proc/kpageflags: the census of every page frame needs CAP_SYS_ADMIN (run as root)\n',
+    );
   });
 
   it('refuses a bad depth or grouping with a usage error', () => {

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import type { Grouping } from '../../groups';
 import { type RamCensus, type RamNode, ramCensus } from '../../ram';
-import { usage } from '../errors';
+import { CliError, EXIT_RUNTIME, PRIVILEGE, usage } from '../errors';
 import { loadGrouping } from '../grouping';
 import { parseCount, parseGroupBy } from '../options';
 import { Output } from '../output';
@@ -71,6 +71,15 @@ async function ramCommand(o: RamOptions, cmd: Command): Promise<void> {
       processes: o.processes,
       onProgress: (phase, done, total) => bar.onProgress(done, total, phase),
     });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    // The frame files are root's alone: say so, not just EACCES.
+    if ((e.code === 'EACCES' || e.code === 'EPERM') && /\/kpage(flags|count|cgroup)$/.test(e.path ?? ''))
+      throw new CliError(
+        `permission denied reading ${e.path}: the census of every page frame ${PRIVILEGE}`,
+        EXIT_RUNTIME,
+      );
+    throw err;
   } finally {
     bar.end();
   }
