@@ -106,7 +106,8 @@ export interface RamCensusOptions {
 const CLASS_COUNT = native.frameClasses;
 const SLICES = 16;
 
-interface FrameCounts {
+/** @internal Frame counts as the addon gives them, summed over slices. */
+export interface FrameCounts {
   frames: number[];
   perCgroup: Map<number, number[]>;
   framesRead: number;
@@ -293,7 +294,8 @@ export async function ramCensus(options: RamCensusOptions = {}): Promise<RamCens
   };
 }
 
-interface CensusInputs {
+/** @internal */
+export interface CensusInputs {
   counts: FrameCounts;
   ram: PfnRange[];
   zones: Zone[];
@@ -304,8 +306,8 @@ interface CensusInputs {
   hierarchy: MemcgHierarchy | undefined;
 }
 
-/** The tree from the frame counts and the kernel's totals: pure arithmetic. */
-function buildCensus(
+/** @internal The tree from the frame counts and the kernel's totals: pure arithmetic (tested on made-up counts). */
+export function buildCensus(
   inp: CensusInputs,
 ): Pick<RamCensus, 'total' | 'tree' | 'reconciliation' | 'cgroups' | 'unexplained'> {
   const f = inp.counts.frames.map((n) => n * PAGE);
@@ -325,6 +327,10 @@ function buildCensus(
   const unflagged = { left: f[FrameClass.Unflagged], short: 0 };
   const managed = inp.zones.reduce((s, z) => s + z.managed, 0) * PAGE;
   const zoneFree = inp.zones.reduce((s, z) => s + z.freePages, 0) * PAGE;
+  // Without /proc/iomem's addresses (hidden from this process) the frames
+  // that are not RAM were not told apart one by one: the zones' present
+  // frames say how many there are.
+  const holesByZones = inp.ram.length === 0 ? take(unflagged, total - ramBytes - f[FrameClass.Hole]) : 0;
   // In MemTotal (and MemFree) but in no zone's managed frames: memory the
   // kernel has not handed to its page allocator (0 on most machines).
   const outsideZones = take(unflagged, memTotal - managed);
@@ -497,9 +503,19 @@ function buildCensus(
     ],
   });
 
-  const holes = node('holes', f[FrameClass.Hole], {
+  const holes = node('holes', f[FrameClass.Hole] + holesByZones, {
     source: 'outside every System RAM range of /proc/iomem, or KPF_NOPAGE',
     note: 'frame numbers that are not memory (PCI windows, firmware)',
+    ...(holesByZones > 0
+      ? {
+          children: [
+            node('no struct page', f[FrameClass.Hole], { source: 'KPF_NOPAGE' }),
+            node('not present in any zone', holesByZones, {
+              source: "frames - the zones' present frames (no /proc/iomem addresses: frames without flags)",
+            }),
+          ],
+        }
+      : {}),
   });
 
   const unexplainedBytes = unflagged.left;

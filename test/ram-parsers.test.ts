@@ -1,11 +1,14 @@
 // The /proc parsers the RAM census reads through, on text: /proc/iomem,
-// /proc/zoneinfo, /proc/sysvipc/shm, /proc/PID/mountinfo and memory.stat.
+// /proc/zoneinfo, /proc/sysvipc/shm, /proc/PID/mountinfo and memory.stat;
+// and the census's arithmetic on made-up frame counts.
 import { describe, expect, it } from 'vitest';
 import { parseMemoryStat } from '../lib/memcg';
+import { FrameClass, native } from '../lib/native';
 import { parseSystemRam } from '../lib/proc/iomem';
 import { parseMountinfo } from '../lib/proc/mountinfo';
 import { parseSysvShm } from '../lib/proc/sysvipc';
 import { parseZoneinfo } from '../lib/proc/zoneinfo';
+import { buildCensus, type CensusInputs, type RamNode } from '../lib/ram';
 
 describe('RAM census parsers', () => {
   it('parseSystemRam: whole pages of top-level System RAM, merged; nothing when addresses are hidden', () => {
@@ -114,5 +117,130 @@ Node 0, zone  Movable
       rss: 0,
       hierarchical_memory_limit: 4096,
     });
+  });
+});
+
+describe('the census arithmetic, on made-up frame counts', () => {
+  const P = 4096;
+  function inputs(
+    frames: Partial<Record<keyof typeof FrameClass, number>>,
+    over: Partial<CensusInputs> = {},
+  ): CensusInputs {
+    const row = new Array(native.frameClasses).fill(0);
+    for (const [k, v] of Object.entries(frames)) row[FrameClass[k as keyof typeof FrameClass]] = v;
+    const framesRead = row.reduce((s, n) => s + n, 0);
+    return {
+      counts: {
+        frames: row,
+        perCgroup: new Map([[7, Object.assign(new Array(native.frameClasses).fill(0), { [FrameClass.File]: 100 })]]),
+        framesRead,
+        bytesRead: 0,
+      },
+      ram: [{ start: 0, end: 900 }],
+      zones: [
+        {
+          node: 0,
+          name: 'Normal',
+          startPfn: 0,
+          spanned: 900,
+          present: 900,
+          managed: 730,
+          freePages: 300,
+          perCpuPages: 25,
+        },
+      ],
+      meminfo: {
+        MemTotal: 850 * P,
+        MemFree: 420 * P,
+        KernelStack: 8 * P,
+        VmallocUsed: 18 * P,
+        Percpu: 2 * P,
+        SReclaimable: 30 * P,
+      },
+      meminfoBefore: { MemFree: 420 * P },
+      snap: undefined,
+      objects: [],
+      hierarchy: undefined,
+      ...over,
+    };
+  }
+  const machine = {
+    Hole: 100,
+    Buddy: 300,
+    Reserved: 10,
+    Slab: 40,
+    PageTable: 5,
+    MappedAnon: 100,
+    MappedFile: 50,
+    MappedShmem: 5,
+    File: 150,
+    Shmem: 20,
+    SwapCache: 2,
+    AnonUnmapped: 3,
+    OtherFlagged: 5,
+    Unflagged: 210,
+  };
+  const part = (n: RamNode, ...names: string[]): number => {
+    let at: RamNode | undefined = n;
+    for (const name of names) at = at?.children?.find((c) => c.name === name);
+    if (!at) throw new Error(`no ${names.join(' › ')}`);
+    return at.bytes / P;
+  };
+  const exact = (n: RamNode): void => {
+    if (!n.children) return;
+    expect(
+      n.children.reduce((s, c) => s + c.bytes, 0),
+      n.name,
+    ).toBe(n.bytes);
+    n.children.forEach(exact);
+  };
+
+  it('places the frames without flags by the kernel totals, steadiest first, the rest unexplained', () => {
+    const c = buildCensus(inputs(machine));
+    exact(c.tree);
+    expect(c.total).toBe(1000 * P);
+    expect(part(c.tree, 'free')).toBe(300 + 25 + 120);
+    expect(part(c.tree, 'free', 'outside the zone allocators')).toBe(850 - 730);
+    expect(part(c.tree, 'kernel', 'reserved at boot, no flag')).toBe(900 - 850 - 10);
+    expect(part(c.tree, 'kernel', 'slab reclaimable')).toBe(30);
+    expect(part(c.tree, 'kernel', 'slab unreclaimable')).toBe(10);
+    expect(part(c.tree, 'kernel', 'vmalloc')).toBe(10);
+    expect(part(c.tree, 'kernel')).toBe(40 + 5 + 10 + 40 + 8 + 10 + 2 + 5);
+    expect(c.unexplained.bytes / P).toBe(210 - 120 - 40 - 8 - 10 - 2 - 25);
+    expect(c.unexplained.short).toBe(0);
+    expect(part(c.tree, 'page-cache', '(removed cgroup, inode 7)')).toBe(100);
+    expect(part(c.tree, 'page-cache', '(no cgroup read)')).toBe(50);
+    expect(c.reconciliation.checks[0].difference).toBe(0);
+  });
+
+  it('when the totals claim more than the unflagged frames, gives the last less and says by how much', () => {
+    const c = buildCensus(
+      inputs(machine, {
+        zones: [
+          {
+            node: 0,
+            name: 'Normal',
+            startPfn: 0,
+            spanned: 900,
+            present: 900,
+            managed: 550,
+            freePages: 300,
+            perCpuPages: 25,
+          },
+        ],
+      }),
+    );
+    exact(c.tree);
+    expect(c.tree.children?.reduce((s, n) => s + n.bytes, 0)).toBe(c.total);
+    expect(part(c.tree, 'free', 'outside the zone allocators')).toBe(210);
+    expect(c.unexplained.bytes).toBe(0);
+    expect(c.unexplained.short / P).toBe(300 - 210 + 40 + 8 + 10 + 2 + 25);
+  });
+
+  it('without /proc/iomem addresses, takes the holes from the zones', () => {
+    const c = buildCensus(inputs({ ...machine, Hole: 0, Unflagged: 310 }, { ram: [] }));
+    exact(c.tree);
+    expect(part(c.tree, 'holes', 'not present in any zone')).toBe(100);
+    expect(c.unexplained.bytes / P).toBe(5);
   });
 });
