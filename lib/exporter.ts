@@ -10,6 +10,7 @@ import {
   type Grouping,
   groupNameOf,
   KUBERNETES_LABELS,
+  kubeletNamesOnce,
   ProcessFacts,
 } from './groups';
 import { podMemoryLimit } from './kubernetes';
@@ -217,10 +218,11 @@ export class Exporter {
     const at = performance.now();
     const grouping = this.#grouping;
     // Rules leave unmatched processes out: they need not be walked at all.
+    const kubeletNames = kubeletNamesOnce(this.#kubeLogs);
     const filter =
       typeof grouping === 'string'
         ? (p: ProcessInfo) => !p.kernelThread
-        : (p: ProcessInfo) => !p.kernelThread && groupNameOf(grouping, new ProcessFacts(p)) !== undefined;
+        : (p: ProcessInfo) => !p.kernelThread && groupNameOf(grouping, new ProcessFacts(p, kubeletNames)) !== undefined;
     const signal = this.#maxSnapshotMs > 0 ? AbortSignal.timeout(this.#maxSnapshotMs) : undefined;
     let snap: Snapshot | undefined;
     try {

@@ -28,9 +28,18 @@ export const KUBERNETES_LABELS: Readonly<Partial<Record<GroupBy, readonly string
 export const DEFAULT_KUBE_LOGS = '/var/log';
 
 /** The facts a rule can match, in the order `{{match}}` looks for a capture. */
-export type MatchField = 'name' | 'exe' | 'cmdline' | 'user' | 'cgroup';
-const MATCH_FIELDS: readonly MatchField[] = ['name', 'exe', 'cmdline', 'user', 'cgroup'];
-const PLACEHOLDERS = new Set(['name', 'exe', 'user', 'cgroup', 'match']);
+export type MatchField = 'name' | 'exe' | 'cmdline' | 'user' | 'cgroup' | 'namespace' | 'pod' | 'container';
+const MATCH_FIELDS: readonly MatchField[] = [
+  'name',
+  'exe',
+  'cmdline',
+  'user',
+  'cgroup',
+  'namespace',
+  'pod',
+  'container',
+];
+const PLACEHOLDERS = new Set(['name', 'exe', 'user', 'cgroup', 'namespace', 'pod', 'container', 'match']);
 
 export interface GroupRule {
   /** The group's name, a template: {{name}} {{exe}} {{user}} {{cgroup}} {{match}}. */
@@ -146,9 +155,19 @@ export class ProcessFacts {
     return this.podValue ?? undefined;
   }
 
-  /** The text a matcher is tested against. */
-  field(f: MatchField): string {
+  /**
+   * The text a matcher is tested against; undefined for the Kubernetes names
+   * of a process in no named pod (or, for container, in no named container),
+   * which no expression matches.
+   */
+  field(f: MatchField): string | undefined {
     switch (f) {
+      case 'namespace':
+        return this.pod?.namespace;
+      case 'pod':
+        return this.pod?.pod;
+      case 'container':
+        return this.pod?.container;
       case 'name':
         return this.info.name;
       case 'exe':
@@ -194,6 +213,10 @@ function render(template: string, facts: ProcessFacts, capture: string): string 
         return facts.info.user;
       case 'cgroup':
         return facts.cgroup.name;
+      case 'namespace':
+      case 'pod':
+      case 'container':
+        return facts.pod?.[key] ?? '';
       default:
         return capture;
     }
@@ -208,7 +231,9 @@ function ruleName(rule: GroupRule, facts: ProcessFacts): string | undefined {
     const re = rule.match[f];
     if (!re) continue;
     // A global or sticky expression keeps state between calls: use a fresh copy.
-    const m = (re.global || re.sticky ? new RegExp(re.source, re.flags.replace(/[gy]/g, '')) : re).exec(facts.field(f));
+    const text = facts.field(f);
+    if (text === undefined) return undefined;
+    const m = (re.global || re.sticky ? new RegExp(re.source, re.flags.replace(/[gy]/g, '')) : re).exec(text);
     if (!m) return undefined;
     if (capture === undefined && m.length > 1 && m[1] !== undefined) capture = m[1];
   }
@@ -314,7 +339,10 @@ export function parseGroupConfig(text: string, file = 'config'): GroupConfig {
     checkKeys(isScalar, node, ['name', 'match'], fail);
     const nameNode = node.get('name', true) as Node | undefined;
     if (!isScalar(nameNode) || typeof nameNode.value !== 'string' || !nameNode.value)
-      return fail(nameNode ?? node, 'a group needs a "name" (text; {{name}} {{exe}} {{user}} {{cgroup}} {{match}})');
+      return fail(
+        nameNode ?? node,
+        `a group needs a "name" (text; ${[...PLACEHOLDERS].map((p) => `{{${p}}}`).join(' ')})`,
+      );
     const name = nameNode.value as string;
     for (const m of name.matchAll(/\{\{\s*(\w*)\s*\}\}/g)) {
       if (!PLACEHOLDERS.has(m[1])) fail(nameNode, `unknown placeholder {{${m[1]}}} in the name`);

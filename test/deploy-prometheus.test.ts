@@ -170,8 +170,9 @@ beforeAll(async () => {
   );
   // A limit, so that the panel of unique memory against it has a pod to show.
   expect(setMemoryLimit(1, pod.dir.dir, 2 ** 30)).toBe(true);
-  // Snapshots of the whole machine: reused for a few seconds so that 1 s scrapes stay within their timeout.
-  served = await startServe(['--group-by', 'pod', '--kube-logs', logs, '--min-interval', '3']);
+  // Snapshots of the whole machine, reused for 10 s (the default): a scrape that finds one fresh answers
+  // at once, within its 1 s timeout, even when the snapshot took seconds on a busy machine.
+  served = await startServe(['--group-by', 'pod', '--kube-logs', logs, '--min-interval', '10']);
   const nodePort = await freePort();
   nodeExporter = spawn(
     'prometheus-node-exporter',

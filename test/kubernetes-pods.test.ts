@@ -302,6 +302,22 @@ describe('the same names in snapshot(), smem, group and top', () => {
       expect(g?.labels).toEqual({ namespace: p.spec.namespace, pod: p.pod });
       expect(g?.pids.filter((pid) => pids.has(pid)).sort()).toEqual([...p.pids].sort());
     }
+    // Rules match and name by the Kubernetes names too: every pod whose name starts
+    // with web, as one group per namespace; processes in no named pod match no rule.
+    const rules = path.join(tmp, 'rules.yaml');
+    fs.writeFileSync(rules, 'groups:\n  - name: "{{namespace}} {{match}}"\n    match:\n      pod: ^(web)-\n');
+    const byRule = JSON.parse(ok(['group', '--config', rules, '--kube-logs', logs, '--json'])) as {
+      groups: { group: string; pids: number[] }[];
+    };
+    expect(byRule.groups.map((g) => [g.group, [...g.pids].sort()])).toEqual([
+      [
+        'shop web',
+        pods
+          .filter((p) => p.spec === PODS[0])
+          .flatMap((p) => p.pids)
+          .sort(),
+      ],
+    ]);
     // A root without the kubelet's directories (a typo, a missing mount) is said, not silent.
     const none = path.join(tmp, 'none');
     const r = run(['group', '--by', 'pod', '--kube-logs', none, '--json']);

@@ -99,7 +99,7 @@ describe('pagewalk group --by and --config', () => {
       [['group', '--by', 'user', '-U', 'root'], 'pagewalk: -U goes with -P\n'],
       [
         ['group', '--config', bad],
-        `pagewalk: bad config ${bad}:3: unknown key "nmae"; expected name, exe, cmdline, user, cgroup\n`,
+        `pagewalk: bad config ${bad}:3: unknown key "nmae"; expected name, exe, cmdline, user, cgroup, namespace, pod, container\n`,
       ],
       [['smem', '--cgroup', '-u'], 'pagewalk: -m, -u, --cgroup, --group-by and -w exclude each other\n'],
       [['smem', '--cgroup', '-M', 'libc'], 'pagewalk: --cgroup and -M exclude each other\n'],
