@@ -113,6 +113,15 @@ export interface Timings {
   /** Wall time of the per-process phase (open, maps, walk, shmem swap, THP). */
   walks: number;
   total: number;
+  /**
+   * CPU time of the call: each walk thread's, lookup thread's and settling
+   * thread's own CPU time (`CLOCK_THREAD_CPUTIME_ID`; both threads of a split
+   * walk and every concurrent walk together), plus the calling thread's CPU
+   * time from the call's start to its end. JavaScript the calling thread runs
+   * for other work while the call awaits counts too; other libuv pool work
+   * (async smaps_rollup fallback reads) does not.
+   */
+  cpu: number;
 }
 
 export function emptyTimings(): Timings {
@@ -131,6 +140,7 @@ export function emptyTimings(): Timings {
     shape: 0,
     walks: 0,
     total: 0,
+    cpu: 0,
   };
 }
 
@@ -145,6 +155,7 @@ export function addWalkTimings(t: Timings, walk: NativeWalk): void {
   t.paused += w[WalkTiming.PausedMs];
   t.maps += w[WalkTiming.MapsMs];
   t.unraised += w[WalkTiming.UnraisedMs];
+  t.cpu += w[WalkTiming.CpuMs];
 }
 
 /** Adds a tally's lookup and settling time into t. */
@@ -153,11 +164,17 @@ export function addTallyTimings(t: Timings, tally: NativeTally): void {
   tally.timings(w);
   t.kpage += w[TallyTiming.KpageMs];
   t.settle += w[TallyTiming.SettleMs];
+  t.cpu += w[TallyTiming.CpuMs];
+}
+
+/** The calling thread's CPU time in ms: taken at a call's start and end, its share of `Timings.cpu`. */
+export function callerCpuMs(): number {
+  return native.threadCpuMs();
 }
 
 /** Sums the per-process phases of b into a. */
 export function addProcessTimings(a: Timings, b: Timings): void {
-  for (const k of ['maps', 'pagemap', 'scan', 'classify', 'shmemSwap', 'thp', 'paused', 'unraised'] as const)
+  for (const k of ['maps', 'pagemap', 'scan', 'classify', 'shmemSwap', 'thp', 'paused', 'unraised', 'cpu'] as const)
     a[k] += b[k];
 }
 

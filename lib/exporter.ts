@@ -3,6 +3,7 @@
 // `pagewalk serve` puts scrape() behind a listener, and a program that has
 // its own prom-client registry can pass it in.
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { callerCpuMs } from './accounting';
 import { describe } from './errors';
 import {
   checkGrouping,
@@ -87,6 +88,7 @@ export class Exporter {
   readonly #groupLimit?: Gauge;
   readonly #process: Record<ProcessFigure, Gauge>;
   readonly #duration: Gauge;
+  readonly #cpu: Counter;
   readonly #errors: Counter;
   readonly #gone: Counter;
   readonly #exact: Gauge;
@@ -153,6 +155,11 @@ export class Exporter {
     };
     if (options.ram) this.#ram = new RamMetrics(registers);
     this.#duration = gauge('pagewalk_scrape_duration_seconds', 'How long the snapshot behind these figures took');
+    this.#cpu = new Counter({
+      name: 'pagewalk_scrape_cpu_seconds_total',
+      help: "CPU time the snapshots took, every thread of theirs together (the snapshot's timings.cpu), and their publishing",
+      registers,
+    });
     this.#errors = new Counter({
       name: 'pagewalk_scrape_errors_total',
       help: 'Snapshots that failed (no group figures were exported for them)',
@@ -216,6 +223,7 @@ export class Exporter {
 
   async #take(): Promise<Taken> {
     const at = performance.now();
+    const cpuBegan = callerCpuMs();
     const grouping = this.#grouping;
     // Rules leave unmatched processes out: they need not be walked at all.
     const kubeletNames = kubeletNamesOnce(this.#kubeLogs);
@@ -232,6 +240,7 @@ export class Exporter {
     }
     this.#snapshots.inc();
     this.#duration.set((performance.now() - at) / 1000);
+    const published = callerCpuMs();
     this.#publish(snap);
     if (this.#ram) {
       try {
@@ -240,6 +249,11 @@ export class Exporter {
         this.#errors.inc();
       }
     }
+    // The snapshot's own bill (its walk and tally threads and this thread
+    // while it ran), then this thread's publishing (the RAM census's
+    // included); a failed snapshot: this thread's time alone.
+    const cpuMs = (snap ? snap.timings.cpu : published - cpuBegan) + (callerCpuMs() - published);
+    this.#cpu.inc(cpuMs / 1000);
     return (this.#last = { snap, at });
   }
 

@@ -179,6 +179,8 @@ export interface NativeBinding {
    * bytes the text takes; when text is shorter it is left unwritten.
    */
   procFacts(pid: number, wanted: number, numbers: Float64Array, text: Uint8Array): number;
+  /** CPU time of the calling thread in ms (CLOCK_THREAD_CPUTIME_ID). */
+  threadCpuMs(): number;
   factFields: number;
   factsWanted: { stat: number; status: number; cmdline: number; exe: number };
 }
@@ -236,6 +238,8 @@ export enum WalkTiming {
   /** Reading the shmem candidates (option shmemMappings). */
   MapsMs,
   UnraisedMs,
+  /** CPU time of the walk's threads (both, when it is split). */
+  CpuMs,
 }
 
 // Tally statistics: native/binding/tally.cc's TallyStat.
@@ -258,6 +262,8 @@ export enum TallyStat {
 export enum TallyTiming {
   KpageMs = 0,
   SettleMs,
+  /** CPU time of every thread of the lookups and settling. */
+  CpuMs,
 }
 
 // One mapping of readMappings(): native/binding/maps.h's MapField.

@@ -8,6 +8,7 @@ import {
   addProcessTimings,
   addTallyTimings,
   addWalkTimings,
+  callerCpuMs,
   checkAccountingOptions,
   emptyFigures,
   emptyTimings,
@@ -780,6 +781,7 @@ export async function processMemory(pid: number, options: AccountingOptions = {}
   validatePid(pid);
   checkAccountingOptions(options);
   const began = performance.now();
+  const callerCpuBegan = callerCpuMs();
   const timings = emptyTimings();
   const ctx = measureContext(options, true);
   // A process that execs while it is walked makes the walk fail (ESRCH) or
@@ -816,6 +818,7 @@ export async function processMemory(pid: number, options: AccountingOptions = {}
   const end = performance.now();
   timings.shape = end - shaping;
   timings.total = end - began;
+  timings.cpu += callerCpuMs() - callerCpuBegan;
   report.timings = timings;
   return report;
 }

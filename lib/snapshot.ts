@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import {
   type AccountingOptions,
   addFigures,
+  callerCpuMs,
   checkAccountingOptions,
   emptyFigures,
   emptyTimings,
@@ -246,6 +247,7 @@ export function checkSnapshotOptions(o: SnapshotOptions): void {
 export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
   checkSnapshotOptions(options);
   const began = performance.now();
+  const callerCpuBegan = callerCpuMs();
   const timings = emptyTimings();
   const ctx = measureContext(options);
   const gone: GoneProcess[] = [];
@@ -437,6 +439,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   const end = performance.now();
   timings.shape = end - shaping;
   timings.total = end - began;
+  timings.cpu += callerCpuMs() - callerCpuBegan;
   return {
     processes,
     gone: gone.sort((a, b) => a.pid - b.pid),

@@ -32,6 +32,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pagewalk::InitMaps(env, exports);
   pagewalk::InitProcFacts(env, exports);
   pagewalk::InitRamCensus(env, exports);
+  pagewalk::InitThreadCpu(env, exports);
   return exports;
 }
 

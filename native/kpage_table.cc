@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "extra_thread.h"
+#include "pagemap_file.h"
 #include "readonly_file.h"
 #include "system_error.h"
 
@@ -209,6 +210,7 @@ void KpageTable::readPass(const LargeVector<uint64_t>& bitmap, const std::string
   uint64_t tailBytes = 0, tailCalls = 0;
   std::exception_ptr tailError;
   std::thread worker = tryStartThread([&] {
+    const AddThreadCpu cpu(workerCpuNs_);
     try {
       readWords(bitmap, path, flags, split, bitmap.size(), tailBytes, tailCalls);
     } catch (...) {

@@ -103,6 +103,9 @@ class KpageTable {
   // Bytes read from the two kpage files, and preads issued, for benchmarks.
   uint64_t bytesRead() const { return bytesRead_; }
   uint64_t readCalls() const { return readCalls_; }
+  // CPU time of the second thread resolve() may use (the calling thread's
+  // own is the caller's to count).
+  uint64_t workerCpuNs() const { return workerCpuNs_; }
 
  private:
   uint64_t findPfnLimit();
@@ -147,6 +150,7 @@ class KpageTable {
   LargeVector<uint32_t> observer_;  // the observer's mappings per frame; empty: none discounted
   uint64_t bytesRead_ = 0;
   uint64_t readCalls_ = 0;
+  uint64_t workerCpuNs_ = 0;
   uint64_t flagsRead_ = 0;
 };
 

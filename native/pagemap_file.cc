@@ -66,6 +66,10 @@ constexpr size_t kPacedReadEntries = 1024;
 // SIGCONT wakes every thread at once), so one resumed during a long walk
 // gets pauses from then on.
 constexpr uint64_t kStoppedRecheckNs = 5 * 1000 * 1000;
+// A raised thread that finds no writer waiting drops back to its own policy
+// after this long all the same, so that the machine's other threads (the
+// event loop among them) get its CPU now and then.
+constexpr uint64_t kRaisedStretchNs = 1000 * 1000;
 
 // The state letter of a /proc/.../stat, or 0 if unreadable.
 char statState(const std::string& path) {
@@ -109,6 +113,12 @@ int setThreadPolicy(pid_t tid, int policy, const sched_param& param) {
 
 }  // namespace
 
+uint64_t threadCpuNs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 uint64_t monotonicNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -133,11 +143,14 @@ TargetState threadsState(int pid) {
   return any ? state : TargetState::kRunning;
 }
 
-void PagemapFile::pauseForWriters(const LockPauses& pauses, TargetState state) {
+void PagemapFile::pauseForWriters(const LockPauses& pauses, TargetState state, std::shared_ptr<PaceGate> gate,
+                                  bool raise) {
   lockPauses_ = pauses;
   state_ = state;
   heldNs_ = 0;
   stateCheckedNs_ = monotonicNs();
+  gate_ = std::move(gate);
+  raise_ = raise;
 }
 
 // Between two pauses the thread runs SCHED_FIFO at the lowest real-time
@@ -164,6 +177,7 @@ PagemapFile::Raise PagemapFile::raisePriority() {
     return Raise::kRefused;
   }
   raisedThread_ = static_cast<pid_t>(::syscall(SYS_gettid));
+  raisedNs_ = monotonicNs();
   return Raise::kRaised;
 }
 
@@ -176,9 +190,38 @@ void PagemapFile::restorePriority() {
   raisedThread_ = 0;
 }
 
+// Every pause ends at normal priority, and so does the pause itself: a
+// real-time thread waking from it would take the CPU from the writer the
+// pause is for. The default timer slack (50 us) would stretch a short pause
+// several times over; the thread's own is put back afterwards.
+void PagemapFile::pauseUntil(uint64_t untilNs) {
+  restorePriority();
+  const uint64_t from = monotonicNs();
+  if (untilNs <= from) return;
+  const int slack = ::prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+  ::prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  const timespec until{static_cast<time_t>(untilNs / 1000000000u), static_cast<long>(untilNs % 1000000000u)};
+  while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr) == EINTR) {
+  }
+  if (slack > 0) ::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(slack), 0, 0, 0);
+  pauses_++;
+  pausedNs_ += monotonicNs() - from;
+}
+
 void PagemapFile::beforeLockedCall() {
-  callUnraised_ =
-      state_ == TargetState::kRunning && lockPauses_.holdNs > 0 && raisePriority() == Raise::kRefused;
+  callUnraised_ = false;
+  if (state_ != TargetState::kRunning || lockPauses_.holdNs == 0) return;
+  // The walk's other thread found a writer that may be waiting: pause too,
+  // or this thread's reads would hold the lock through that pause. The
+  // unraised thread stays out while the target is active (PaceGate).
+  if (gate_) {
+    const uint64_t now = monotonicNs();
+    uint64_t until = gate_->pauseUntilNs.load(std::memory_order_relaxed);
+    if (!raise_) until = std::max(until, gate_->soloUntilNs.load(std::memory_order_relaxed));
+    if (until > now) pauseUntil(until);
+  }
+  // Only the walk's first thread is raised (raise_); a refusal is counted.
+  callUnraised_ = raise_ && raisePriority() == Raise::kRefused;
 }
 
 void PagemapFile::afterLockedCall(uint64_t began) {
@@ -195,23 +238,24 @@ void PagemapFile::afterLockedCall(uint64_t began) {
     if (!cannotLock(statState("/proc/" + std::to_string(pid_) + "/stat"))) state_ = TargetState::kRunning;
     stateCheckedNs_ = now;
   }
-  // Every hold ends at normal priority, and so does the pause itself: a
-  // real-time thread waking from it would take the CPU from the writer the
-  // pause is for.
-  restorePriority();
-  if (state_ != TargetState::kRunning) return;
-  // The default timer slack (50 us) would stretch a short pause several
-  // times over; the thread's own is put back afterwards.
-  const int slack = ::prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
-  ::prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-  timespec left{static_cast<time_t>(lockPauses_.pauseNs / 1000000000u),
-                static_cast<long>(lockPauses_.pauseNs % 1000000000u)};
-  while (::nanosleep(&left, &left) != 0 && errno == EINTR) {
+  if (state_ != TargetState::kRunning) {
+    restorePriority();
+    return;
   }
-  if (slack > 0) ::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(slack), 0, 0, 0);
-  const uint64_t resumed = monotonicNs();
-  pauses_++;
-  pausedNs_ += resumed - now;
+  if (!gate_) gate_ = std::make_shared<PaceGate>(pid_);
+  // Pause only when the kernel shows a thread that may be waiting for the
+  // lock (lock_pacing.h); else go on, raised for at most kRaisedStretchNs.
+  if (!gate_->mayWait(now)) {
+    if (raisedThread_ != 0 && now - raisedNs_ >= kRaisedStretchNs) restorePriority();
+    return;
+  }
+  // From now: the look itself may have taken a microsecond or more.
+  const uint64_t until = monotonicNs() + lockPauses_.pauseNs;
+  if (raise_) gate_->soloUntilNs.store(until + PaceGate::kSoloNs, std::memory_order_relaxed);
+  uint64_t set = gate_->pauseUntilNs.load(std::memory_order_relaxed);
+  while (set < until && !gate_->pauseUntilNs.compare_exchange_weak(set, until, std::memory_order_relaxed)) {
+  }
+  pauseUntil(until);
 }
 
 PagemapFile::PagemapFile(int pid) : pid_(pid), path_("/proc/" + std::to_string(pid) + "/pagemap") {

@@ -5,12 +5,34 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "lock_pacing.h"
 
 namespace pagewalk {
 
 // Monotonic nanoseconds (vDSO clock_gettime: tens of ns per call).
 uint64_t monotonicNs();
+// CPU time of the calling thread, nanoseconds (CLOCK_THREAD_CPUTIME_ID:
+// user and system time of this thread alone, the kernel's work on its
+// behalf included): what a read cost, however often the thread was
+// preempted or paused.
+uint64_t threadCpuNs();
+
+// Adds the calling thread's CPU time from construction to the end of its
+// scope to `sink` (one thread's share of a job's CPU bill).
+class AddThreadCpu {
+ public:
+  explicit AddThreadCpu(uint64_t& sink) : sink_(sink), from_(threadCpuNs()) {}
+  ~AddThreadCpu() { sink_ += threadCpuNs() - from_; }
+  AddThreadCpu(const AddThreadCpu&) = delete;
+  AddThreadCpu& operator=(const AddThreadCpu&) = delete;
+
+ private:
+  uint64_t& sink_;
+  uint64_t from_;
+};
 
 // Categories of PAGEMAP_SCAN (include/uapi/linux/fs.h, 6.7+).
 constexpr uint64_t kScanWpAllowed = 1 << 0;
@@ -48,13 +70,14 @@ struct ScanRequest {
 // PAGEMAP_SCAN for the whole call), and the kernel's rw-semaphore lets a
 // reader that re-takes the lock straight away go ahead of a writer that is
 // waiting (mmap, munmap, mprotect), until the writer has waited a jiffy or
-// two (rwsem.c, RWSEM_WAIT_TIMEOUT). A pause hands it the lock. Between two
-// pauses the walking thread runs SCHED_FIFO where it may (see
-// docs/performance.md, "The stall"): the kernel's pagemap walk reschedules
-// with the lock held, and a thread preempted there keeps the writer waiting
-// for as long as other threads have its CPU.
+// two (rwsem.c, RWSEM_WAIT_TIMEOUT). A pause hands it the lock; the walk
+// pauses only when a thread of the target may be waiting (lock_pacing.h).
+// Between two pauses the walk's first thread runs SCHED_FIFO where it may
+// (see docs/performance.md, "The stall"): the kernel's pagemap walk
+// reschedules with the lock held, and a thread preempted there keeps the
+// writer waiting for as long as other threads have its CPU.
 struct LockPauses {
-  uint64_t holdNs = 0;   // pause once calls have taken this long since the last pause; 0: never
+  uint64_t holdNs = 0;   // look for a waiting writer once calls have taken this long; 0: never pause
   uint64_t pauseNs = 0;  // how long each pause lasts
 };
 
@@ -91,10 +114,15 @@ class PagemapFile {
   // request for a category the kernel does not know throws EINVAL.
   ScanResult scan(const ScanRequest& request, uint64_t* regionsOut, size_t capacity);
 
-  // From now on, pause as `pauses` says between calls while the target runs,
-  // with reads cut into pieces short enough to keep to the budget. `state`:
-  // what the caller already knows (kUnknown: looked up at the first pause due).
-  void pauseForWriters(const LockPauses& pauses, TargetState state);
+  // From now on, pause as `pauses` says between calls while the target runs
+  // and a writer may be waiting, with reads cut into pieces short enough to
+  // keep to the budget. `state`: what the caller already knows (kUnknown:
+  // looked up at the first pause due). `gate`: shared with the walk's other
+  // thread, if any (null: one of its own). `raise`: whether this thread runs
+  // SCHED_FIFO between pauses (one thread per walk, so that the other CPU
+  // stays free for everything else).
+  void pauseForWriters(const LockPauses& pauses, TargetState state, std::shared_ptr<PaceGate> gate = nullptr,
+                       bool raise = true);
   uint64_t pauses() const { return pauses_; }
   uint64_t pausedNs() const { return pausedNs_; }
   // Time of the calls made on a running target at normal priority because
@@ -118,6 +146,7 @@ class PagemapFile {
   enum class Raise { kRaised, kLeft, kRefused };
   Raise raisePriority();
   void restorePriority();
+  void pauseUntil(uint64_t untilNs);
 
   LockPauses lockPauses_;
   TargetState state_ = TargetState::kUnknown;
@@ -127,9 +156,12 @@ class PagemapFile {
   uint64_t pausedNs_ = 0;
   uint64_t unraisedNs_ = 0;
   bool callUnraised_ = false;  // the call under way runs unraised (refused)
+  std::shared_ptr<PaceGate> gate_;
+  bool raise_ = true;
   // The thread's own policy while it runs SCHED_FIFO between two pauses.
-  int raisedThread_ = 0;  // 0: not raised
-  int ownPolicy_ = -1;    // -1: not looked up yet
+  int raisedThread_ = 0;   // 0: not raised
+  int ownPolicy_ = -1;     // -1: not looked up yet
+  uint64_t raisedNs_ = 0;  // when the thread was raised
 
   int fd_ = -1;
   int pid_;

@@ -34,6 +34,7 @@ bool extraThreadsAllowed() {
 }
 
 void ProcessWalk::run() {
+  const AddThreadCpu cpu(timings_.cpuNs);  // a second thread's is added by absorb()
   {
     // However the walk ends, its descriptors close with it: a walk that
     // failed lives on until the garbage collector finalizes its JavaScript
@@ -54,18 +55,30 @@ void ProcessWalk::run() {
   swapEntries_.shrink_to_fit();
 }
 
-// Whether this walk pauses for a running target's mmap writers (looked up
-// only for walks that could be split: a small one finds out at its first
-// pause due, if ever).
+// Whether this walk may pause for a running target's mmap writers (looked
+// up only for walks that could be split: a small one finds out at its first
+// pause due, if ever). The threads of a split walk then share one gate, so
+// that they pause together.
 bool ProcessWalk::runsAndPauses() {
   if (options_.lockPauses.holdNs == 0) return false;
   if (targetState_ == TargetState::kUnknown) targetState_ = threadsState(pid_);
-  return targetState_ == TargetState::kRunning;
+  if (targetState_ != TargetState::kRunning) return false;
+  if (!gate_) gate_ = std::make_shared<PaceGate>(pid_);
+  return true;
+}
+
+// The second thread of a split walk: the same target state and pause gate,
+// never raised.
+void ProcessWalk::followedBy(ProcessWalk& tail) {
+  tail.targetState_ = targetState_;
+  tail.gate_ = gate_;
+  tail.raise_ = false;
+  tail.share_ = share_;
 }
 
 void ProcessWalk::openPagemap() {
   pagemap_ = std::make_unique<PagemapFile>(pid_);
-  pagemap_->pauseForWriters(options_.lockPauses, targetState_);
+  pagemap_->pauseForWriters(options_.lockPauses, targetState_, gate_, raise_);
   pausedSeenNs_ = 0;
 }
 
@@ -91,15 +104,16 @@ void ProcessWalk::runUnshrunk() {
     cursor.page = ranges_[0] >> kPageShift;
     cursor.end = ranges_[1] >> kPageShift;
     cursor.scanWindow = kChunkEntries * kSparseRatio;
-    if (!options_.parallel || !extraThreadsAllowed() || runsAndPauses()) {
+    if (!options_.parallel || !extraThreadsAllowed()) {
       runSpace(cursor);
     } else {
+      runsAndPauses();
       WalkOptions tailOptions = options_;
       tailOptions.parallel = false;
       ProcessWalk tail(pid_, ranges_, tailOptions);
-      tail.targetState_ = targetState_;
-      tail.share_ = share_;
+      followedBy(tail);
       std::thread worker = tryStartThread([&] {
+        const AddThreadCpu cpu(tail.timings_.cpuNs);
         try {
           tail.runSpace(cursor);
         } catch (...) {
@@ -131,10 +145,11 @@ void ProcessWalk::runUnshrunk() {
   // mmap lock shared, so the halves proceed side by side on two cores.
   uint64_t total = 0;
   for (size_t m = 0; m < mappings(); m++) total += (ranges_[2 * m + 1] - ranges_[2 * m]) >> kPageShift;
-  if (total < kParallelMinPages || !options_.parallel || !extraThreadsAllowed() || runsAndPauses()) {
+  if (total < kParallelMinPages || !options_.parallel || !extraThreadsAllowed()) {
     runSerial(mappings());
     return;
   }
+  runsAndPauses();
   // The split: a 2 MiB aligned page of mapping `ms` (so that no THP
   // candidate stretch is cut), or the start of mapping `ms`.
   uint64_t seen = 0;
@@ -164,10 +179,10 @@ void ProcessWalk::runUnshrunk() {
   WalkOptions tailOptions = options_;
   tailOptions.parallel = false;
   ProcessWalk tail(pid_, std::move(tailRanges), tailOptions);
-  tail.targetState_ = targetState_;
-  tail.share_ = share_;
+  followedBy(tail);
   std::exception_ptr tailError;
   std::thread worker = tryStartThread([&] {
+    const AddThreadCpu cpu(tail.timings_.cpuNs);
     try {
       tail.runSerial(tail.mappings());
     } catch (...) {
@@ -232,6 +247,7 @@ void ProcessWalk::absorb(ProcessWalk& tail, size_t firstMapping, bool continuesM
   timings_.thpNs += tail.timings_.thpNs;
   timings_.consumeNs += tail.timings_.consumeNs;
   timings_.pausedNs += tail.timings_.pausedNs;
+  timings_.cpuNs += tail.timings_.cpuNs;
   timings_.mapsNs += tail.timings_.mapsNs;
   timings_.unraisedNs += tail.timings_.unraisedNs;
 }

@@ -75,9 +75,8 @@ struct WalkOptions {
   // Read the mappings that may be shmem (shmemMappings()) as the walk
   // starts, through the same /proc/PID/maps descriptor its queries use.
   bool shmemMappings = false;
-  // Pauses that give a running target's waiting mmap writers the lock; a
-  // walk that pauses runs on one thread, or the other's reads would hold
-  // the lock through every pause.
+  // Pauses that give a running target's waiting mmap writers the lock; the
+  // two threads of a split walk pause together (PaceGate).
   LockPauses lockPauses;
 };
 
@@ -92,6 +91,7 @@ struct WalkTimings {
   uint64_t thpNs = 0;      // PAGEMAP_SCAN for PMD-mapped THP
   uint64_t consumeNs = 0;  // classifying entries (the rest of the walk)
   uint64_t pausedNs = 0;   // pauses for the target's mmap writers (LockPauses)
+  uint64_t cpuNs = 0;      // CPU time of the walk's threads (CLOCK_THREAD_CPUTIME_ID)
   uint64_t mapsNs = 0;     // reading the shmem candidates (WalkOptions::shmemMappings)
   // Calls made at normal priority on a running target because the kernel
   // refused the raise to SCHED_FIFO between pauses (PagemapFile::unraisedNs).
@@ -183,6 +183,7 @@ class ProcessWalk {
  private:
   void runUnshrunk();
   bool runsAndPauses();
+  void followedBy(ProcessWalk& tail);
   void openPagemap();
   void closePagemap();
   // ns minus the pauses taken since the last call: the time of the call itself.
@@ -241,6 +242,10 @@ class ProcessWalk {
   std::unique_ptr<PagemapFile> pagemap_;
   uint64_t pausedSeenNs_ = 0;
   TargetState targetState_ = TargetState::kUnknown;
+  // Shared by the threads of a split walk of a running target; only the
+  // first thread is raised between pauses (pagemap_file.h).
+  std::shared_ptr<PaceGate> gate_;
+  bool raise_ = true;
   LargeVector<uint64_t> figures_;
   static void settlePage(uint64_t* f, const KpageTable& table, size_t idx, bool withoutObserver,
                          FrameKind kind);

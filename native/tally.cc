@@ -40,6 +40,7 @@ void Tally::resolve() {
   bool anyPending = false;
   for (const auto& w : walks_) anyPending = anyPending || w->pendingPages() > 0;
   if (!anyPending) return;  // nothing to look up: never open the kpage files
+  const AddThreadCpu cpu(cpuNs_);
   const uint64_t began = monotonicNs();
   table_ = std::make_unique<KpageTable>(paths_);
   {
@@ -63,6 +64,7 @@ void Tally::resolve() {
     if (hidden) excludeObserver_ = false;
   }
   table_->resolve(extraThreadsAllowed());
+  cpuNs_ += table_->workerCpuNs();
   if (excludeObserver_) resolveObserver(before);
   checkRebuiltFrames();
   const uint64_t resolved = monotonicNs();
@@ -96,7 +98,9 @@ void Tally::resolve() {
     return;
   }
   std::exception_ptr error;
+  uint64_t workerCpu = 0;
   std::thread worker = tryStartThread([&] {
+    const AddThreadCpu cpu(workerCpu);
     try {
       settleWalks(split, walks_.size());
     } catch (...) {
@@ -114,6 +118,7 @@ void Tally::resolve() {
     throw;
   }
   worker.join();
+  cpuNs_ += workerCpu;
   if (error) std::rethrow_exception(error);
 }
 
@@ -406,6 +411,7 @@ void Tally::sharingMatrix(uint64_t* out) const {
 }
 
 void Tally::approximateSwapPss() {
+  const AddThreadCpu cpu(cpuNs_);
   const uint64_t began = monotonicNs();
   const AddElapsed settleClock(settleNs_, began);
   std::unordered_map<uint64_t, uint32_t> slotUsers;

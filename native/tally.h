@@ -101,6 +101,9 @@ class Tally {
   // settling pending pages (SwapPss included), for the timings breakdown.
   uint64_t kpageNs() const { return kpageNs_; }
   uint64_t settleNs() const { return settleNs_; }
+  // CPU time of every thread of the lookups and settling (resolve(),
+  // approximateSwapPss()).
+  uint64_t cpuNs() const { return cpuNs_; }
 
  private:
   KpagePaths paths_;
@@ -108,6 +111,7 @@ class Tally {
   std::unique_ptr<KpageTable> table_;
   uint64_t kpageNs_ = 0;
   uint64_t settleNs_ = 0;
+  uint64_t cpuNs_ = 0;
   ObserverPagemap observer_;
   size_t observerWalk_ = kNoWalk;
   bool excludeObserver_ = false;

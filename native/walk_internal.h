@@ -5,8 +5,6 @@
 // file includes it.
 #pragma once
 
-#include <time.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
@@ -77,14 +75,6 @@ constexpr uint64_t kShareScanPages = 8192;
 constexpr uint64_t kRegionMergeGapPages = 32;
 
 inline bool bit(uint32_t flags, unsigned b) { return (flags >> b) & 1u; }
-
-// CPU time of the calling thread, the kernel's work on its behalf included:
-// what a read cost, however often the thread was preempted or paused.
-inline uint64_t threadCpuNs() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 // pagemap marks every non-present swap-format PTE as swapped, but only real
 // swap slots count in smaps Swap: guard markers, uffd-wp markers, migration

@@ -1,13 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listPids, type ProcessMemory, processMemory, readMaps, readSmaps, snapshot } from '../lib/index';
-import { buildDist, repoRoot } from './helpers/dist';
-import { type Fixture, killAllFixtures, startFixture, waitFor } from './helpers/fixture';
+import { buildDist, haveTool, repoRoot } from './helpers/dist';
+import { type Fixture, fixtureBin, killAllFixtures, startFixture, waitFor } from './helpers/fixture';
 import { groupTruth } from './helpers/group-oracle';
 import { kernel, skipUnless, zeroPageRegions } from './helpers/kernel';
 import { inKb, kernelKb, rollup, swapOn } from './helpers/oracle';
+import { startProbe, stopProbe } from './helpers/probe';
 
 let fx: Fixture;
 beforeAll(async () => {
@@ -247,81 +249,113 @@ describe('timings', () => {
     const sum = s.processes.reduce((a, p) => a + p.timings.pagemap, 0);
     expect(sum).toBeCloseTo(s.timings.pagemap, 6);
   });
+
+  it('and what CPU time they took, every thread of theirs together', async () => {
+    const r = await processMemory(fx.pid);
+    const s = await snapshot({ pids: fx.pids });
+    // No thread can use more than its wall time, and they run on at most
+    // every CPU of the machine at once (+1 ms: the clocks' granularity).
+    for (const t of [r.timings, s.timings]) {
+      expect(t.cpu).toBeGreaterThan(0);
+      expect(t.cpu).toBeLessThanOrEqual(t.total * os.availableParallelism() + 1);
+    }
+    // The walks' threads are part of the snapshot's bill.
+    const walks = s.processes.reduce((a, p) => a + p.timings.cpu, 0);
+    expect(walks).toBeGreaterThan(0);
+    expect(walks).toBeLessThanOrEqual(s.timings.cpu);
+  });
 });
 
 describe('lock pauses for a running process', () => {
   // Pausing after every call: the walks of these small processes pause too.
   const everyCall = { holdMicros: 1, pauseMicros: 1 };
   let running: Fixture;
+  // Its main thread spins: runnable whenever a walk looks (it could be about
+  // to take the mmap lock), so every look finds a reason to pause.
+  let busy: Fixture;
   beforeAll(async () => {
-    running = await startFixture(['all']);
+    // Both linked statically: no library page they map changes its mapcount
+    // while the paced walks read them on a busy machine.
+    running = await startFixture(['all'], {}, { bin: fixtureBin('layouts-static') });
+    busy = await startFixture(['all'], { FIXTURE_BUSY: '1' }, { bin: fixtureBin('layouts-static') });
+    if (!haveTool('strace')) console.warn('accounting.test: strace (apt: strace) missing, SCHED_FIFO trace skipped');
   });
-  afterAll(() => running.kill());
+  afterAll(async () => {
+    await running.kill();
+    await busy.kill();
+  });
 
-  it('a process that is not stopped is still measured equal to smaps_rollup, and the walk paused', async () => {
+  it('a running process with a runnable thread is measured equal to smaps_rollup, and the walk paused', async () => {
     for (const mappings of [false, true]) {
-      const r = await processMemory(running.pid, { lockPauses: everyCall, mappings });
-      expect(inKb(r)).toEqual(kernelKb(running.pid));
+      const r = await processMemory(busy.pid, { lockPauses: everyCall, mappings });
+      expect(inKb(r)).toEqual(kernelKb(busy.pid));
       expect(r.timings.paused).toBeGreaterThan(0);
     }
-    const s = await snapshot({ pids: running.pids, lockPauses: everyCall });
+    const s = await snapshot({ pids: busy.pids, lockPauses: everyCall });
     expect(s.timings.paused).toBeGreaterThan(0);
     for (const p of s.processes) expect(inKb(p)).toEqual(kernelKb(p.pid));
   });
 
-  it('between pauses the walking thread runs SCHED_FIFO, and every thread is back at its own policy after', async () => {
-    // 512 MiB resident and running: a walk of tens of milliseconds, paced.
-    const big = await startFixture(['anon'], { FIXTURE_ANON_PAGES: String(128 * 1024) });
-    try {
-      // Field 41 of /proc/PID/task/TID/stat: the scheduling policy (1: SCHED_FIFO).
-      const policies = (): number[] =>
-        fs.readdirSync('/proc/self/task').flatMap((tid) => {
-          try {
-            const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
-            return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38])];
-          } catch {
-            return []; // a thread that ended meanwhile
-          }
-        });
-      expect(policies().every((p) => p === 0)).toBe(true);
-      let sawFifo = false;
-      let done = false;
-      // The walk runs on a pool thread: look at this process's threads while
-      // it does, yielding now and then so that its result can come back. On
-      // a loaded machine the looking may miss every raised stretch of one
-      // walk, so up to three walks are looked at; an addon that never raises
-      // the priority fails all three.
-      for (let attempt = 0; attempt < 3 && !sawFifo; attempt++) {
-        done = false;
-        const walk = processMemory(big.pid).finally(() => {
-          done = true;
-        });
-        while (!done && !sawFifo) {
-          const until = Date.now() + 5;
-          while (Date.now() < until && !sawFifo) sawFifo = policies().includes(1);
-          await new Promise((r) => setImmediate(r));
-        }
-        const r = await walk;
-        expect(r.timings.paused).toBeGreaterThan(0);
-      }
-      expect(sawFifo).toBe(true);
-      expect(policies().every((p) => p === 0)).toBe(true);
-      // lockPauses: false leaves the priority alone.
-      sawFifo = false;
-      done = false;
-      const unpaced = processMemory(big.pid, { lockPauses: false }).finally(() => {
-        done = true;
-      });
-      while (!done) {
-        sawFifo ||= policies().includes(1);
-        await new Promise((r) => setImmediate(r));
-      }
-      await unpaced;
-      expect(sawFifo).toBe(false);
-    } finally {
-      await big.kill();
+  it('a running process whose threads all sleep is measured equal to smaps_rollup without pauses', async () => {
+    // Every thread sleeps in pause(): none can be waiting for the mmap lock
+    // (lock_pacing.h), so the walk never pauses, however short the hold.
+    for (const mappings of [false, true]) {
+      const r = await processMemory(running.pid, { lockPauses: everyCall, mappings });
+      expect(inKb(r)).toEqual(kernelKb(running.pid));
+      expect(r.timings.paused).toBe(0);
     }
+    const s = await snapshot({ pids: running.pids, lockPauses: everyCall });
+    expect(s.timings.paused).toBe(0);
+    for (const p of s.processes) expect(inKb(p)).toEqual(kernelKb(p.pid));
   });
+
+  it.runIf(haveTool('strace'))(
+    'between pauses one walking thread runs SCHED_FIFO, and it is put back at its own policy each time (strace)',
+    async () => {
+      // 512 MiB resident and running, its thread busy: a paced walk. The
+      // raised thread preempts whatever shares its CPU (this process's own
+      // threads looking at it included), so the policy changes are read
+      // from a trace of a probe process's system calls instead.
+      const big = await startFixture(['anon'], { FIXTURE_ANON_PAGES: String(128 * 1024), FIXTURE_BUSY: '1' });
+      buildDist();
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewalk-sched-'));
+      try {
+        const traced = async (options: object) => {
+          const log = path.join(dir, `trace-${JSON.stringify(options).length}.log`);
+          const probe = await startProbe(
+            ['strace', '-f', '-qq', '-e', 'trace=sched_setscheduler', '-o', log, '--'],
+            options,
+            [big.pid],
+          );
+          try {
+            const out = await probe.go();
+            const lines = fs.readFileSync(log, 'utf8').split('\n');
+            // SCHED_FIFO | SCHED_RESET_ON_FORK, priority 1, on the calling thread;
+            // back to SCHED_OTHER by thread id.
+            const raises = lines.filter((l) =>
+              /sched_setscheduler\(0, (0x40000001|SCHED_FIFO\|SCHED_RESET_ON_FORK)\b.*\[1\]\) = 0/.test(l),
+            );
+            const restores = lines.filter((l) => /sched_setscheduler\(\d+, SCHED_OTHER, \[0\]\) = 0/.test(l));
+            return { out, raises, restores };
+          } finally {
+            await stopProbe(probe);
+          }
+        };
+        const paced = await traced({});
+        expect(paced.out.memory[0].timings.paused).toBeGreaterThan(0);
+        expect(paced.raises.length).toBeGreaterThan(0);
+        // Every raised stretch ends at the thread's own policy again.
+        expect(paced.restores.length).toBe(paced.raises.length);
+        // lockPauses: false leaves the priority alone.
+        const unpaced = await traced({ lockPauses: false });
+        expect(unpaced.raises).toEqual([]);
+        expect(unpaced.restores).toEqual([]);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+        await big.kill();
+      }
+    },
+  );
 
   it('a stopped process, or lockPauses: false, is walked without pauses', async () => {
     expect((await processMemory(fx.pid, { lockPauses: everyCall })).timings.paused).toBe(0);

@@ -17,5 +17,6 @@ void InitShmemSwap(Napi::Env env, Napi::Object exports);
 void InitMaps(Napi::Env env, Napi::Object exports);
 void InitProcFacts(Napi::Env env, Napi::Object exports);
 void InitRamCensus(Napi::Env env, Napi::Object exports);
+void InitThreadCpu(Napi::Env env, Napi::Object exports);
 
 }  // namespace pagewalk

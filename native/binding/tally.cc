@@ -27,7 +27,7 @@ enum TallyStat : size_t {
   kTallyStats
 };
 
-enum TallyTiming : size_t { kTallyKpageMs = 0, kTallySettleMs, kTallyTimings };
+enum TallyTiming : size_t { kTallyKpageMs = 0, kTallySettleMs, kTallyCpuMs, kTallyTimings };
 
 class Tally : public Napi::ObjectWrap<Tally> {
  public:
@@ -165,6 +165,7 @@ class Tally : public Napi::ObjectWrap<Tally> {
     idle(info.Env());
     out[kTallyKpageMs] = static_cast<double>(tally_->kpageNs()) / 1e6;
     out[kTallySettleMs] = static_cast<double>(tally_->settleNs()) / 1e6;
+    out[kTallyCpuMs] = static_cast<double>(tally_->cpuNs()) / 1e6;
     return info.Env().Undefined();
   }
 

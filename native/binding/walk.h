@@ -59,6 +59,7 @@ enum WalkTiming : size_t {
   kWalkPausedMs,
   kWalkMapsMs,
   kWalkUnraisedMs,  // calls at normal priority: SCHED_FIFO refused
+  kWalkCpuMs,       // CPU time of the walk's threads
   kWalkTimings
 };
 
@@ -239,6 +240,7 @@ class Walk : public Napi::ObjectWrap<Walk> {
     out[kWalkClassifyMs] = static_cast<double>(t.consumeNs) / 1e6;
     out[kWalkPausedMs] = static_cast<double>(t.pausedNs) / 1e6;
     out[kWalkMapsMs] = static_cast<double>(t.mapsNs) / 1e6;
+    out[kWalkCpuMs] = static_cast<double>(t.cpuNs) / 1e6;
     out[kWalkUnraisedMs] = static_cast<double>(t.unraisedNs) / 1e6;
     return info.Env().Undefined();
   }

@@ -43,6 +43,14 @@ describe('pagewalk serve over HTTP', () => {
     const text = await m.text();
     const all = samples(text);
     expect(all.get('pagewalk_exact')).toBe(1);
+    // The snapshot's CPU bill: some CPU time, and no more than its threads
+    // could have used in its wall time on every CPU of the machine.
+    expect(text).toMatch(/^# TYPE pagewalk_scrape_cpu_seconds_total counter$/m);
+    const cpu = all.get('pagewalk_scrape_cpu_seconds_total') as number;
+    expect(cpu).toBeGreaterThan(0);
+    expect(cpu).toBeLessThanOrEqual(
+      (all.get('pagewalk_scrape_duration_seconds') as number) * os.availableParallelism() + 0.01,
+    );
     // This test runs in node: the group "node" holds at least this process.
     const pss = byLabel(all, 'pagewalk_group_pss_bytes', 'group');
     expect(pss.get('node')).toBeGreaterThan(0);
