@@ -80,13 +80,21 @@ describe.runIf(isRoot && haveTool('setpriv') && haveTool('prlimit'))(
   () => {
     // Pausing after every call on a running process: every call is due to run raised.
     const options = { lockPauses: { holdMicros: 1, pauseMicros: 1 } };
+    // A walk pauses only while a thread of its target may be waiting for the
+    // mmap lock (runnable or blocked): this fixture's main thread spins, so it
+    // always may. Linked statically: no library page's PSS moves meanwhile.
+    let busy: Fixture;
+    beforeAll(async () => {
+      busy = await startFixture(['all'], { FIXTURE_BUSY: '1' }, { bin: fixtureBin('layouts-static') });
+    });
+    afterAll(() => busy.kill());
 
-    /** A paced measurement of the running fixture by a probe started through `via`: its timings. */
+    /** A paced measurement of the busy running fixture by a probe started through `via`: its timings. */
     async function pacedTimings(via: string[]) {
-      const probe = await startProbe(via, options, [fx.pid]);
+      const probe = await startProbe(via, options, [busy.pid]);
       try {
         const out = await probe.go();
-        expectEqualsRollup(out, [fx.pid]);
+        expectEqualsRollup(out, [busy.pid]);
         return {
           paused: out.memory[0].timings.paused,
           unraised: out.memory[0].timings.unraised,
