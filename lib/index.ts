@@ -143,6 +143,7 @@ export {
   type RamNode,
   ramCensus,
 } from './ram';
+export { swappedShmemPages, swappedShmemRuns } from './shmem-swap';
 export {
   type GoneProcess,
   type GroupDefinition,

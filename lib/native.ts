@@ -110,6 +110,15 @@ export interface NativeBinding {
   extractPfns(entries: BigUint64Array, offset: number, count: number, out: BigUint64Array): number;
   runLengths(entries: BigUint64Array, offset: number, count: number, mask: bigint, out: BigUint64Array): number;
   shmemSwap(pid: number, startPage: number, endPage: number, fileOffsetPages: number, holesOnly: boolean): number;
+  /** out[i] = 1 when page firstPage + i of the mapping has its shmem file page in swap; -1 not shmem, -2 no cachestat. */
+  shmemSwapMap(
+    pid: number,
+    startPage: number,
+    endPage: number,
+    fileOffsetPages: number,
+    firstPage: number,
+    out: Uint8Array,
+  ): number;
   kpageLookup(
     kpagecountPath: string,
     kpageflagsPath: string,

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <utility>
 #include <vector>
 
 #include "file_cache.h"
@@ -55,6 +56,39 @@ ShmemSwapResult shmemSwappedPages(int pid, uint64_t start, uint64_t end, uint64_
   if (!onShmem(f)) return result;
   result.isShmem = true;
   if (!evictedPages(f, fileOffset, end - start, &result.swappedPages)) result.unsupported = true;
+  return result;
+}
+
+ShmemSwapResult shmemSwapMap(int pid, uint64_t start, uint64_t end, uint64_t fileOffset, uint64_t firstPage,
+                             uint64_t count, uint8_t* out) {
+  ShmemSwapResult result;
+  std::fill(out, out + count, uint8_t{0});
+  ReadOnlyFile f(mapFilePath(pid, start, end));
+  if (!onShmem(f)) return result;
+  result.isShmem = true;
+  const uint64_t pages = (end - start) >> kPageShift;
+  if (firstPage >= pages) return result;
+  const uint64_t last = std::min(pages, firstPage + count);
+  // Ranges of pages to ask about, halved while they hold some swapped pages and some not.
+  std::vector<std::pair<uint64_t, uint64_t>> todo{{firstPage, last}};
+  while (!todo.empty()) {
+    const auto [lo, hi] = todo.back();
+    todo.pop_back();
+    uint64_t swapped = 0;
+    if (!evictedPages(f, fileOffset + (lo << kPageShift), (hi - lo) << kPageShift, &swapped)) {
+      result.unsupported = true;
+      return result;
+    }
+    if (swapped == 0) continue;
+    if (swapped >= hi - lo) {
+      std::fill(out + (lo - firstPage), out + (hi - firstPage), uint8_t{1});
+      result.swappedPages += hi - lo;
+      continue;
+    }
+    const uint64_t mid = lo + (hi - lo) / 2;
+    todo.emplace_back(mid, hi);
+    todo.emplace_back(lo, mid);
+  }
   return result;
 }
 

@@ -25,4 +25,11 @@ ShmemSwapResult shmemSwappedPages(int pid, uint64_t start, uint64_t end, uint64_
 // pagemap entries that is neither present nor swapped.
 uint64_t shmemSwappedBehindHoles(int pid, uint64_t start, uint64_t end, uint64_t fileOffset);
 
+// Which pages of the mapping [start, end) have their page of the mapped shmem
+// file in swap: out[i] = 1 for page firstPage + i of the mapping, for i below
+// count (0 elsewhere), found by halving ranges that cachestat says hold some
+// swapped pages. result.swappedPages is how many were marked.
+ShmemSwapResult shmemSwapMap(int pid, uint64_t start, uint64_t end, uint64_t fileOffset, uint64_t firstPage,
+                             uint64_t count, uint8_t* out);
+
 }  // namespace pagewalk

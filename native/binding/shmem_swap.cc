@@ -30,6 +30,24 @@ Napi::Value ShmemSwap(const Napi::CallbackInfo& info) {
   });
 }
 
+// shmemSwapMap(pid, startPage, endPage, fileOffsetPages, firstPage, out: Uint8Array)
+//   -> pages marked in out (1: the file page behind that page of the mapping
+//   is in swap); -1 when the file is not shmem; -2 without cachestat
+Napi::Value ShmemSwapMap(const Napi::CallbackInfo& info) {
+  const int pid = info[0].As<Napi::Number>().Int32Value();
+  const uint64_t start = toU64(info[1]) << pagewalk::kPageShift;
+  const uint64_t end = toU64(info[2]) << pagewalk::kPageShift;
+  const uint64_t offset = toU64(info[3]) << pagewalk::kPageShift;
+  const uint64_t first = toU64(info[4]);
+  auto out = info[5].As<Napi::Uint8Array>();
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    const auto r = pagewalk::shmemSwapMap(pid, start, end, offset, first, out.ElementLength(), out.Data());
+    if (!r.isShmem) return Napi::Number::New(info.Env(), -1);
+    if (r.unsupported) return Napi::Number::New(info.Env(), -2);
+    return Napi::Number::New(info.Env(), static_cast<double>(r.swappedPages));
+  });
+}
+
 }  // namespace
 
 }  // namespace binding
@@ -38,6 +56,7 @@ namespace pagewalk {
 
 void InitShmemSwap(Napi::Env env, Napi::Object exports) {
   exports.Set("shmemSwap", Napi::Function::New(env, binding::ShmemSwap));
+  exports.Set("shmemSwapMap", Napi::Function::New(env, binding::ShmemSwapMap));
 }
 
 }  // namespace pagewalk

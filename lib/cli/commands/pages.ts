@@ -15,7 +15,8 @@ import {
   PM_UFFD_WP,
   runLengths,
 } from '../../pagemap';
-import { walk } from '../../walk';
+import { swappedShmemRuns } from '../../shmem-swap';
+import { type WalkChunk, walk } from '../../walk';
 import { explain, PRIVILEGE, usage } from '../errors';
 import { parseUserPid } from '../options';
 import { Output, warn } from '../output';
@@ -38,7 +39,15 @@ function parseRange(text: string): [bigint, bigint] {
   return [start < KERNEL_HALF ? start : KERNEL_HALF, end < KERNEL_HALF ? end : KERNEL_HALF];
 }
 
+/**
+ * Not a pagemap bit (pagemap leaves bits 59 and 60 zero): marks a page that
+ * pagemap shows as absent but whose shmem file page is in swap (cachestat),
+ * which smaps counts in Swap.
+ */
+const SHMEM_SWAPPED = 1n << 60n;
+
 const FLAG_NAMES: [bigint, string][] = [
+  [SHMEM_SWAPPED, 'shmem-swapped'],
   [PM_PRESENT, 'present'],
   [PM_SWAPPED, 'swapped'],
   [PM_FILE, 'file'],
@@ -47,6 +56,21 @@ const FLAG_NAMES: [bigint, string][] = [
   [PM_EXCLUSIVE, 'exclusive'],
   [PM_SOFT_DIRTY, 'soft-dirty'],
 ];
+
+/**
+ * The chunk with the SHMEM_SWAPPED mark on the pages of a shmem mapping that
+ * pagemap shows as absent but whose file page is in swap (a copy of the
+ * entries, or entries made for a chunk that had none).
+ */
+function withShmemSwap(pid: number, chunk: WalkChunk): WalkChunk {
+  const runs = swappedShmemRuns(pid, chunk);
+  if (runs.length === 0) return chunk;
+  const entries = chunk.entries ? BigUint64Array.from(chunk.entries) : new BigUint64Array(chunk.pages);
+  for (let r = 0; r < runs.length; r += 2) {
+    for (let i = runs[r]; i < runs[r] + runs[r + 1]; i++) entries[i] |= SHMEM_SWAPPED;
+  }
+  return { ...chunk, entries };
+}
 
 function flagList(state: bigint): string[] {
   return FLAG_NAMES.filter(([bit]) => (state & bit) !== 0n).map(([, n]) => n);
@@ -97,7 +121,8 @@ async function pagesCommand(pidText: string, rangeText: string | undefined, o: P
     if (o.runs && !o.json)
       await out.write(`${'START'.padEnd(18)} ${'END'.padEnd(18)} ${'PAGES'.padStart(10)}  STATE\n`);
     if (!o.runs && !o.json) await out.write(`${'ADDRESS'.padEnd(18)} ${'FLAGS'.padEnd(42)} PFN/SWAP\n`);
-    for await (const s of chunks) {
+    for await (const chunk of chunks) {
+      const s = withShmemSwap(pid, chunk);
       if (s.entries === null) {
         if (o.runs) await addRun(s.address, s.pages, 0n);
         else if (!everyPage) leftOut += s.pages;
@@ -125,7 +150,8 @@ async function pagesCommand(pidText: string, rangeText: string | undefined, o: P
       }
       for (let i = 0; i < s.entries.length; i++) {
         const d = decodeEntry(s.entries[i]);
-        if (!everyPage && !d.present && !d.swapped) {
+        const shmemSwapped = (s.entries[i] & SHMEM_SWAPPED) !== 0n;
+        if (!everyPage && !d.present && !d.swapped && !shmemSwapped) {
           leftOut++;
           continue;
         }
@@ -139,7 +165,9 @@ async function pagesCommand(pidText: string, rangeText: string | undefined, o: P
           ? `pfn=${hex(d.pfn ?? 0n)}`
           : d.swapped
             ? `swap=${d.swapType}:${hex(d.swapOffset ?? 0n)}`
-            : '';
+            : shmemSwapped
+              ? 'shmem swap (no swap entry in the page table)'
+              : '';
         if (o.json) {
           await sep();
           await out.write(

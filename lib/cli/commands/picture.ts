@@ -4,6 +4,7 @@ import { KERNEL_HALF, PAGE, PAGE_SHIFT } from '../../page';
 import { openPagemap, type PagemapHandle, ScanCategory } from '../../pagemap';
 import { readCmdline } from '../../proc/cmdline';
 import { readMaps } from '../../proc/maps';
+import { swappedShmemRuns } from '../../shmem-swap';
 import { walk } from '../../walk';
 import { explain } from '../errors';
 import { parseUserPid } from '../options';
@@ -30,6 +31,10 @@ async function pictureCommand(pidText: string, o: { output?: string }): Promise<
       const first = Number((c.address - c.mapping.start) >> PAGE_SHIFT);
       if (c.entries) addEntries(band, first, c.entries);
       else addPages(band, first, c.pages, PageState.None);
+      // Swapped-out shmem has no swap entry in the page table: cachestat finds it.
+      const runs = swappedShmemRuns(pid, c);
+      for (let r = 0; r < runs.length; r += 2)
+        movePages(band, first + runs[r], runs[r + 1], PageState.None, PageState.Swapped);
     }
     // Zero-page mappings read as present and not exclusive: move them out of "shared".
     handle = openPagemap(pid);
