@@ -24,6 +24,9 @@ interface RamOptions {
   header: boolean;
 }
 
+/** Rows shown under one node of the table (the JSON has them all). */
+const MAX_ROWS = 12;
+
 /** The tree as rows, largest first, down to `depth` levels below the categories. */
 function treeRows(root: RamNode, depth: number, style: UnitStyle, total: number): string[][] {
   const rows: string[][] = [];
@@ -31,7 +34,17 @@ function treeRows(root: RamNode, depth: number, style: UnitStyle, total: number)
     const note = level === 1 && n.name === 'unexplained' && n.bytes > 0 ? `  (${n.note})` : '';
     rows.push([formatSize(n.bytes, style), percent(n.bytes, total), `${'  '.repeat(level - 1)}${n.name}${note}`]);
     if (level >= depth) return;
-    for (const c of n.children ?? []) if (c.bytes > 0) visit(c, level + 1);
+    const children = (n.children ?? []).filter((c) => c.bytes > 0);
+    // A cgroup can hold thousands of files: the largest, one line for the
+    // others, then the remainders (named in parentheses) as they are.
+    const named = children.filter((c) => !c.name.startsWith('('));
+    const rest = named.length > MAX_ROWS + 1 ? named.splice(MAX_ROWS) : [];
+    for (const c of named) visit(c, level + 1);
+    if (rest.length > 0) {
+      const bytes = rest.reduce((s, c) => s + c.bytes, 0);
+      rows.push([formatSize(bytes, style), percent(bytes, total), `${'  '.repeat(level)}… ${rest.length} more`]);
+    }
+    for (const c of children) if (c.name.startsWith('(')) visit(c, level + 1);
   };
   for (const c of root.children ?? []) visit(c, 1);
   return rows;
