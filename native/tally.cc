@@ -146,6 +146,7 @@ void Tally::resolve() {
 // (262,000 distinct frames, 4.2 million pending pages). docs/reliability.md.
 void Tally::checkRebuiltFrames() {
   staleFrames_.assign(walks_.size(), 0);
+  std::vector<uint32_t>().swap(claims_);
   bool any = false;
   for (const auto& w : walks_) any = any || w->rebuilt().runs() > 0;
   if (!any) return;
@@ -161,7 +162,8 @@ void Tally::checkRebuiltFrames() {
   std::unordered_map<const RunBlock*, uint32_t> holders;
   for (const auto& w : walks_)
     for (const auto& b : w->pending().blocks()) holders[b.get()]++;
-  std::vector<uint32_t> claims(table_->size(), 0);
+  claims_.assign(table_->size(), 0);
+  std::vector<uint32_t>& claims = claims_;
   for (const auto& [block, times] : holders)
     for (uint64_t r : block->runs)
       forEachIndex(r, [&](size_t idx) {
@@ -320,12 +322,19 @@ void Tally::groups(const int32_t* groupOf, size_t groups, uint64_t* out) const {
     // them earlier: the walk marks the frames, the observer's reads count.
     const bool observerInside = excludeObserver_ && observerWalk_ < walks_.size() &&
                                 groupOf[observerWalk_] == static_cast<int32_t>(g);
+    // The group of every walk maps each frame as often as all the walks
+    // claim it, which checkRebuiltFrames() counted already (unless the
+    // observer's walk is among them: its frames are marked, not counted).
+    bool everyWalk =
+        table_ && claims_.size() == table_->size() && !(excludeObserver_ && observerWalk_ < walks_.size());
+    for (size_t w = 0; w < walks_.size() && everyWalk; w++) everyWalk = groupOf[w] == static_cast<int32_t>(g);
+    if (everyWalk) std::copy(claims_.begin(), claims_.end(), inGroup.begin());
     for (size_t w = 0; w < walks_.size(); w++) {
       if (groupOf[w] != static_cast<int32_t>(g)) continue;
       // Exclusive anonymous pages settled without lookup are mapped once.
       o[kGroupOnlyPages] += walks_[w]->exclusiveAnonPages();
       o[kGroupDistinctPages] += walks_[w]->exclusiveAnonPages();
-      if (!table_) continue;
+      if (!table_ || everyWalk) continue;
       const bool marksOnly = observerInside && w == observerWalk_;
       for (const auto& b : walks_[w]->pending().blocks()) {
         uint32_t& held = holders[b.get()];

@@ -95,6 +95,7 @@ class Tally {
   void releaseWalks() {
     for (auto& w : walks_) w->releasePending();
     table_.reset();
+    std::vector<uint32_t>().swap(claims_);
   }
 
   // Nanoseconds spent looking frames up in kpagecount/kpageflags, and
@@ -119,6 +120,10 @@ class Tally {
   uint64_t observerRereadFrames_ = 0;
   uint64_t observerUnsettledFrames_ = 0;
   std::vector<uint64_t> staleFrames_;  // per walk, by checkRebuiltFrames()
+  // PTEs all the walks claim for each frame (dense table index), counted by
+  // checkRebuiltFrames() when some walk rebuilt frames: the group of every
+  // walk (a snapshot's scope) takes them as they are (groups()).
+  std::vector<uint32_t> claims_;
   void checkRebuiltFrames();
 
   // Reads the observer's pagemap: the frames of the table it maps now.

@@ -161,6 +161,37 @@ describe('shared frames', () => {
     }
   });
 
+  it("a snapshot's group of every process has the same figures with and without sharing", async () => {
+    // With shared frames the tally counts each frame's mappings once for the
+    // stale-frame check, and the scope takes them from there; without, it
+    // counts them itself.
+    const scopeOf = async (share: boolean) => {
+      if (share) delete process.env.PAGEWALK_SHARE_FRAMES;
+      else process.env.PAGEWALK_SHARE_FRAMES = '0';
+      try {
+        const s = await snapshot({ pids: fx.pids, groups: [{ name: 'family', match: fx.pids }] });
+        return { pids: s.processes.map((p) => p.pid), scope: s.scope, family: s.groups[0] };
+      } finally {
+        delete process.env.PAGEWALK_SHARE_FRAMES;
+      }
+    };
+    const figures = (g: { only: number | null; sharedOutside: number | null; distinct: number | null }) => [
+      g.only,
+      g.sharedOutside,
+      g.distinct,
+    ];
+    const r = await untilStill(
+      async () => ({ sharing: await scopeOf(true), plain: await scopeOf(false) }),
+      (x) => same(figures(x.sharing.scope), figures(x.plain.scope)),
+    );
+    expect(r.sharing.pids).toEqual(r.plain.pids);
+    expect(figures(r.sharing.scope)).toEqual(figures(r.plain.scope));
+    // The scope is every process, and so is the family: the same figures
+    // whichever way they were counted.
+    expect(figures(r.sharing.family)).toEqual(figures(r.sharing.scope));
+    expect(r.sharing.scope.distinct).toBeGreaterThan(0);
+  });
+
   it('per-mapping figures equal the kernel smaps of each shared mapping', async () => {
     const { s, kernel, ours } = await untilStill(
       () => snapshotAndKernel(fx.pids, true),
