@@ -272,6 +272,7 @@ PagemapFile::~PagemapFile() { close(); }
 void PagemapFile::close() {
   // The walk runs on a pool thread that outlives it.
   restorePriority();
+  gate_.reset();
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;

@@ -255,6 +255,7 @@ void ProcessWalk::absorb(ProcessWalk& tail, size_t firstMapping, bool continuesM
 void ProcessWalk::closeDescriptors() {
   if (pagemap_) pagemap_->close();
   closeMaps();
+  gate_.reset();  // and the target's task stat files the pauses looked at
 }
 
 void ProcessWalk::releasePending() {

@@ -9,7 +9,7 @@ import * as vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPagemap, processMemory, snapshot, walkSync } from '../lib/index';
 import { buildDist, repoRoot } from './helpers/dist';
-import { startGrower } from './helpers/grow';
+import { startFixture } from './helpers/fixture';
 import { fdCount, freePid, killAllProcs, type Proc, rssKb, startChurn, underAsan } from './helpers/procs';
 
 v8.setFlagsFromString('--expose-gc');
@@ -159,8 +159,9 @@ function procFilesOpen(pid: number): Map<string, string> {
 
 describe('a walk that fails closes its descriptors at once', () => {
   it('a target killed mid-walk leaves neither /proc/PID/maps nor pagemap open (no gc)', async () => {
-    // Long pauses between pagemap calls (the target runs, so the walk
-    // pauses) stretch the walk to seconds. The walk opens /proc/PID/maps
+    // Long pauses between pagemap calls (the target runs, and its spinning
+    // thread could be waiting for the mmap lock whenever the walk looks, so
+    // the walk pauses) stretch the walk to seconds. The walk opens /proc/PID/maps
     // for PROCMAP_QUERY at its first stretch of 16 pages or more (the
     // target's 8192 pages, read 1024 entries per pause) and keeps it to its
     // end; the shmem candidates' read before the walk opens it for a moment
@@ -171,8 +172,7 @@ describe('a walk that fails closes its descriptors at once', () => {
     // end by different paths.
     for (let round = 0; round < 4; round++) {
       const mappings = round % 2 === 1;
-      const target = await startGrower(8192);
-      await target.grow(8192);
+      const target = await startFixture(['anon'], { FIXTURE_ANON_PAGES: '8192', FIXTURE_BUSY: '1' });
       const mapsPath = `/proc/${target.pid}/maps`;
       const walk = processMemory(target.pid, { lockPauses, mappings }).then(
         () => null,
