@@ -4,6 +4,7 @@
 // samples in, changes out, so the same code serves watch(), top, record and
 // diff, and can be checked without a process to measure.
 import { addFigures, emptyFigures, type MemoryFigures, pssBytes } from './accounting';
+import { ANONYMOUS, mappingName } from './proc/maps';
 import type { GroupReport, ProcessReport, Snapshot } from './snapshot';
 
 /** The figures a sample keeps, in bytes. */
@@ -20,7 +21,7 @@ export type FigureKey = (typeof FIGURE_KEYS)[number];
 
 /** The mappings of one process that share a path, summed. */
 export interface MappingSample extends Figures {
-  /** The mapped file or pseudo-path ("[heap]", "[stack]"); anonymous mappings are "[anon]". */
+  /** The mapped file or pseudo-path ("[heap]", "[stack]"); anonymous mappings are "<anonymous>" (ANONYMOUS). */
   path: string;
   /** How many mappings (VMAs) have this path. */
   count: number;
@@ -63,7 +64,8 @@ export interface Sample {
   groups?: GroupSample[];
 }
 
-const ANON = '[anon]';
+/** What records of pagewalk 0.1 called anonymous mappings: read as ANONYMOUS. */
+const OLD_ANONYMOUS = '[anon]';
 
 function figuresOf(f: Figures): Figures {
   return { pss: f.pss, uss: f.uss, rss: f.rss, swap: f.swap, vss: f.vss };
@@ -89,7 +91,7 @@ export function mappingsByPath(report: ProcessReport): MappingSample[] | undefin
   if (!report.mappings) return undefined;
   const byPath = new Map<string, { figures: MemoryFigures; count: number }>();
   for (const m of report.mappings) {
-    const path = m.mapping.path || ANON;
+    const path = mappingName(m.mapping);
     let t = byPath.get(path);
     if (!t) byPath.set(path, (t = { figures: emptyFigures(), count: 0 }));
     addFigures(t.figures, m);
@@ -179,6 +181,7 @@ export function checkSample(value: unknown, where = 'sample'): Sample {
       for (const [j, m] of (p.mappings as Record<string, unknown>[]).entries()) {
         if (!m || typeof m.path !== 'string') throw new TypeError(`${at}.mappings[${j}]: no path`);
         checkFigures(m, `${at}.mappings[${j}]`);
+        if (m.path === OLD_ANONYMOUS) m.path = ANONYMOUS;
       }
     }
   }

@@ -123,7 +123,15 @@ export {
   readMemoryCgroup,
   shortCgroupName,
 } from './proc/cgroup';
-export { type Mapping, parseMaps, parseMapsLine, readMaps, readMapsAsync } from './proc/maps';
+export {
+  ANONYMOUS,
+  type Mapping,
+  mappingName,
+  parseMaps,
+  parseMapsLine,
+  readMaps,
+  readMapsAsync,
+} from './proc/maps';
 export { type Meminfo, parseMeminfo, readMeminfo } from './proc/meminfo';
 export {
   parseSmaps,

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseMemoryStat } from '../lib/memcg';
 import { FrameClass, native } from '../lib/native';
-import { parseSystemRam } from '../lib/proc/iomem';
+import { parseKernelImage, parseSystemRam } from '../lib/proc/iomem';
 import { parseMountinfo } from '../lib/proc/mountinfo';
 import { parseSysvShm } from '../lib/proc/sysvipc';
 import { parseZoneinfo } from '../lib/proc/zoneinfo';
@@ -242,5 +242,24 @@ describe('the census arithmetic, on made-up frame counts', () => {
     exact(c.tree);
     expect(part(c.tree, 'holes', 'not present in any zone')).toBe(100);
     expect(c.unexplained.bytes / P).toBe(5);
+  });
+});
+
+describe('parseKernelImage', () => {
+  it('adds the kernel code, rodata, data and bss ranges under System RAM', () => {
+    const text = [
+      '00001000-0009fbff : System RAM',
+      '00100000-bfffffff : System RAM',
+      '  01000000-02276987 : Kernel code',
+      '  02400000-02e0afff : Kernel rodata',
+      '  03000000-0327c0bf : Kernel data',
+      '  03b36000-03c66fff : Kernel bss',
+      'c0000000-febfffff : PCI Bus 0000:00',
+    ].join('\n');
+    expect(parseKernelImage(text)).toBe(0x1276988 + 0xa0b000 + 0x27c0c0 + 0x131000);
+  });
+
+  it('is null when the addresses are hidden (not root)', () => {
+    expect(parseKernelImage('00000000-00000000 : System RAM\n  00000000-00000000 : Kernel code\n')).toBeNull();
   });
 });

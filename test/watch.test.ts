@@ -59,29 +59,29 @@ describe('watch()', () => {
     expect(Date.parse(steps[2].sample.time)).toBeGreaterThanOrEqual(Date.parse(steps[1].sample.time));
 
     // The process's RSS counts each page once whoever else maps it; its
-    // [anon] mappings are the fixture's alone, so PSS and USS move exactly too.
+    // <anonymous> mappings are the fixture's alone, so PSS and USS move exactly too.
     // (Its libc PSS moves when other processes map or unmap libc.)
     const grew = processOf(steps[1], g.pid);
     expect(grew.status).toBe('grew');
     expect(grew.delta.rss).toBe(300 * PAGE);
     expect(grew.delta.vss).toBe(0);
-    const anon = grew.mappings?.find((m) => m.path === '[anon]');
+    const anon = grew.mappings?.find((m) => m.path === '<anonymous>');
     expect(anon?.delta).toMatchObject({ pss: 300 * PAGE, uss: 300 * PAGE, rss: 300 * PAGE, vss: 0, swap: 0 });
     expect(anon?.status).toBe('grew');
     // Largest change first.
-    expect(grew.mappings?.[0].path).toBe('[anon]');
+    expect(grew.mappings?.[0].path).toBe('<anonymous>');
 
     const shrank = processOf(steps[2], g.pid);
     expect(shrank.status).toBe('shrank');
     expect(shrank.delta.rss).toBe(-120 * PAGE);
-    expect(shrank.mappings?.find((m) => m.path === '[anon]')?.delta).toMatchObject({
+    expect(shrank.mappings?.find((m) => m.path === '<anonymous>')?.delta).toMatchObject({
       pss: -120 * PAGE,
       uss: -120 * PAGE,
       rss: -120 * PAGE,
     });
     const since = steps[2].sinceStart.processes[0];
     expect(since.delta.rss).toBe(180 * PAGE);
-    expect(since.mappings?.find((m) => m.path === '[anon]')?.delta.pss).toBe(180 * PAGE);
+    expect(since.mappings?.find((m) => m.path === '<anonymous>')?.delta.pss).toBe(180 * PAGE);
   });
 
   it('stops when the signal aborts while it waits for the next snapshot', async () => {
@@ -231,6 +231,6 @@ describe('diffSamples()', () => {
     // Per path, the mappings add up to the process ([vsyscall], in VSS, has no pagemap entries).
     const sum = (k: 'rss' | 'uss') => (p.mappings ?? []).reduce((t, m) => t + m[k], 0);
     expect([sum('rss'), sum('uss')]).toEqual([p.rss, p.uss]);
-    expect(p.mappings?.find((m) => m.path === '[anon]')?.rss).toBeGreaterThanOrEqual(10 * PAGE);
+    expect(p.mappings?.find((m) => m.path === '<anonymous>')?.rss).toBeGreaterThanOrEqual(10 * PAGE);
   });
 });

@@ -2,6 +2,7 @@
 // and the address-space picture. Everything here is pure (data in, string
 // out) so that it can be tested without a process to measure.
 import { PAGE, PAGE_SHIFT } from '../page';
+import { ANONYMOUS } from '../proc/maps';
 
 // ------------------------------------------------------------------ units
 
@@ -576,7 +577,7 @@ function splitHeights(counts: Float64Array, o: number, height: number): number[]
 }
 
 function bandLabel(band: PictureBand): string {
-  return `${hex(band.start)}-${hex(band.end)} ${band.perms} ${iec(band.pages * PAGE)} ${band.path || '[anon]'}`;
+  return `${hex(band.start)}-${hex(band.end)} ${band.perms} ${iec(band.pages * PAGE)} ${band.path || ANONYMOUS}`;
 }
 
 /** Where the picture's rows go; exposed so tests can check the gap compression. */

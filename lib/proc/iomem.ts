@@ -40,3 +40,25 @@ export function parseSystemRam(text: string, pageShift = 12): PfnRange[] {
 export function readSystemRam(): PfnRange[] {
   return parseSystemRam(withPath('/proc/iomem', () => fs.readFileSync('/proc/iomem', 'utf8')));
 }
+
+const KERNEL_IMAGE = /^ +([0-9a-f]+)-([0-9a-f]+) : Kernel (?:code|rodata|data|bss)$/;
+
+/**
+ * Bytes of the kernel image: the "Kernel code", "rodata", "data" and "bss"
+ * ranges nested under System RAM (what smem -w shows as "kernel image" when
+ * given the kernel file). null when the addresses are hidden.
+ */
+export function parseKernelImage(text: string): number | null {
+  if (typeof text !== 'string') throw new TypeError('text must be a string');
+  let bytes = 0;
+  for (const line of text.split('\n')) {
+    const m = KERNEL_IMAGE.exec(line);
+    // Hidden addresses read 00000000-00000000.
+    if (m && Number.parseInt(m[2], 16) > 0) bytes += Number.parseInt(m[2], 16) + 1 - Number.parseInt(m[1], 16);
+  }
+  return bytes > 0 ? bytes : null;
+}
+
+export function readKernelImage(): number | null {
+  return parseKernelImage(withPath('/proc/iomem', () => fs.readFileSync('/proc/iomem', 'utf8')));
+}

@@ -25,6 +25,14 @@ export interface Mapping {
   deleted: boolean;
 }
 
+/** The name of a mapping with no path, as smem writes it: every view and every record uses it. */
+export const ANONYMOUS = '<anonymous>';
+
+/** A mapping's path, or ANONYMOUS. */
+export function mappingName(m: Mapping): string {
+  return m.path || ANONYMOUS;
+}
+
 // The path may hold any byte but a newline (which the kernel escapes as
 // \012): the s flag lets `.` match \r, U+2028 and U+2029 too, so that no
 // file name can make a process unmeasurable.

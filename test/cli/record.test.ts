@@ -50,7 +50,7 @@ function diffJson(args: string[]): {
   return JSON.parse(ok(['diff', ...args, '--json']));
 }
 
-const anon = (c: JsonChange | undefined) => c?.mappings?.find((m) => m.path === '[anon]');
+const anon = (c: JsonChange | undefined) => c?.mappings?.find((m) => m.path === '<anonymous>');
 
 describe('pagewalk record and diff', () => {
   it('record -a adds samples; diff gives the growth between them to the page', async () => {
@@ -88,7 +88,7 @@ describe('pagewalk record and diff', () => {
     expect(pa.status).toBe('grew');
     expect(anon(pa)).toMatchObject({ status: 'grew', delta: { pss: 300 * PAGE, uss: 300 * PAGE, rss: 300 * PAGE } });
     expect(anon(pb)?.delta).toMatchObject({ pss: 50 * PAGE, uss: 50 * PAGE, rss: 50 * PAGE, vss: 0 });
-    expect(pa.mappings?.[0].path).toBe('[anon]');
+    expect(pa.mappings?.[0].path).toBe('<anonymous>');
 
     // Samples 2 and 3: a shrank by 120 pages.
     const shrank = diffJson([file, '--from', '2', '--to', '-1']);
@@ -109,7 +109,7 @@ describe('pagewalk record and diff', () => {
     expect(lines[1]).toMatch(/^Total RSS: \d+ -> \d+ \(\+1400\); 0 started, 0 exited$/);
     const rowA = lines.findIndex((l) => l.trim().startsWith(`${a.pid} `));
     expect(lines[rowA]).toMatch(new RegExp(`^\\s*${a.pid} grew\\s+\\d+\\s+\\d+\\s+\\+1200\\s`));
-    expect(lines[rowA + 1]).toMatch(/^\s+grew\s+\d+\s+\d+\s+\+1200\s+\+1200\s+\+1200\s+0\s+\[anon\]$/);
+    expect(lines[rowA + 1]).toMatch(/^\s+grew\s+\d+\s+\d+\s+\+1200\s+\+1200\s+\+1200\s+0\s+<anonymous>$/);
     expect(lines.findIndex((l) => l.trim().startsWith(`${b.pid} `))).toBeGreaterThan(rowA);
     expect(
       ok(['diff', file, '--from', '1', '--to', '2', '-l', '1'])
@@ -176,6 +176,17 @@ describe('pagewalk record and diff', () => {
     );
     // The same difference as the first two samples of the whole record.
     expect(JSON.parse(r.stdout)).toEqual(JSON.parse(ok(['diff', whole, '--from', '1', '--to', '2', '--json'])));
+  });
+
+  it('names anonymous memory <anonymous>, as smem does, and reads records that said [anon]', async () => {
+    await grower();
+    const line = ok(['record', '-n', '1', '-d', '0', '-m', '-P', MATCH]);
+    expect(line).toContain('"path":"<anonymous>"');
+    expect(line).not.toContain('"path":"[anon]"');
+    const old = parseRecord(line.replaceAll('"path":"<anonymous>"', '"path":"[anon]"'));
+    const paths = old[0].processes[0].mappings?.map((m) => m.path) ?? [];
+    expect(paths).toContain('<anonymous>');
+    expect(paths).not.toContain('[anon]');
   });
 
   it('records N samples to stdout', async () => {

@@ -272,6 +272,28 @@ describe('pagewalk smem', () => {
     });
   });
 
+  it('-m as smem has it: its default columns, its name for anonymous memory, its column widths', () => {
+    const ours = ok(['smem', '-m', '-P', MATCH]).trimEnd().split('\n');
+    expect(ours[0].trim().split(/\s+/)).toEqual(['Map', 'PIDs', 'AVGPSS', 'PSS']);
+    const names = ours.slice(1).map((l) => l.slice(0, 40).trim());
+    expect(names).toContain('<anonymous>');
+    expect(names).not.toContain('[anon]');
+    // Debian's smem on the same processes: the same header and the same map names
+    // (its names stop at the first space: pagewalk keeps " (deleted)", docs/cli.md).
+    const smem = spawnSync('smem', ['-m', '-P', MATCH], { encoding: 'utf8' });
+    if (smem.status === 0) {
+      const theirs = smem.stdout.trimEnd().split('\n');
+      expect(theirs[0].trim().split(/\s+/)).toEqual(ours[0].trim().split(/\s+/));
+      const theirNames = theirs.slice(1).map((l) => l.slice(0, 40).trim());
+      for (const n of names) if (!n.includes(' ')) expect(theirNames).toContain(n);
+    }
+    // The Command column is smem's 27 characters wide.
+    const table = ok(['smem', '-P', MATCH, '-c', 'command pid']).trimEnd().split('\n');
+    const holder = table.find((l) => l.startsWith('perl -e'));
+    expect(holder?.indexOf(String(fx.holder))).toBeGreaterThanOrEqual(27);
+    expect(holder?.slice(0, 28).trimEnd()).toHaveLength(27);
+  });
+
   it('reports per user (-u)', async () => {
     await eventually(() => {
       const r = inProcess(['smem', '-u', '--json', '-P', MATCH], fx.pids);
@@ -291,11 +313,39 @@ describe('pagewalk smem', () => {
       used: number;
       measured: number | string;
     }[];
-    expect(w.map((r) => r.area)).toEqual(['kernel dynamic memory', 'userspace memory', 'free memory']);
+    // smem's five rows, in its order.
+    expect(w.map((r) => r.area)).toEqual([
+      'firmware/hardware',
+      'kernel image',
+      'kernel dynamic memory',
+      'userspace memory',
+      'free memory',
+    ]);
     const total = Number(/^MemTotal:\s+(\d+)/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'))?.[1]) * 1024;
-    const used = w.reduce((a, r) => a + r.used, 0);
+    const used = w.slice(2).reduce((a, r) => a + r.used, 0);
     expect(Math.abs(used - total)).toBeLessThan(total * 0.05);
-    expect(w[1].measured).toBeGreaterThan(0);
+    // As root, /proc/iomem: the kernel image is its code, rodata, data and bss; with
+    // the firmware's share they make up, with MemTotal, the RAM the firmware reported.
+    const ranges = fs
+      .readFileSync('/proc/iomem', 'utf8')
+      .split('\n')
+      .map((l) => /^( *)([0-9a-f]+)-([0-9a-f]+) : (.+)$/.exec(l))
+      .filter((m) => m !== null)
+      .map((m) => ({ top: m[1] === '', name: m[4], first: Number.parseInt(m[2], 16), last: Number.parseInt(m[3], 16) }))
+      .map((r) => ({ ...r, size: r.last + 1 - r.first }));
+    // Whole pages of RAM: a range may begin or end inside a page (...-0009fbff).
+    const ram = ranges
+      .filter((r) => r.top && r.name === 'System RAM')
+      .reduce((a, r) => a + (Math.floor((r.last + 1) / 4096) - Math.ceil(r.first / 4096)) * 4096, 0);
+    const image = ranges.filter((r) => /^Kernel (code|rodata|data|bss)$/.test(r.name)).reduce((a, r) => a + r.size, 0);
+    expect(image).toBeGreaterThan(1 << 20);
+    expect(w[1].used).toBe(image);
+    expect(w[0].used + w[1].used + total).toBe(ram);
+    // The RAM agrees with the memory blocks the kernel onlined, to a block.
+    const block = Number.parseInt(fs.readFileSync('/sys/devices/system/memory/block_size_bytes', 'utf8'), 16);
+    const blocks = fs.readdirSync('/sys/devices/system/memory').filter((n) => /^memory\d+$/.test(n)).length;
+    expect(Math.abs(blocks * block - ram)).toBeLessThanOrEqual(block);
+    expect(w[3].measured).toBeGreaterThan(0);
     const table = ok(['smem', '-w']).split('\n');
     expect(table[0].trim().split(/\s+/)).toEqual(['Area', 'Used', 'Cache', 'Noncache', 'Measured']);
   });

@@ -1,6 +1,7 @@
 // pagewalk libs: memory of each mapped file across processes, like librank.
 import type { Command } from 'commander';
 import { addFigures, emptyFigures, type MemoryFigures } from '../../accounting';
+import { mappingName } from '../../proc/maps';
 import { checkExact, measure, type ObserverOption, observerOption, processFilter } from '../measure';
 import { parseRegex } from '../options';
 import { Output } from '../output';
@@ -29,7 +30,7 @@ async function libsCommand(o: LibsOptions): Promise<void> {
   for (const p of snap.processes) {
     for (const m of p.mappings ?? []) {
       // librank ranks files; anonymous and pseudo mappings only with --all.
-      const path = m.mapping.path || '[anon]';
+      const path = mappingName(m.mapping);
       if (!o.all && !path.startsWith('/')) continue;
       if (mapRe && !mapRe.test(path)) continue;
       let lib = libs.get(path);
@@ -83,7 +84,7 @@ export function registerLibs(program: Command): void {
     .option('-P, --processfilter <regex>', 'only processes whose name or command matches')
     .option('-U, --userfilter <regex>', 'only processes whose user matches')
     .option('-M, --mapfilter <regex>', 'only files whose path matches')
-    .option('-a, --all', 'include anonymous and pseudo mappings ([heap], [stack], [anon])')
+    .option('-a, --all', 'include anonymous and pseudo mappings ([heap], [stack], <anonymous>)')
     .option('-k, --abbreviate', 'human units')
     .option('-H, --no-header', 'no header line')
     .option('--json', 'JSON, sizes in bytes');

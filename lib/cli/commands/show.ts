@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { MemoryFigures } from '../../accounting';
 import { processMemory } from '../../pipeline';
+import { mappingName } from '../../proc/maps';
 import { CliError, EXIT_RUNTIME, explain, PRIVILEGE, usage } from '../errors';
 import { checkExactProcess, type ObserverOption, observerOption, observerSettings } from '../measure';
 import { parseUserPid } from '../options';
@@ -68,7 +69,7 @@ async function showCommand(pidText: string, o: ShowOptions): Promise<void> {
       `${m.mapping.start.toString(16)}-${m.mapping.end.toString(16)}`,
       m.mapping.perms,
       ...SHOW_SIZES.map((k) => formatSize(m[k], style)),
-      m.mapping.path || '[anon]',
+      mappingName(m.mapping),
     ]);
     const totals = ['', '', ...SHOW_SIZES.map((k) => formatSize(pm[k], style)), `TOTAL (${maps.length} mappings)`];
     await out.write(renderTable(cols, rows, { header: o.header, totals }));

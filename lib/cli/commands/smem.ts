@@ -3,6 +3,9 @@
 import type { Command } from 'commander';
 import { addFigures, emptyFigures, type MemoryFigures } from '../../accounting';
 import { GROUP_BY, type GroupBy, KUBERNETES_LABELS } from '../../groups';
+import { mappingName } from '../../proc/maps';
+import { PAGE } from '../../page';
+import { readKernelImage, readSystemRam } from '../../proc/iomem';
 import { readMeminfo } from '../../proc/meminfo';
 import type { ProcessReport, Snapshot } from '../../snapshot';
 import { usage } from '../errors';
@@ -67,14 +70,15 @@ const MEMORY_FIELDS: Record<string, FieldDef> = {
 const PROCESS_FIELDS: Record<string, FieldDef> = {
   pid: { header: 'PID', kind: 'int', total: 'count' },
   user: { header: 'User', kind: 'text', total: 'distinct' },
-  command: { header: 'Command', kind: 'text', total: 'none', maxWidth: 40 },
+  // smem's widths: %-27.27s and %-24.24s.
+  command: { header: 'Command', kind: 'text', total: 'none', maxWidth: 27 },
   name: { header: 'Name', kind: 'text', total: 'none', maxWidth: 24 },
   maps: { header: 'Maps', kind: 'int', total: 'sum' },
   ...MEMORY_FIELDS,
 };
 
 const MAP_FIELDS: Record<string, FieldDef> = {
-  map: { header: 'Map', kind: 'text', total: 'count', maxWidth: 48 },
+  map: { header: 'Map', kind: 'text', total: 'count', maxWidth: 40 },
   count: { header: 'Count', kind: 'int', total: 'sum' },
   pids: { header: 'PIDs', kind: 'int', total: 'sum' },
   ...MEMORY_FIELDS,
@@ -158,7 +162,7 @@ function mappingSum(p: ProcessReport, re: RegExp): { figures: MemoryFigures; cou
   const figures = emptyFigures();
   let count = 0;
   for (const m of p.mappings ?? []) {
-    if (!re.test(m.mapping.path || '<anonymous>')) continue;
+    if (!re.test(mappingName(m.mapping))) continue;
     addFigures(figures, m);
     count++;
   }
@@ -177,7 +181,22 @@ async function smemReport(o: SmemOptions): Promise<Report> {
     const user = (m.AnonPages ?? 0) + (m.Mapped ?? 0);
     const kernelCache = (m.Buffers ?? 0) + (m.SReclaimable ?? 0) + Math.max(0, (m.Cached ?? 0) - (m.Mapped ?? 0));
     const pss = snap.processes.reduce((a, p) => a + p.pss, 0);
+    // smem shows these two as 0 unless told the RAM size (--realmem) and the
+    // kernel file (--kernel); /proc/iomem knows both, to root.
+    let image: number | null = null;
+    let ram = 0;
+    try {
+      image = readKernelImage();
+      ram = readSystemRam().reduce((a, r) => a + (r.end - r.start) * PAGE, 0);
+    } catch {
+      // unreadable: left blank
+    }
+    const known = image !== null && ram > 0;
+    const kernelImage = known ? (image as number) : '';
+    const firmware = known ? Math.max(0, ram - total - (image as number)) : '';
     const rows: Row[] = [
+      { area: 'firmware/hardware', used: firmware, cache: known ? 0 : '', noncache: firmware, measured: '' },
+      { area: 'kernel image', used: kernelImage, cache: known ? 0 : '', noncache: kernelImage, measured: '' },
       {
         area: 'kernel dynamic memory',
         used: total - free - user,
@@ -234,7 +253,7 @@ async function smemReport(o: SmemOptions): Promise<Report> {
     const byPath = new Map<string, { f: MemoryFigures; count: number; pids: Set<number> }>();
     for (const p of snap.processes) {
       for (const m of p.mappings ?? []) {
-        const path = m.mapping.path || '<anonymous>';
+        const path = mappingName(m.mapping);
         if (mapRe && !mapRe.test(path)) continue;
         let t = byPath.get(path);
         if (!t) byPath.set(path, (t = { f: emptyFigures(), count: 0, pids: new Set() }));
@@ -255,7 +274,8 @@ async function smemReport(o: SmemOptions): Promise<Report> {
       observer: snap.observer,
       name: 'mappings',
       fields: MAP_FIELDS,
-      defaultColumns: 'map pids swap uss pss rss vss',
+      // smem -m's columns; -c "map pids swap uss pss rss vss" gives the rest.
+      defaultColumns: 'map pids avgpss pss',
       defaultSort: 'pss',
       rows,
     };
