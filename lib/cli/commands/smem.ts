@@ -3,9 +3,9 @@
 import type { Command } from 'commander';
 import { addFigures, emptyFigures, type MemoryFigures } from '../../accounting';
 import { GROUP_BY, type GroupBy, KUBERNETES_LABELS } from '../../groups';
-import { mappingName } from '../../proc/maps';
 import { PAGE } from '../../page';
 import { readKernelImage, readSystemRam } from '../../proc/iomem';
+import { mappingName } from '../../proc/maps';
 import { readMeminfo } from '../../proc/meminfo';
 import type { ProcessReport, Snapshot } from '../../snapshot';
 import { usage } from '../errors';
