@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CgroupTree, createCgroupTree } from './helpers/cgroup';
 import { root } from './helpers/cli';
 import { killAllFixtures } from './helpers/fixture';
-import { makeKubeLogs, type RunningPod, setMemoryLimit, startPod, underscored } from './helpers/pods';
+import { makeKubeLogs, type RunningPod, setMemoryLimit, startPod, WEB_POD } from './helpers/pods';
 import { type RunningPrometheus, scrapeConfig, startPrometheus } from './helpers/prometheus';
 import { freePort, type Served, startServe, stopAllServes } from './helpers/serve';
 
@@ -152,22 +152,7 @@ beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewalk-dashboard-'));
   const logs = makeKubeLogs(path.join(tmp, 'log'));
   tree = createCgroupTree(1, `pagewalk-dashboard-${process.pid}`);
-  pod = await startPod(
-    tree,
-    {
-      form: 'systemd burstable, containerd',
-      namespace: 'shop',
-      pod: 'web-0',
-      podDir: (u) => `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${underscored(u)}.slice`,
-      containerDir: (u, id) =>
-        `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${underscored(u)}.slice/cri-containerd-${id}.scope`,
-      containers: [
-        { name: 'nginx', regions: ['anon', 'shared', 'cow'] },
-        { name: 'sidecar', regions: ['anon'] },
-      ],
-    },
-    logs,
-  );
+  pod = await startPod(tree, WEB_POD, logs);
   // A limit, so that the panel of unique memory against it has a pod to show.
   expect(setMemoryLimit(1, pod.dir.dir, 2 ** 30)).toBe(true);
   // Snapshots of the whole machine, reused for 10 s (the default): a scrape that finds one fresh answers

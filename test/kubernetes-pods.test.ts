@@ -16,23 +16,20 @@ import { ok, root, run } from './helpers/cli';
 import { killAllFixtures } from './helpers/fixture';
 import { groupTruth } from './helpers/group-oracle';
 import { rollup } from './helpers/oracle';
-import { makeKubeLogs, type PodSpec, type RunningPod, setMemoryLimit, startPod, underscored } from './helpers/pods';
+import {
+  makeKubeLogs,
+  type PodSpec,
+  type RunningPod,
+  SYSTEMD_BURSTABLE_CONTAINERD,
+  setMemoryLimit,
+  startPod,
+  underscored,
+  WEB_POD,
+} from './helpers/pods';
 import { type Served, startServe, stopAllServes } from './helpers/serve';
 
 const PODS: PodSpec[] = [
-  {
-    form: 'systemd burstable, containerd',
-    namespace: 'shop',
-    pod: 'web-0',
-    podDir: (u) => `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${underscored(u)}.slice`,
-    containerDir: (u, id) =>
-      `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${underscored(u)}.slice/cri-containerd-${id}.scope`,
-    containers: [
-      { name: 'nginx', regions: ['anon', 'shared', 'cow'] },
-      { name: 'sidecar', regions: ['anon'] },
-      { name: 'pause', regions: ['anon'], unnamed: true },
-    ],
-  },
+  { ...WEB_POD, containers: [...WEB_POD.containers, { name: 'pause', regions: ['anon'], unnamed: true }] },
   {
     form: 'systemd besteffort, CRI-O',
     namespace: 'shop',
@@ -81,9 +78,7 @@ const PODS: PodSpec[] = [
     namespace: 'ghost',
     pod: 'ghost',
     unknown: true,
-    podDir: (u) => `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${underscored(u)}.slice`,
-    containerDir: (u, id) =>
-      `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${underscored(u)}.slice/cri-containerd-${id}.scope`,
+    ...SYSTEMD_BURSTABLE_CONTAINERD,
     containers: [{ name: 'ghost', regions: ['anon'], unnamed: true }],
   },
 ];

@@ -51,6 +51,25 @@ export interface RunningPod {
 /** systemd unit names carry the UID with underscores. */
 export const underscored = (uid: string): string => uid.replaceAll('-', '_');
 
+/** The systemd driver's cgroups of a burstable pod whose containers containerd runs. */
+export const SYSTEMD_BURSTABLE_CONTAINERD: Pick<PodSpec, 'podDir' | 'containerDir'> = {
+  podDir: (u) => `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${underscored(u)}.slice`,
+  containerDir: (u, id) =>
+    `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${underscored(u)}.slice/cri-containerd-${id}.scope`,
+};
+
+/** A pod of two containers, one of them a family of processes (copy-on-write, shared memory). */
+export const WEB_POD: PodSpec = {
+  form: 'systemd burstable, containerd',
+  namespace: 'shop',
+  pod: 'web-0',
+  ...SYSTEMD_BURSTABLE_CONTAINERD,
+  containers: [
+    { name: 'nginx', regions: ['anon', 'shared', 'cow'] },
+    { name: 'sidecar', regions: ['anon'] },
+  ],
+};
+
 /** An empty --kube-logs root: `pods/` and `containers/` under `dir`. */
 export function makeKubeLogs(dir: string): string {
   fs.mkdirSync(path.join(dir, 'pods'), { recursive: true });
