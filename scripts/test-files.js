@@ -12,6 +12,7 @@ const portable = [
   'test/maps.test.ts',
   'test/facts.test.ts',
   'test/kubernetes.test.ts',
+  'test/ram-parsers.test.ts',
 ];
 
 const lists = {
@@ -27,6 +28,7 @@ const lists = {
     'test/races.test.ts',
     'test/shared-frames.test.ts',
     'test/limits.test.ts',
+    'test/ram.test.ts',
   ],
 };
 
