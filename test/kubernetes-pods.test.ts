@@ -258,6 +258,18 @@ describe('pagewalk serve --group-by pod / container on hand-made pods (cgroup v1
   });
 });
 
+describe('pagewalk serve --group-by namespace', () => {
+  it('gives each namespace its processes, labelled namespace', async () => {
+    const served = await startServe(['--group-by', 'namespace', '--kube-logs', logs, '--min-interval', '0']);
+    const processes = series(await scrape(served), 'pagewalk_group_processes');
+    for (const ns of new Set(pods.filter((p) => !p.spec.unknown).map((p) => p.spec.namespace))) {
+      const n = pods.filter((p) => !p.spec.unknown && p.spec.namespace === ns).flatMap((p) => p.pids).length;
+      expect(processes.find((s) => s.labels.group === ns)).toEqual({ labels: { group: ns, namespace: ns }, value: n });
+    }
+    await served.stop();
+  });
+});
+
 describe('the same names in snapshot(), smem, group and top', () => {
   it('snapshot({ groupBy: "namespace" }) and { groupBy: "container" } carry the names as labels', async () => {
     const pids = pods.flatMap((p) => p.pids);
