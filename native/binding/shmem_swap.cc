@@ -11,6 +11,13 @@ namespace binding {
 
 namespace {
 
+// Swapped pages; -1 when the file is not shmem; -2 without cachestat.
+Napi::Value resultValue(Napi::Env env, const pagewalk::ShmemSwapResult& r) {
+  if (!r.isShmem) return Napi::Number::New(env, -1);
+  if (r.unsupported) return Napi::Number::New(env, -2);
+  return Napi::Number::New(env, static_cast<double>(r.swappedPages));
+}
+
 // shmemSwap(pid, startPage, endPage, fileOffsetPages, behindHolesOnly)
 //   -> swapped pages; -1 when the file is not shmem; -2 without cachestat
 Napi::Value ShmemSwap(const Napi::CallbackInfo& info) {
@@ -23,10 +30,7 @@ Napi::Value ShmemSwap(const Napi::CallbackInfo& info) {
     if (holesOnly)
       return Napi::Number::New(
           info.Env(), static_cast<double>(pagewalk::shmemSwappedBehindHoles(pid, start, end, offset)));
-    const auto r = pagewalk::shmemSwappedPages(pid, start, end, offset);
-    if (!r.isShmem) return Napi::Number::New(info.Env(), -1);
-    if (r.unsupported) return Napi::Number::New(info.Env(), -2);
-    return Napi::Number::New(info.Env(), static_cast<double>(r.swappedPages));
+    return resultValue(info.Env(), pagewalk::shmemSwappedPages(pid, start, end, offset));
   });
 }
 
@@ -41,10 +45,8 @@ Napi::Value ShmemSwapMap(const Napi::CallbackInfo& info) {
   const uint64_t first = toU64(info[4]);
   auto out = info[5].As<Napi::Uint8Array>();
   return guarded(info.Env(), [&]() -> Napi::Value {
-    const auto r = pagewalk::shmemSwapMap(pid, start, end, offset, first, out.ElementLength(), out.Data());
-    if (!r.isShmem) return Napi::Number::New(info.Env(), -1);
-    if (r.unsupported) return Napi::Number::New(info.Env(), -2);
-    return Napi::Number::New(info.Env(), static_cast<double>(r.swappedPages));
+    return resultValue(
+        info.Env(), pagewalk::shmemSwapMap(pid, start, end, offset, first, out.ElementLength(), out.Data()));
   });
 }
 
