@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MAP_FILE_BACKED, MapField, native } from './native';
 import { PAGE } from './page';
-import { openPagemap, PM_FILE, PM_PRESENT } from './pagemap';
+import { openPagemap, PM_FILE, PM_PRESENT, ScanCategory } from './pagemap';
 import { readMemoryCgroup } from './proc/cgroup';
 import { readMountinfo } from './proc/mountinfo';
 import { readSysvShm } from './proc/sysvipc';
@@ -289,12 +289,6 @@ export async function findResidentObjects(options: FindObjectsOptions = {}): Pro
     }
     try {
       for (const { c, m } of list) {
-        let entries: BigUint64Array;
-        try {
-          entries = await handle.readAsync(m.start, m.pages);
-        } catch {
-          break;
-        }
         let bits = bitmaps.get(c);
         const need = m.offsetPage + m.pages;
         if (!bits || bits.length * 8 < need) {
@@ -303,12 +297,29 @@ export async function findResidentObjects(options: FindObjectsOptions = {}): Pro
           bits = grown;
           bitmaps.set(c, bits);
         }
-        for (let i = 0; i < entries.length; i++) {
-          const e = entries[i];
-          // Present and backed by the file (a private mapping's copies are anonymous).
-          if ((e & PM_PRESENT) === 0n || (e & PM_FILE) === 0n) continue;
-          const off = m.offsetPage + i;
-          bits[off >> 3] |= 1 << (off & 7);
+        const mark = (firstPage: number, pages: number) => {
+          for (let off = m.offsetPage + firstPage, end = off + pages; off < end; off++)
+            bits[off >> 3] |= 1 << (off & 7);
+        };
+        try {
+          // Present pages backed by the file (a private mapping's copies are
+          // anonymous), as runs: PAGEMAP_SCAN where the kernel has it.
+          const end = m.start + BigInt(m.pages * PAGE);
+          const scan = handle.scan(m.start, end, {
+            require: ScanCategory.PRESENT | ScanCategory.FILE,
+            anyOf: ScanCategory.PRESENT,
+            report: ScanCategory.PRESENT | ScanCategory.FILE,
+          });
+          if (scan.supported) {
+            for (const r of scan.regions)
+              mark(Number((r.start - m.start) / BigInt(PAGE)), Number((r.end - r.start) / BigInt(PAGE)));
+            continue;
+          }
+          const entries = await handle.readAsync(m.start, m.pages);
+          for (let i = 0; i < entries.length; i++)
+            if ((entries[i] & PM_PRESENT) !== 0n && (entries[i] & PM_FILE) !== 0n) mark(i, 1);
+        } catch {
+          break; // exited: its mappings are gone with it
         }
       }
     } finally {

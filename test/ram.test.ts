@@ -21,6 +21,7 @@ const EXT4_MAGIC = 0xef53;
 
 interface Held {
   pid: number;
+  mapped: string;
   tmpfsFile: string;
   memfd: string;
   shmid: number;
@@ -171,6 +172,14 @@ describe('ramCensus()', () => {
     expect(n, `${name} under shmem`).toBeDefined();
     within(n?.bytes ?? 0, 24 * MIB, 0.01, name);
     expect(n?.pids).toContain(held.pid);
+  });
+
+  it('counts under shmem only the pages of a file no process maps', () => {
+    // 8 MiB resident, the first 4 MiB mapped (and read) by the holder: those are under processes.
+    const n = find(category('shmem'), held.mapped);
+    expect(n, `${held.mapped} under shmem`).toBeDefined();
+    within(n?.bytes ?? 0, 4 * MIB, 0.01, held.mapped);
+    expect(n?.note).toMatch(/^4194304 bytes more are mapped \(under processes\)/);
   });
 
   it("puts a cgroup's page cache under the cgroup, after its reader exited", (ctx) => {
