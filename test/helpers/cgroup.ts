@@ -25,7 +25,7 @@ export interface TestCgroup {
 }
 
 /** Where this process' memory hierarchy (v1) or the v2 hierarchy is mounted, from /proc/self/mountinfo. */
-function memoryMount(version: 1 | 2): string {
+function mountOf(version: 1 | 2): string | undefined {
   for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const [left, right] = line.split(' - ');
     if (!right) continue;
@@ -34,7 +34,31 @@ function memoryMount(version: 1 | 2): string {
     if (version === 2 && fstype === 'cgroup2') return mountPoint;
     if (version === 1 && fstype === 'cgroup' && options.split(',').includes('memory')) return mountPoint;
   }
-  throw new Error(`no cgroup v${version} memory hierarchy mounted`);
+  return undefined;
+}
+
+function memoryMount(version: 1 | 2): string {
+  const mount = mountOf(version);
+  if (mount === undefined) throw new Error(`no cgroup v${version} memory hierarchy mounted`);
+  return mount;
+}
+
+/** Why this host has no cgroup v1 memory hierarchy (or no v2 one) to make cgroups in; undefined when it has. */
+export function cgroupHierarchyMissing(version: 1 | 2): string | undefined {
+  if (mountOf(version) === undefined)
+    return version === 1 ? 'no cgroup v1 memory hierarchy is mounted' : 'no cgroup v2 hierarchy is mounted';
+  if (ownCgroupPath(version) === undefined) return `this process is in no cgroup v${version} hierarchy`;
+  return undefined;
+}
+
+/** This process' cgroup path in the v1 memory hierarchy or the v2 one. */
+function ownCgroupPath(version: 1 | 2): string | undefined {
+  const lines = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n');
+  const own =
+    version === 1
+      ? lines.find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l))
+      : lines.find((l) => l.startsWith('0::'));
+  return own?.slice(own.indexOf(':', own.indexOf(':') + 1) + 1);
 }
 
 /** Creates a child memory cgroup of this process' own, to be removed by remove(). */
@@ -114,14 +138,10 @@ async function rmdirWhenFree(dir: string): Promise<void> {
  * memory controller, but /proc/PID/cgroup shows its path all the same).
  */
 export function createCgroupTree(version: 1 | 2, name: string): CgroupTree {
-  const lines = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n');
-  const own =
-    version === 1
-      ? lines.find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l))
-      : lines.find((l) => l.startsWith('0::'));
-  if (!own) throw new Error(`this process is in no cgroup v${version} ${version === 1 ? 'memory ' : ''}hierarchy`);
+  const why = cgroupHierarchyMissing(version);
+  if (why) throw new Error(why);
   const mount = memoryMount(version);
-  const base = own.slice(own.indexOf(':', own.indexOf(':') + 1) + 1);
+  const base = ownCgroupPath(version) as string;
   const made: string[] = [];
   const at = (relative: string): TreeCgroup => {
     const cgPath = path.posix.join(base, name, relative);
