@@ -9,7 +9,7 @@ import * as vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPagemap, processMemory, snapshot, walkSync } from '../lib/index';
 import { buildDist, repoRoot } from './helpers/dist';
-import { startFixture } from './helpers/fixture';
+import { startGrower } from './helpers/grow';
 import { fdCount, freePid, killAllProcs, type Proc, rssKb, startChurn, underAsan } from './helpers/procs';
 
 v8.setFlagsFromString('--expose-gc');
@@ -172,7 +172,8 @@ describe('a walk that fails closes its descriptors at once', () => {
     // end by different paths.
     for (let round = 0; round < 4; round++) {
       const mappings = round % 2 === 1;
-      const target = await startFixture(['anon'], { FIXTURE_ANON_PAGES: '8192', FIXTURE_BUSY: '1' });
+      const target = await startGrower(8192, { busy: true });
+      await target.grow(8192);
       const mapsPath = `/proc/${target.pid}/maps`;
       const walk = processMemory(target.pid, { lockPauses, mappings }).then(
         () => null,

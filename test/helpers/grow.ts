@@ -15,9 +15,11 @@ export interface Grower {
   kill(): Promise<void>;
 }
 
-export async function startGrower(reservePages = 16384): Promise<Grower> {
+/** busy: a second thread spins meanwhile (GROW_BUSY=1), so that a paced walk of it pauses. */
+export async function startGrower(reservePages = 16384, { busy = false } = {}): Promise<Grower> {
   const child: ChildProcess = spawn(fixtureBin('grow'), [String(reservePages)], {
     stdio: ['pipe', 'pipe', 'inherit'],
+    env: busy ? { ...process.env, GROW_BUSY: '1' } : process.env,
   });
   const rl = readline.createInterface({ input: child.stdout! });
   const lines: string[] = [];
