@@ -19,8 +19,8 @@ constexpr uint64_t kLocked = bit(0), kUptodate = bit(3), kDirty = bit(4), kLru =
                    kWriteback = bit(8), kBuddy = bit(10), kMmap = bit(11), kAnon = bit(12),
                    kSwapCache = bit(13), kSwapBacked = bit(14), kCompoundHead = bit(15),
                    kCompoundTail = bit(16), kHuge = bit(17), kHwPoison = bit(19), kNoPage = bit(20),
-                   kOffline = bit(23), kPgTable = bit(26), kReserved = bit(32), kMappedToDisk = bit(34),
-                   kPrivate = bit(35);
+                   kOffline = bit(23), kZeroPage = bit(24), kPgTable = bit(26), kReserved = bit(32),
+                   kMappedToDisk = bit(34), kPrivate = bit(35);
 // A page-cache page off the LRU (isolated, or on its way there) still says so.
 constexpr uint64_t kFileState = kLru | kUptodate | kDirty | kWriteback | kMappedToDisk | kPrivate | kLocked;
 
@@ -44,7 +44,9 @@ FrameClass classByFlags(uint64_t f) {
   if (f & kHuge) return kFrameHugetlb;
   if (f & kOffline) return kFrameOffline;
   if (f & kHwPoison) return kFrameHwPoison;
-  if (f & kReserved) return kFrameReserved;
+  // The zero page is PG_reserved; the huge zero page is not, but is as much
+  // the kernel's.
+  if (f & (kReserved | kZeroPage)) return kFrameReserved;
   if (f & kSlab) return kFrameSlab;
   if (f & kPgTable) return kFramePageTable;
   if (f == 0) return kFrameUnflagged;

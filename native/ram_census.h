@@ -19,7 +19,7 @@ enum FrameClass : uint32_t {
   kFrameHugetlb,       // KPF_HUGE: a hugetlb page, head or tail
   kFrameOffline,       // KPF_OFFLINE: ballooned out or offlined
   kFrameHwPoison,      // KPF_HWPOISON
-  kFrameReserved,      // PG_reserved (raw bit 32): kernel image, boot allocations, the zero page
+  kFrameReserved,      // PG_reserved (raw bit 32), or KPF_ZERO_PAGE: kernel image, boot memory, zero pages
   kFrameSlab,          // KPF_SLAB
   kFramePageTable,     // KPF_PGTABLE
   kFrameMappedAnon,    // kpagecount > 0, KPF_ANON (KSM included)
