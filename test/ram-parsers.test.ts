@@ -122,6 +122,17 @@ Node 0, zone  Movable
 
 describe('the census arithmetic, on made-up frame counts', () => {
   const P = 4096;
+  // One zone of 900 frames, 300 in the buddy lists and 25 on per-CPU lists.
+  const zone = (managed: number) => ({
+    node: 0,
+    name: 'Normal',
+    startPfn: 0,
+    spanned: 900,
+    present: 900,
+    managed,
+    freePages: 300,
+    perCpuPages: 25,
+  });
   function inputs(
     frames: Partial<Record<keyof typeof FrameClass, number>>,
     over: Partial<CensusInputs> = {},
@@ -137,18 +148,7 @@ describe('the census arithmetic, on made-up frame counts', () => {
         bytesRead: 0,
       },
       ram: [{ start: 0, end: 900 }],
-      zones: [
-        {
-          node: 0,
-          name: 'Normal',
-          startPfn: 0,
-          spanned: 900,
-          present: 900,
-          managed: 730,
-          freePages: 300,
-          perCpuPages: 25,
-        },
-      ],
+      zones: [zone(730)],
       meminfo: {
         MemTotal: 850 * P,
         MemFree: 420 * P,
@@ -216,18 +216,7 @@ describe('the census arithmetic, on made-up frame counts', () => {
   it('when the totals claim more than the unflagged frames, gives the last less and says by how much', () => {
     const c = buildCensus(
       inputs(machine, {
-        zones: [
-          {
-            node: 0,
-            name: 'Normal',
-            startPfn: 0,
-            spanned: 900,
-            present: 900,
-            managed: 550,
-            freePages: 300,
-            perCpuPages: 25,
-          },
-        ],
+        zones: [zone(550)],
       }),
     );
     exact(c.tree);
