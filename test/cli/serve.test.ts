@@ -123,7 +123,7 @@ describe('pagewalk serve over HTTP', () => {
     expect([...none.keys()].some((k) => k.startsWith('pagewalk_process_pss_bytes'))).toBe(false);
   });
 
-  it('keeps its own RSS flat over 1,000 scrapes (after 1,000 to warm up)', async () => {
+  it('keeps its own RSS flat over 1,000 scrapes (after 2,000 to warm up)', async () => {
     // The fixture family alone, so that the exporter's own memory is what
     // moves, not the machine's process count; a snapshot every 0.05 s with
     // per-process series, so series are dropped and set again many times.
@@ -138,8 +138,11 @@ describe('pagewalk serve over HTTP', () => {
     // by a few MB either way as the heap and malloc's arenas breathe (seen:
     // 101-107 MB over 1,000 scrapes, 123-129 MB over 4,500). A leak grows
     // with every scrape: 16 MB over 1,000 scrapes after 1,000 of warm-up
-    // catches one of 16 kB or more a scrape.
-    for (let i = 0; i < 1000; i++) await (await get(s)).text();
+    // catches one of 16 kB or more a scrape. With the exporter's metrics of
+    // this round (per-pod labels, CPU seconds, limits), RSS climbed past
+    // scrape 1,000 and levelled off before 2,000 in 4,000-scrape runs (107 to
+    // 114 MB at its top, builds of 2026-12-02): 2,000 to warm up.
+    for (let i = 0; i < 2000; i++) await (await get(s)).text();
     const warm = rssKb(s.pid);
     const rounds: number[] = [];
     for (let r = 0; r < 4; r++) {
@@ -149,9 +152,9 @@ describe('pagewalk serve over HTTP', () => {
     const last = await scrape(s);
     expect(last.get('pagewalk_snapshots_total')).toBeGreaterThan(20);
     expect(byLabel(last, 'pagewalk_group_processes', 'group').get('family layouts')).toBeGreaterThanOrEqual(3);
-    const why = `VmRSS ${warm} kB after 1,000 scrapes, then after each 250 more: ${rounds.join(', ')} kB`;
+    const why = `VmRSS ${warm} kB after 2,000 scrapes, then after each 250 more: ${rounds.join(', ')} kB`;
     expect(Math.max(...rounds) - warm, why).toBeLessThan(16 * 1024);
-  }, 120_000);
+  }, 180_000);
 });
 
 describe('pagewalk serve starting and stopping', () => {
