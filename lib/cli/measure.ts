@@ -33,7 +33,7 @@ export function observerOption(command: Command): Command {
     )
     .option(
       '--lock-pauses <hold,pause|off>',
-      `pause PAUSE us each time reading a running process has taken HOLD us, so that it never waits long for its own mmap lock; off: never (default ${holdMicros},${pauseMicros})`,
+      `each time reading a running process has taken HOLD us, pause PAUSE us if one of its threads could be waiting for its own mmap lock (runnable or blocked), so that it never waits long; off: never (default ${holdMicros},${pauseMicros})`,
     )
     .option('--verbose', 'name every process that could not be read (default: how many, and why)');
 }
