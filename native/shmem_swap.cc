@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -32,6 +33,19 @@ std::string mapFilePath(int pid, uint64_t start, uint64_t end) {
   return buf;
 }
 
+// The mapping's file, or null where it is no file that can be opened again:
+// anonymous-inode mappings (the io_uring rings that Node 24's libuv maps, for
+// one) sit on device 0 with an inode, as shmem does, but map_files answers
+// ENXIO for them. They are not shmem, so they hold no swapped shmem.
+std::unique_ptr<ReadOnlyFile> openMapFile(int pid, uint64_t start, uint64_t end) {
+  try {
+    return std::make_unique<ReadOnlyFile>(mapFilePath(pid, start, end));
+  } catch (const SystemError& e) {
+    if (e.errnum() == ENXIO) return nullptr;
+    throw;
+  }
+}
+
 bool onShmem(const ReadOnlyFile& f) {
   struct statfs st;
   if (::fstatfs(f.fd(), &st) != 0) throw SystemError(errno, "fstatfs", f.path());
@@ -52,8 +66,9 @@ bool evictedPages(const ReadOnlyFile& f, uint64_t offset, uint64_t length, uint6
 
 ShmemSwapResult shmemSwappedPages(int pid, uint64_t start, uint64_t end, uint64_t fileOffset) {
   ShmemSwapResult result;
-  ReadOnlyFile f(mapFilePath(pid, start, end));
-  if (!onShmem(f)) return result;
+  const auto file = openMapFile(pid, start, end);
+  if (!file || !onShmem(*file)) return result;
+  const ReadOnlyFile& f = *file;
   result.isShmem = true;
   if (!evictedPages(f, fileOffset, end - start, &result.swappedPages)) result.unsupported = true;
   return result;
@@ -63,8 +78,9 @@ ShmemSwapResult shmemSwapMap(int pid, uint64_t start, uint64_t end, uint64_t fil
                              uint64_t count, uint8_t* out) {
   ShmemSwapResult result;
   std::fill(out, out + count, uint8_t{0});
-  ReadOnlyFile f(mapFilePath(pid, start, end));
-  if (!onShmem(f)) return result;
+  const auto file = openMapFile(pid, start, end);
+  if (!file || !onShmem(*file)) return result;
+  const ReadOnlyFile& f = *file;
   result.isShmem = true;
   const uint64_t pages = (end - start) >> kPageShift;
   if (firstPage >= pages) return result;
@@ -93,7 +109,9 @@ ShmemSwapResult shmemSwapMap(int pid, uint64_t start, uint64_t end, uint64_t fil
 }
 
 uint64_t shmemSwappedBehindHoles(int pid, uint64_t start, uint64_t end, uint64_t fileOffset) {
-  ReadOnlyFile f(mapFilePath(pid, start, end));
+  const auto file = openMapFile(pid, start, end);
+  if (!file) return 0;
+  const ReadOnlyFile& f = *file;
   PagemapFile pagemap(pid);
   const uint64_t firstPage = start >> kPageShift;
   const uint64_t pages = (end - start) >> kPageShift;

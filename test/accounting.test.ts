@@ -122,6 +122,25 @@ describe('processMemory() equals smaps_rollup to the kB', () => {
     expect(compared).toBeGreaterThan(3);
   });
 
+  it('a shared mapping of an anonymous inode (an io_uring ring) is no shmem, and the figures equal smaps_rollup', async (ctx) => {
+    // It sits on device 0 with an inode, as shmem does, so the swapped-shmem
+    // lookup opens it through /proc/PID/map_files, which answers ENXIO:
+    // processMemory() of any Node 24 process failed so.
+    const ur = await startFixture(['uring', 'anon'], {}, { isolated: true });
+    try {
+      const ring = ur.regions.uring as { installed?: number; errno?: number };
+      skipUnless(ctx, ring.installed === 1, `no io_uring ring could be mapped (errno ${ring.errno})`);
+      ur.stop();
+      for (const mappings of [false, true]) {
+        const r = await processMemory(ur.pid, { mappings });
+        expect(r).toMatchObject({ source: 'pagemap', partial: false });
+        expect(inKb(r)).toEqual(kernelKb(ur.pid));
+      }
+    } finally {
+      await ur.kill();
+    }
+  });
+
   it('VSS read without maps (VmSize and the gate area) equals the sum of the mappings', async () => {
     for (const pid of fx.pids) {
       const whole = await processMemory(pid);
