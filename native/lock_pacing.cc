@@ -9,10 +9,7 @@
 
 namespace pagewalk {
 
-namespace {
-
-// The state letter of an open /proc/.../stat, or 0 if unreadable.
-char readState(int fd) {
+char readStatState(int fd) {
   char buf[512];
   ssize_t n;
   do {
@@ -27,8 +24,6 @@ char readState(int fd) {
   if (close == nullptr || close[1] != ' ') return 0;
   return close[2];
 }
-
-}  // namespace
 
 TargetThreads::TargetThreads(int pid) : pid_(pid) {}
 
@@ -71,7 +66,7 @@ bool TargetThreads::mayWait(uint64_t nowNs) {
   if (!listed_ || nowNs - listedNs_ >= kRelistNs) relist(nowNs);
   if (tooMany_) return true;
   for (int fd : statFds_) {
-    const char state = readState(fd);
+    const char state = readStatState(fd);
     // 0: the thread exited (its stat reads empty or fails): not waiting.
     if (state == 'R' || state == 'D') return true;
   }

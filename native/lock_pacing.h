@@ -24,6 +24,10 @@
 
 namespace pagewalk {
 
+// The state letter (R, S, D, T, ...) of an open /proc/.../stat file, read
+// from its start, or 0 if unreadable.
+char readStatState(int fd);
+
 // The threads of one process, their /proc/PID/task/TID/stat files kept open
 // (a pread of one costs about 1 us), so that whether any of them may be
 // waiting for the mmap lock is cheap to ask.

@@ -78,20 +78,9 @@ char statState(const std::string& path) {
     fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) return 0;
-  char buf[512];
-  ssize_t n;
-  do {
-    n = ::read(fd, buf, sizeof buf - 1);
-  } while (n < 0 && errno == EINTR);
+  const char state = readStatState(fd);
   ::close(fd);
-  if (n <= 0) return 0;
-  buf[n] = 0;
-  // The command name may hold ')' itself: the state follows the last one.
-  const char* close = nullptr;
-  for (char* p = buf; *p; p++)
-    if (*p == ')') close = p;
-  if (close == nullptr || close[1] != ' ') return 0;
-  return close[2];
+  return state;
 }
 
 bool cannotLock(char state) { return state == 'T' || state == 't' || state == 'Z' || state == 'X'; }
