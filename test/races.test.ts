@@ -174,6 +174,16 @@ describe('a process that execs itself during measurement', () => {
   });
 });
 
+/** Kills the process takeOverPid() started, if it started one and it still runs. */
+function killSuccessor(pid: number): void {
+  if (pid <= 0) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
 /**
  * Kills `victim` and forks `command` (a shell command line) onto its pid
  * (ns_last_pid) as soon as it is gone; returns the new process's pid, which
@@ -224,13 +234,7 @@ describe('pid reuse', () => {
       expect(s.processes.map((p) => p.pid)).toEqual([other.pid]);
       expect(s.scope.pids).toEqual([other.pid]);
     } finally {
-      if (successor > 0) {
-        try {
-          process.kill(successor, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
+      killSuccessor(successor);
       await parent.kill();
     }
   });
@@ -264,13 +268,7 @@ describe('pid reuse', () => {
       expect(s.processes.map((p) => p.pid)).toEqual([other.pid]);
       expect(s.scope.pids).toEqual([other.pid]);
     } finally {
-      if (successor > 0) {
-        try {
-          process.kill(successor, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
+      killSuccessor(successor);
       await parent.kill();
     }
   });
