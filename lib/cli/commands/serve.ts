@@ -1,7 +1,6 @@
 // pagewalk serve: the figures as a Prometheus exporter over HTTP (GET /metrics).
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import type { Command } from 'commander';
-import { Exporter } from '../../exporter';
 import { GROUP_BY, type Grouping } from '../../groups';
 import { CliError, EXIT_RUNTIME, usage } from '../errors';
 import { loadGrouping } from '../grouping';
@@ -42,6 +41,10 @@ async function serveCommand(o: ServeOptions, cmd: Command): Promise<void> {
   checkKubeLogs(grouping, o.kubeLogs);
   const maxSeries = Number(o.maxSeries);
   if (!/^\d+$/.test(o.maxSeries)) throw usage(`invalid --max-series "${o.maxSeries}": expected a count`);
+  // Loaded here, not when the program starts: the exporter (prom-client) and
+  // node:http (with tls, crypto and zlib) add 7 MB of RSS to every other command.
+  const { Exporter } = require('../../exporter') as typeof import('../../exporter');
+  const { createServer } = require('node:http') as typeof http;
   const exporter = new Exporter({
     groupBy: grouping,
     minIntervalMs: parseSeconds(o.minInterval, '--min-interval'),
@@ -52,7 +55,7 @@ async function serveCommand(o: ServeOptions, cmd: Command): Promise<void> {
     ram: Boolean(o.ram),
   });
 
-  const server = http.createServer((req, res) => {
+  const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics' && path !== '/') {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found: see /metrics\n');
