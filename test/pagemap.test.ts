@@ -360,6 +360,131 @@ describe('walk()', () => {
     expect(taken.length).toBeGreaterThan(0);
   });
 
+  it('small neighbouring mappings read in one pread: every chunk holds what a plain pread reads there', async () => {
+    // Runs of small mappings (libraries, the stack's neighbours, the
+    // guard region) are read in one pread and handed out as views, one
+    // chunk per mapping part as before; with `copy`, as arrays of their own.
+    // Flag bits are compared: the fixture is stopped, but KSM may move a
+    // page's frame.
+    const flags = (e: BigUint64Array) => Array.from(e, (x) => x & PM_FLAG_MASK);
+    for (const chunkPages of [16, 65536]) {
+      for (const copy of [false, true]) {
+        const chunks: { address: bigint; pages: number; entries: BigUint64Array }[] = [];
+        let sharedWithPrevious = 0;
+        let previous: { mappingIndex: number; entries: BigUint64Array | null } | undefined;
+        for await (const c of walk(fx.pid, { chunkPages, copy })) {
+          if (c.entries) {
+            expect(c.entries.length).toBe(c.pages);
+            chunks.push({ address: c.address, pages: c.pages, entries: copy ? c.entries : c.entries.slice() });
+            if (previous?.entries && previous.mappingIndex !== c.mappingIndex) {
+              if (previous.entries.buffer === c.entries.buffer) sharedWithPrevious++;
+            }
+          }
+          previous = c;
+        }
+        for (const c of chunks) expect(flags(c.entries)).toEqual(flags(readPagemapPlain(fx.pid, c.address, c.pages)));
+        if (copy) expect(sharedWithPrevious).toBe(0);
+        else expect(sharedWithPrevious).toBeGreaterThan(0);
+        const sync = [...walkSync(fx.pid, { chunkPages, copy })].map((c) => `${c.address}:${c.pages}`);
+        const all: string[] = [];
+        for await (const c of walk(fx.pid, { chunkPages, copy })) all.push(`${c.address}:${c.pages}`);
+        expect(all).toEqual(sync);
+      }
+    }
+  });
+
+  it('a walk that ended lends its buffers to the next; one stopped early keeps the chunk its caller holds', async () => {
+    // Fresh 512 KiB buffers cost milliseconds of page faults, so walks keep
+    // theirs for the next walk, but only once their caller asked past the
+    // last chunk: a caller that broke off may still be reading its chunk.
+    // 16-page chunks: every read fills one of the walk's reused buffers.
+    const buffersOf = async (pid: number) => {
+      const seen = new Set<ArrayBufferLike>();
+      for await (const c of walk(pid, { chunkPages: 16 })) if (c.entries) seen.add(c.entries.buffer);
+      return seen;
+    };
+    const first = await buffersOf(fx.pid);
+    const second = await buffersOf(fx.pid);
+    expect([...second].some((b) => first.has(b))).toBe(true);
+    const syncBuffer = () => {
+      let b: ArrayBufferLike | undefined;
+      for (const c of walkSync(fx.pid)) if (c.entries) b = c.entries.buffer;
+      return b;
+    };
+    expect(syncBuffer()).toBe(syncBuffer());
+
+    // Held after a break: later walks of another process (other entries)
+    // must leave it alone, async and sync alike.
+    const anon = region('anon');
+    let held: BigUint64Array | undefined;
+    for await (const c of walk(fx.pid)) {
+      if (c.entries && c.address === anon.start) {
+        held = c.entries;
+        break;
+      }
+    }
+    let heldSync: BigUint64Array | undefined;
+    for (const c of walkSync(fx.pid)) {
+      if (c.entries && c.address === anon.start) {
+        heldSync = c.entries;
+        break;
+      }
+    }
+    const before = Array.from(held as BigUint64Array);
+    const beforeSync = Array.from(heldSync as BigUint64Array);
+    for (let i = 0; i < 3; i++) {
+      for await (const c of walk(process.pid)) void c;
+      for (const c of walkSync(process.pid)) void c;
+    }
+    expect(Array.from(held as BigUint64Array)).toEqual(before);
+    expect(Array.from(heldSync as BigUint64Array)).toEqual(beforeSync);
+  });
+
+  it('two walks at once, reading ahead on two pool threads each, hand out their own chunks in order', async () => {
+    // Flag bits and counts, digested as each chunk comes (the entries are
+    // reused after): KSM may move a page's frame.
+    const line = (c: { address: bigint; pages: number; entries: BigUint64Array | null }) =>
+      `${c.address}:${c.pages}:${c.entries ? `${c.entries[0] & PM_FLAG_MASK}:${countStates(c.entries).present}` : 'x'}`;
+    const digest = async (pid: number, chunkPages: number) => {
+      const out: string[] = [];
+      for await (const c of walk(pid, { chunkPages })) {
+        // The other walk goes on meanwhile.
+        await new Promise((r) => setImmediate(r));
+        out.push(line(c));
+      }
+      return out;
+    };
+    const syncDigest = (pid: number, chunkPages: number) => Array.from(walkSync(pid, { chunkPages }), line);
+    for (const chunkPages of [16, 65536]) {
+      const [a, b] = await Promise.all([digest(fx.pid, chunkPages), digest(fx.pid, chunkPages)]);
+      expect(a).toEqual(syncDigest(fx.pid, chunkPages));
+      expect(b).toEqual(a);
+    }
+  });
+
+  it('a target killed mid-walk: walk() rejects with ESRCH, code, errno, syscall and path, and closes both its handles', async () => {
+    const target = await startFixture(['anon'], { FIXTURE_ANON_PAGES: '4096' });
+    const fds = fs.readdirSync('/proc/self/fd').length;
+    let chunks = 0;
+    const run = async () => {
+      // 16-page chunks: every read is a full one, and they alternate
+      // between the walk's two handles.
+      for await (const c of walk(target.pid, { chunkPages: 16 })) {
+        if (++chunks === 3) await target.kill();
+        void c;
+      }
+    };
+    await expect(run()).rejects.toMatchObject({
+      code: 'ESRCH',
+      errno: -3,
+      syscall: 'read',
+      path: `/proc/${target.pid}/pagemap`,
+    });
+    expect(chunks).toBeGreaterThanOrEqual(3);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(fs.readdirSync('/proc/self/fd').length).toBeLessThanOrEqual(fds);
+  });
+
   it('still covers everything with PAGEMAP_SCAN switched off', () => {
     process.env.PAGEWALK_DISABLE_SCAN = '1';
     try {
