@@ -96,14 +96,6 @@ export function withPath<T>(path: string, read: () => T): T {
   }
 }
 
-export async function withPathAsync<T>(path: string, read: () => Promise<T>): Promise<T> {
-  try {
-    return await read();
-  } catch (err) {
-    throw addPath(err, path);
-  }
-}
-
 function addPath(err: unknown, path: string): unknown {
   const e = err as NodeJS.ErrnoException;
   if (e && typeof e === 'object' && typeof e.code === 'string' && e.path === undefined) {

@@ -188,6 +188,8 @@ export interface NativeBinding {
    * bytes the text takes; when text is shorter it is left unwritten.
    */
   procFacts(pid: number, wanted: number, numbers: Float64Array, text: Uint8Array): number;
+  /** The whole of a file, read on one pool thread (rejects with code, errno, syscall and path). */
+  readProcText(path: string): Promise<Buffer>;
   /** CPU time of the calling thread in ms (CLOCK_THREAD_CPUTIME_ID). */
   threadCpuMs(): number;
   factFields: number;

@@ -37,6 +37,18 @@ int readWhole(const std::string& path, std::string& out, const char** syscall = 
   return error;
 }
 
+}  // namespace
+
+std::string readProcText(const std::string& path) {
+  std::string text;
+  const char* syscall = "open";
+  const int error = readWhole(path, text, &syscall);
+  if (error != 0) throw SystemError(error, syscall, path);
+  return text;
+}
+
+namespace {
+
 std::string required(int pid, const char* file, std::string& text) {
   const std::string path = "/proc/" + std::to_string(pid) + "/" + file;
   const char* syscall = "open";

@@ -44,4 +44,10 @@ struct ProcFacts {
 // optional facts: a kernel thread or zombie has neither.
 ProcFacts readProcFacts(int pid, uint32_t wanted);
 
+// The whole of a file, read in one go: a /proc seq_file (maps, smaps) hands
+// out about 4 KiB per read, and fs.promises.readFile took a round trip
+// through the thread pool for each (730 for the maps of 60,000 mappings).
+// Throws SystemError with the path and the call (open, read) that failed.
+std::string readProcText(const std::string& path);
+
 }  // namespace pagewalk

@@ -5,12 +5,15 @@ import {
   parseSmaps,
   parseSmapsRollup,
   readMaps,
+  readMapsAsync,
   readSmaps,
   readSmapsRollup,
 } from '../lib/index';
 import { native } from '../lib/native';
+import { readSmapsAsync } from '../lib/proc/smaps';
 import { killAllFixtures, startFixture } from './helpers/fixture';
 import { kernel } from './helpers/kernel';
+import { freePid } from './helpers/procs';
 
 describe('maps lines', () => {
   it('parses every field of an ordinary file mapping', () => {
@@ -135,6 +138,34 @@ describe("the addon's maps reader (the walks' hot path)", () => {
       code: 'ENOENT',
       syscall: 'open',
       path: '/proc/1073741823/maps',
+    });
+  });
+});
+
+describe('the async readers (one job on the thread pool per file)', () => {
+  it('read the whole file, many 4 KiB seq_file reads long, as the sync readers do', async () => {
+    // A fixture that stays put: smaps of the fixture runs to tens of KiB,
+    // which the kernel hands out about 4 KiB per read.
+    const fx = await startFixture(['all']);
+    try {
+      fx.stop();
+      const smaps = await readSmapsAsync(fx.pid);
+      expect(smaps.length).toBeGreaterThan(20);
+      expect(smaps).toEqual(readSmaps(fx.pid));
+      expect(await readMapsAsync(fx.pid)).toEqual(readMaps(fx.pid));
+    } finally {
+      await fx.kill();
+    }
+  });
+
+  it('reject with code, errno, syscall and path', async () => {
+    const pid = freePid();
+    await expect(readMapsAsync(pid)).rejects.toMatchObject({
+      code: 'ENOENT',
+      errno: -2,
+      syscall: 'open',
+      path: `/proc/${pid}/maps`,
+      message: `ENOENT: no such file or directory, open '/proc/${pid}/maps'`,
     });
   });
 });

@@ -6,8 +6,11 @@
 #include <napi.h>
 
 #include <cstring>
+#include <memory>
+#include <string>
 
 #include "../js_error.h"
+#include "../promise_worker.h"
 #include "bindings.h"
 
 namespace pagewalk {
@@ -63,10 +66,24 @@ Napi::Value ProcFactsOf(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(bytes));
 }
 
+// readProcText(path) -> Promise<Buffer>: the whole file, read on one pool
+// thread (see readProcText in proc_facts.h).
+Napi::Value ReadProcTextAsync(const Napi::CallbackInfo& info) {
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  auto text = std::make_shared<std::string>();
+  auto* worker = new PromiseWorker(
+      info.Env(), [=] { *text = readProcText(path); },
+      [=](Napi::Env e) -> Napi::Value { return Napi::Buffer<char>::Copy(e, text->data(), text->size()); },
+      {});
+  worker->Queue();
+  return worker->promise();
+}
+
 }  // namespace
 
 void InitProcFacts(Napi::Env env, Napi::Object exports) {
   exports.Set("procFacts", Napi::Function::New(env, ProcFactsOf));
+  exports.Set("readProcText", Napi::Function::New(env, ReadProcTextAsync));
   exports.Set("factFields", Napi::Number::New(env, kFactFields));
   Napi::Object wanted = Napi::Object::New(env);
   wanted.Set("stat", Napi::Number::New(env, kFactsStat));
