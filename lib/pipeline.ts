@@ -118,6 +118,22 @@ export function processIdentity(pid: number): string {
   return identityOf(readFacts(pid, FACTS_EXE));
 }
 
+/**
+ * The identity of a process measured alone, read once its walk is done. A
+ * process that exited meanwhile (its /proc directory gone, or a zombie's
+ * exe unreadable) is the documented ESRCH "process exited", as if the walk's
+ * last read had failed: not the ENOENT of a pid that never existed.
+ */
+function identityAfterWalk(pid: number): string {
+  try {
+    return processIdentity(pid);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ESRCH') throw err;
+    throw systemError('ESRCH', -3, 'read', `/proc/${pid}/pagemap`, 'process exited');
+  }
+}
+
 /** The identity of facts read with FACTS_EXE ('' for the exe of kernel threads and zombies). */
 export function identityOf(facts: ProcFacts): string {
   return `${facts.startTime}:${facts.exe}`;
@@ -811,7 +827,7 @@ export async function processMemory(pid: number, options: AccountingOptions = {}
   t = settled.targets[0];
   const shaping = performance.now();
   timings.walks = shaping - began - timings.kpage - timings.settle;
-  if (processIdentity(pid) !== t.identity) t.partial = true;
+  if (identityAfterWalk(pid) !== t.identity) t.partial = true;
   const report = await reportTarget(t, options, gap);
   tally.release();
   if (excluded && report.source === 'pagemap') report.observer = 'excluded';
