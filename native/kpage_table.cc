@@ -58,12 +58,12 @@ KpageTable::KpageTable(KpagePaths paths) : paths_(std::move(paths)) {
 
 void KpageTable::toBitmaps() {
   bitmapped_ = true;
-  bits_.assign((pfnLimit_ + 63) / 64, 0);
-  flagBits_.assign(bits_.size(), 0);
+  bits_ = SparseZeros<uint64_t>((pfnLimit_ + 63) / 64);
+  flagBits_ = SparseZeros<uint64_t>(bits_.size());
   for (uint64_t e : listed_) {
     const uint64_t pfn = e >> 1;
-    bits_[pfn >> 6] |= uint64_t{1} << (pfn & 63);
-    if (e & 1) flagBits_[pfn >> 6] |= uint64_t{1} << (pfn & 63);
+    bits_.orAt(pfn >> 6, uint64_t{1} << (pfn & 63));
+    if (e & 1) flagBits_.orAt(pfn >> 6, uint64_t{1} << (pfn & 63));
   }
   LargeVector<uint64_t>().swap(listed_);
 }
@@ -111,12 +111,12 @@ void KpageTable::wantRange(uint64_t first, uint64_t length, bool withFlags) {
     }
     toBitmaps();
   }
-  auto set = [&](LargeVector<uint64_t>& bitmap) {
+  auto set = [&](SparseZeros<uint64_t>& bitmap) {
     for (uint64_t p = first; p < end;) {
       const uint64_t bitIndex = p & 63;
       const uint64_t n = std::min<uint64_t>(64 - bitIndex, end - p);
       const uint64_t mask = n == 64 ? ~uint64_t{0} : ((uint64_t{1} << n) - 1) << bitIndex;
-      bitmap[p >> 6] |= mask;
+      bitmap.orAt(p >> 6, mask);
       p += n;
     }
   };
@@ -135,11 +135,11 @@ void KpageTable::index() {
   uint32_t total = 0;
   for (size_t w = 0; w < bits_.size(); w++) {
     rank_[w] = total;
-    total += popcount(bits_[w]);
+    total += popcount(bits_.get(w));
   }
   rank_[bits_.size()] = total;
-  counts_.assign(total, 0);
-  flags_.assign(total, 0);
+  counts_ = ZeroArray<uint32_t>(total);
+  flags_ = SparseZeros<uint32_t>(total);
 }
 
 // Sorted, one entry per frame, its flag bit set if any want() of it asked.
@@ -153,8 +153,8 @@ void KpageTable::indexListed() {
       listed_[n++] = e;
   }
   listed_.resize(n);
-  counts_.assign(n, 0);
-  flags_.assign(n, 0);
+  counts_ = ZeroArray<uint32_t>(n);
+  flags_ = SparseZeros<uint32_t>(n);
 }
 
 size_t KpageTable::listedIndexOf(uint64_t pfn) const {
@@ -178,30 +178,30 @@ void KpageTable::resolve(bool twoThreads) {
   // and frames freed since the walk: only their flags tell the zero page.
   // The dense index runs on with each set bit (no popcount per frame).
   for (size_t w = 0; w < bits_.size(); w++) {
-    uint64_t word = bits_[w];
+    uint64_t word = bits_.get(w);
     for (size_t idx = rank_[w]; word; idx++) {
       const uint64_t bit = word & -word;
       word &= word - 1;
-      if (!(flagBits_[w] & bit) && counts_[idx] == 0) flagBits_[w] |= bit;
+      if (counts_[idx] == 0 && !(flagBits_.get(w) & bit)) flagBits_.orAt(w, bit);
     }
   }
   readPass(flagBits_, paths_.flags, true, twoThreads);
-  LargeVector<uint64_t>().swap(flagBits_);
+  flagBits_ = SparseZeros<uint64_t>();
 }
 
 // Two threads split the wanted frames in halves, each reading its own runs
 // through its own descriptor: the kernel's per-frame work (a folio lookup
 // per entry) is most of the cost.
-void KpageTable::readPass(const LargeVector<uint64_t>& bitmap, const std::string& path, bool flags,
+void KpageTable::readPass(const SparseZeros<uint64_t>& bitmap, const std::string& path, bool flags,
                           bool twoThreads) {
   uint64_t wanted = 0;
-  for (uint64_t word : bitmap) wanted += popcount(word);
+  for (size_t w = 0; w < bitmap.size(); w++) wanted += popcount(bitmap.get(w));
   if (wanted == 0) return;
   if (flags) flagsRead_ += wanted;
   size_t split = bitmap.size();
   if (twoThreads && wanted >= kParallelMinFrames) {
     uint64_t seen = 0;
-    for (split = 0; split < bitmap.size() && seen < wanted / 2; split++) seen += popcount(bitmap[split]);
+    for (split = 0; split < bitmap.size() && seen < wanted / 2; split++) seen += popcount(bitmap.get(split));
   }
   if (split >= bitmap.size()) {
     readWords(bitmap, path, flags, 0, bitmap.size(), bytesRead_, readCalls_);
@@ -273,7 +273,7 @@ void KpageTable::readListed(const std::string& path, bool flags) {
 }
 
 // Reads the frames of bitmap words [wBegin, wEnd), nearby ones in one run.
-void KpageTable::readWords(const LargeVector<uint64_t>& bitmap, const std::string& path, bool flags,
+void KpageTable::readWords(const SparseZeros<uint64_t>& bitmap, const std::string& path, bool flags,
                            size_t wBegin, size_t wEnd, uint64_t& bytes, uint64_t& calls) {
   ReadOnlyFile fd(path);
   LargeVector<uint64_t> buf;
@@ -281,7 +281,7 @@ void KpageTable::readWords(const LargeVector<uint64_t>& bitmap, const std::strin
   uint64_t runFirst = 0;
   uint64_t runLast = 0;
   for (size_t w = wBegin; w < wEnd; w++) {
-    uint64_t word = bitmap[w];
+    uint64_t word = bitmap.get(w);
     while (word) {
       const uint64_t pfn = (uint64_t{w} << 6) + static_cast<uint64_t>(__builtin_ctzll(word));
       word &= word - 1;
@@ -329,7 +329,7 @@ void KpageTable::readRun(int fd, const std::string& path, bool flags, uint64_t f
   size_t idx = indexOf(first);
   if (idx == kAbsent) return;
   for (uint64_t pfn = first; pfn <= last; pfn++) {
-    if (!((bits_[pfn >> 6] >> (pfn & 63)) & 1)) continue;
+    if (!((bits_.raw(pfn >> 6) >> (pfn & 63)) & 1)) continue;
     if (flags)
       storeFlags(idx, buf[pfn - first]);
     else
@@ -373,7 +373,7 @@ uint64_t KpageTable::pfnAt(size_t index) const {
   // Binary search on the rank array, then within the word.
   const size_t w = static_cast<size_t>(
       std::upper_bound(rank_.begin(), rank_.end() - 1, static_cast<uint32_t>(index)) - rank_.begin() - 1);
-  uint64_t word = bits_[w];
+  uint64_t word = bits_.get(w);
   size_t skip = index - rank_[w];
   while (skip--) word &= word - 1;
   return (uint64_t{w} << 6) + static_cast<uint64_t>(__builtin_ctzll(word));

@@ -47,8 +47,8 @@ class KpageTable {
       wantRange(pfn, 1, withFlags);
       return;
     }
-    bits_[pfn >> 6] |= uint64_t{1} << (pfn & 63);
-    if (withFlags) flagBits_[pfn >> 6] |= uint64_t{1} << (pfn & 63);
+    bits_.orAt(pfn >> 6, uint64_t{1} << (pfn & 63));
+    if (withFlags) flagBits_.orAt(pfn >> 6, uint64_t{1} << (pfn & 63));
   }
   // want() of every frame of [first, first + length).
   void wantRange(uint64_t first, uint64_t length, bool withFlags);
@@ -70,7 +70,7 @@ class KpageTable {
   size_t indexOf(uint64_t pfn) const {
     if (pfn >= pfnLimit_) return kAbsent;
     if (!bitmapped_) return listedIndexOf(pfn);
-    const uint64_t word = bits_[pfn >> 6];
+    const uint64_t word = bits_.raw(pfn >> 6);
     const uint64_t bit = uint64_t{1} << (pfn & 63);
     if (!(word & bit)) return kAbsent;
     return rank_[pfn >> 6] + static_cast<size_t>(__builtin_popcountll(word & (bit - 1)));
@@ -82,21 +82,21 @@ class KpageTable {
   // The observer (the calling process) maps pages too, and each of its
   // mappings raises a frame's mapcount. perFrame[index]: how many times the
   // observer mapped the frame when its count was read (Tally finds it).
-  void setObserverMappings(LargeVector<uint32_t> perFrame) { observer_ = std::move(perFrame); }
-  uint32_t observerMappings(size_t index) const { return observer_.empty() ? 0 : observer_[index]; }
+  void setObserverMappings(SparseZeros<uint32_t> perFrame) { observer_ = std::move(perFrame); }
+  uint32_t observerMappings(size_t index) const { return observer_.empty() ? 0 : observer_.get(index); }
   // The mapcount the frame will have once the observer has exited: the
   // kernel's, less the observer's own mappings of it.
   uint32_t mapcountWithoutObserver(size_t index) const {
     const uint32_t count = counts_[index];
     if (observer_.empty() || count == 0) return count;
-    const uint32_t mine = observer_[index];
+    const uint32_t mine = observer_.get(index);
     // Every frame here is mapped by a measured process: never below 1, even
     // when that process unmapped it after its walk.
     return count > mine ? count - mine : 1;
   }
   // kpageflags (bits 0-30) of a frame whose flags were read, else 0.
-  uint32_t flags(size_t index) const { return flags_[index] & ~kFlagsKnown; }
-  bool flagsKnown(size_t index) const { return (flags_[index] & kFlagsKnown) != 0; }
+  uint32_t flags(size_t index) const { return flags_.get(index) & ~kFlagsKnown; }
+  bool flagsKnown(size_t index) const { return (flags_.get(index) & kFlagsKnown) != 0; }
   // Frames whose kpageflags were read, for benchmarks.
   uint64_t flagsRead() const { return flagsRead_; }
   uint64_t pfnAt(size_t index) const;
@@ -118,8 +118,8 @@ class KpageTable {
   void readListed(const std::string& path, bool flags);
   static constexpr uint32_t kFlagsKnown = 1u << 31;  // kpageflags has no bit 31 in use
   // One pass over the set bits of a bitmap, reading `path` into counts_ or flags_.
-  void readPass(const LargeVector<uint64_t>& bitmap, const std::string& path, bool flags, bool twoThreads);
-  void readWords(const LargeVector<uint64_t>& bitmap, const std::string& path, bool flags, size_t wBegin,
+  void readPass(const SparseZeros<uint64_t>& bitmap, const std::string& path, bool flags, bool twoThreads);
+  void readWords(const SparseZeros<uint64_t>& bitmap, const std::string& path, bool flags, size_t wBegin,
                  size_t wEnd, uint64_t& bytes, uint64_t& calls);
   void readRun(int fd, const std::string& path, bool flags, uint64_t first, uint64_t last,
                LargeVector<uint64_t>& buf, uint64_t& bytes, uint64_t& calls);
@@ -130,7 +130,7 @@ class KpageTable {
     counts_[index] = v > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(v);
   }
   void storeFlags(size_t index, uint64_t v) {
-    flags_[index] = static_cast<uint32_t>(v & ~uint64_t{kFlagsKnown}) | kFlagsKnown;
+    flags_.set(index, static_cast<uint32_t>(v & ~uint64_t{kFlagsKnown}) | kFlagsKnown);
   }
 
   KpagePaths paths_;
@@ -141,13 +141,16 @@ class KpageTable {
   bool bitmapped_ = false;
   uint64_t listMaxFrames_ = 0;
   LargeVector<uint64_t> listed_;
-  LargeVector<uint64_t> bits_;
-  LargeVector<uint64_t> flagBits_;  // a subset of bits_
+  // Flags are wanted for few frames as a rule (the walks tell most frames'
+  // kind): flagBits_ and flags_ take memory only where some are.
+  SparseZeros<uint64_t> bits_;
+  SparseZeros<uint64_t> flagBits_;  // a subset of bits_
   LargeVector<uint32_t> rank_;
   bool indexed_ = false;
-  LargeVector<uint32_t> counts_;
-  LargeVector<uint32_t> flags_;
-  LargeVector<uint32_t> observer_;  // the observer's mappings per frame; empty: none discounted
+  ZeroArray<uint32_t> counts_;
+  SparseZeros<uint32_t> flags_;
+  // The observer's mappings per frame (few non-zero); empty: none discounted.
+  SparseZeros<uint32_t> observer_;
   uint64_t bytesRead_ = 0;
   uint64_t readCalls_ = 0;
   uint64_t workerCpuNs_ = 0;

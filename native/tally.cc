@@ -146,7 +146,7 @@ void Tally::resolve() {
 // (262,000 distinct frames, 4.2 million pending pages). docs/reliability.md.
 void Tally::checkRebuiltFrames() {
   staleFrames_.assign(walks_.size(), 0);
-  std::vector<uint32_t>().swap(claims_);
+  claims_ = ZeroArray<uint32_t>();
   bool any = false;
   for (const auto& w : walks_) any = any || w->rebuilt().runs() > 0;
   if (!any) return;
@@ -162,8 +162,8 @@ void Tally::checkRebuiltFrames() {
   std::unordered_map<const RunBlock*, uint32_t> holders;
   for (const auto& w : walks_)
     for (const auto& b : w->pending().blocks()) holders[b.get()]++;
-  claims_.assign(table_->size(), 0);
-  std::vector<uint32_t>& claims = claims_;
+  claims_ = ZeroArray<uint32_t>(table_->size());
+  ZeroArray<uint32_t>& claims = claims_;
   for (const auto& [block, times] : holders)
     for (uint64_t r : block->runs)
       forEachIndex(r, [&](size_t idx) {
@@ -273,8 +273,8 @@ void Tally::resolveObserver(const FrameCounts& before) {
     excludeObserver_ = false;
     return;
   }
-  LargeVector<uint32_t> perFrame(table_->size(), 0);
-  for (const auto& [idx, times] : after) perFrame[idx] = times;
+  SparseZeros<uint32_t> perFrame(table_->size());
+  for (const auto& [idx, times] : after) perFrame.set(idx, times);
   std::vector<size_t> moving = differing(before, after);
   // The readings just before and just after each moving frame's latest count.
   std::vector<uint32_t> earlier(moving.size()), latest(moving.size());
@@ -290,7 +290,7 @@ void Tally::resolveObserver(const FrameCounts& before) {
     size_t kept = 0;
     for (size_t k = 0; k < moving.size(); k++) {
       const uint32_t now = timesMapped(next, moving[k]);
-      perFrame[moving[k]] = now;
+      perFrame.set(moving[k], now);
       if (now == latest[k]) continue;  // unchanged around the re-read: settled
       moving[kept] = moving[k];
       earlier[kept] = latest[k];
@@ -301,21 +301,17 @@ void Tally::resolveObserver(const FrameCounts& before) {
     earlier.resize(kept);
     latest.resize(kept);
   }
-  for (size_t k = 0; k < moving.size(); k++) perFrame[moving[k]] = std::min(earlier[k], latest[k]);
+  for (size_t k = 0; k < moving.size(); k++) perFrame.set(moving[k], std::min(earlier[k], latest[k]));
   observerUnsettledFrames_ = moving.size();
   table_->setObserverMappings(std::move(perFrame));
 }
 
 void Tally::groups(const int32_t* groupOf, size_t groups, uint64_t* out) const {
   std::fill(out, out + groups * kGroupFields, 0);
-  // Mappings of each distinct PFN by the group's processes, compared with the
-  // kernel's mapcount: equal means no one outside the group maps the page.
-  LargeVector<uint32_t> inGroup(table_ ? table_->size() : 0);
+  const size_t frames = table_ ? table_->size() : 0;
   // Marks a frame the observer's own walk saw, without counting a mapping.
   constexpr uint32_t kObserverSaw = uint32_t{1} << 31;
   for (size_t g = 0; g < groups; g++) {
-    std::fill(inGroup.begin(), inGroup.end(), 0);
-    std::unordered_map<const RunBlock*, uint32_t> holders;
     uint64_t* o = out + g * kGroupFields;
     // A group that holds the observer's own walk counts the observer's
     // mappings as they were when the counts were read, not as its walk saw
@@ -326,9 +322,16 @@ void Tally::groups(const int32_t* groupOf, size_t groups, uint64_t* out) const {
     // claim it, which checkRebuiltFrames() counted already (unless the
     // observer's walk is among them: its frames are marked, not counted).
     bool everyWalk =
-        table_ && claims_.size() == table_->size() && !(excludeObserver_ && observerWalk_ < walks_.size());
+        table_ && claims_.size() == frames && !(excludeObserver_ && observerWalk_ < walks_.size());
     for (size_t w = 0; w < walks_.size() && everyWalk; w++) everyWalk = groupOf[w] == static_cast<int32_t>(g);
-    if (everyWalk) std::copy(claims_.begin(), claims_.end(), inGroup.begin());
+    // Mappings of each distinct PFN by the group's processes, compared with
+    // the kernel's mapcount: equal means no one outside the group maps the
+    // page. Every walk's are the claims themselves (no copy of 4 MiB for a
+    // million frames); another group's are counted in zeros of their own,
+    // which take memory only where the group maps frames.
+    SparseZeros<uint32_t> counted(everyWalk ? 0 : frames);
+    auto inGroup = [&](size_t idx) { return everyWalk ? claims_[idx] : counted.get(idx); };
+    std::unordered_map<const RunBlock*, uint32_t> holders;
     for (size_t w = 0; w < walks_.size(); w++) {
       if (groupOf[w] != static_cast<int32_t>(g)) continue;
       // Exclusive anonymous pages settled without lookup are mapped once.
@@ -345,7 +348,7 @@ void Tally::groups(const int32_t* groupOf, size_t groups, uint64_t* out) const {
     // run's frames are all wanted: their indices run on from the first's.
     for (const auto& [block, held] : holders) {
       const uint32_t times = held & ~kObserverSaw, mark = held & kObserverSaw;
-      auto note = [&](size_t at) { inGroup[at] = (inGroup[at] + times) | mark; };
+      auto note = [&](size_t at) { counted.set(at, (counted.get(at) + times) | mark); };
       for (uint64_t r : block->runs) {
         const uint64_t first = run::first(r), length = run::length(r);
         const size_t idx = table_->indexOf(first);
@@ -360,10 +363,10 @@ void Tally::groups(const int32_t* groupOf, size_t groups, uint64_t* out) const {
       }
     }
     holders.clear();
-    for (size_t idx = 0; idx < inGroup.size(); idx++) {
-      if (!inGroup[idx] || !isNormalPage(*table_, idx)) continue;
+    for (size_t idx = 0; idx < frames; idx++) {
+      if (!inGroup(idx) || !isNormalPage(*table_, idx)) continue;
       o[kGroupDistinctPages]++;
-      uint32_t mappers = inGroup[idx] & ~kObserverSaw;
+      uint32_t mappers = inGroup(idx) & ~kObserverSaw;
       uint32_t mapcount = table_->mapcount(idx);
       if (observerInside)
         mappers += table_->observerMappings(idx);

@@ -95,7 +95,7 @@ class Tally {
   void releaseWalks() {
     for (auto& w : walks_) w->releasePending();
     table_.reset();
-    std::vector<uint32_t>().swap(claims_);
+    claims_ = ZeroArray<uint32_t>();
   }
 
   // Nanoseconds spent looking frames up in kpagecount/kpageflags, and
@@ -123,7 +123,7 @@ class Tally {
   // PTEs all the walks claim for each frame (dense table index), counted by
   // checkRebuiltFrames() when some walk rebuilt frames: the group of every
   // walk (a snapshot's scope) takes them as they are (groups()).
-  std::vector<uint32_t> claims_;
+  ZeroArray<uint32_t> claims_;
   void checkRebuiltFrames();
 
   // Reads the observer's pagemap: the frames of the table it maps now.
