@@ -296,16 +296,16 @@ export async function* walk(pid: number, options: WalkOptions = {}): AsyncGenera
   let second: PagemapHandle | undefined;
   let largeReads = 0;
   const ahead: Read[] = [];
-  let buffers: BigUint64Array[] = [];
+  const buffers: (BigUint64Array | undefined)[] = [];
   let freeSlots: number[] = [];
   try {
     const maps = await readMapsAsync(pid);
     const parts = maps.map((m) => span(m, p));
     // Full-size buffers: one for the chunk the caller holds, one per large
-    // read ahead. A smaller read gets an array of its own: cheap at that
-    // size, and it spares a buffer.
-    buffers = p.copy ? [] : Array.from({ length: LARGE_READS_AHEAD + 1 }, () => takeBuffer(p.chunk));
-    freeSlots = buffers.map((_, i) => i);
+    // read ahead, each taken at its first use (a process with no large
+    // mapping needs none). A smaller read gets an array of its own: cheap at
+    // that size, and it spares a buffer.
+    if (!p.copy) freeSlots = Array.from({ length: LARGE_READS_AHEAD + 1 }, (_, i) => i);
     let largeAhead = 0;
     let piecesAhead = 0;
     // Whether the last chunk's last page was populated. When it was not,
@@ -323,7 +323,8 @@ export async function* walk(pid: number, options: WalkOptions = {}): AsyncGenera
         const large = r.pages * 8 >= p.chunk;
         if (large && largeAhead === mostLarge) break;
         const slot = large && !p.copy ? (freeSlots.pop() as number) : -1;
-        const out = slot < 0 ? new BigUint64Array(r.pages) : buffers[slot];
+        if (slot >= 0) buffers[slot] ??= takeBuffer(p.chunk);
+        const out = slot < 0 ? new BigUint64Array(r.pages) : (buffers[slot] as BigUint64Array);
         let reader = handle;
         if (large && largeReads++ % READERS === 1) {
           if (second === undefined) {
@@ -376,7 +377,10 @@ export async function* walk(pid: number, options: WalkOptions = {}): AsyncGenera
     // finish natively, and their outcome concerns nobody now.
     handle.close();
     second?.close();
-    for (const slot of freeSlots) keepBuffer(buffers[slot], p.chunk);
+    for (const slot of freeSlots) {
+      const buffer = buffers[slot];
+      if (buffer) keepBuffer(buffer, p.chunk);
+    }
   }
 }
 
