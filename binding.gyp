@@ -29,6 +29,7 @@
         "native/shared_reads.cc",
         "native/shmem_swap.cc",
         "native/tally.cc",
+        "native/walk_buffer.cc",
         "native/walk_classify.cc",
         "native/walk_mappings.cc",
         "native/walk_settle.cc",

@@ -17,6 +17,7 @@
 #include "pagemap_file.h"
 #include "pending_runs.h"
 #include "shared_frames.h"
+#include "walk_buffer.h"
 
 namespace pagewalk {
 
@@ -192,7 +193,9 @@ class ProcessWalk {
   void runSpace(SpaceCursor& cursor);
   void absorb(ProcessWalk& tail, size_t firstMapping, bool continuesMapping);
   void walkMapping(size_t m);
-  void consume(size_t m, uint64_t firstPage, const uint64_t* entries, size_t n);
+  // Classifies n entries read for mapping m. Returns how many were populated
+  // (present or swapped; the pages readShared() added as blocks included).
+  size_t consume(size_t m, uint64_t firstPage, const uint64_t* entries, size_t n);
   // Entries [first, first + count) into out: read from pagemap, or rebuilt
   // from shared frames where an earlier walk read them. Returns the number
   // of entries, fewer than count only at the end of the address space.
@@ -274,7 +277,8 @@ class ProcessWalk {
   PendingRuns rebuilt_;
   // count frames from pfn on, rebuilt from shared frames.
   void noteRebuilt(uint64_t pfn, FrameKind kind, uint64_t count = 1) { rebuilt_.addRun(pfn, count, kind); }
-  LargeVector<uint64_t> buffer_;
+  // Entries as read, reused from walk to walk (walk_buffer.h).
+  WalkBuffer buffer_;
   LargeVector<uint64_t> regions_;
   LargeVector<uint64_t> shareRegions_;  // readShared()'s own: regions_ may be in use
   // First pages of the 2 MiB stretches of the current mapping whose entries

@@ -15,6 +15,7 @@
 #include "large_vector.h"
 #include "page_size.h"
 #include "pagemap_entry.h"
+#include "walk_buffer.h"
 
 namespace pagewalk {
 
@@ -23,6 +24,7 @@ namespace {
 // 64K entries (512 KiB) per pread: far past the point where syscall cost
 // matters, small enough to stay in L2 while it is consumed.
 constexpr size_t kChunkEntries = 64 * 1024;
+static_assert(kChunkEntries <= WalkBuffer::kEntries, "a chunk fits a walk's entry buffer");
 
 // Threads of a whole-space walk take dense stretches in smaller chunks (64
 // MiB of address space), so that two share even a 250 MB stretch. Chunks

@@ -11,10 +11,6 @@ namespace pagewalk {
 // Walks mappings [0, count) on this thread.
 void ProcessWalk::runSerial(size_t count) {
   openPagemap();
-  uint64_t longest = 0;
-  for (size_t m = 0; m < count; m++)
-    longest = std::max(longest, (ranges_[2 * m + 1] - ranges_[2 * m]) >> kPageShift);
-  buffer_.resize(static_cast<size_t>(std::min<uint64_t>(longest, kChunkEntries)));
   if (options_.useScan) regions_.resize(kScanRegions * 3);
   for (size_t m = 0; m < count; m++) {
     pendingBegin_[m] = pending_.runs();
@@ -29,8 +25,9 @@ void ProcessWalk::runSerial(size_t count) {
   }
   closePagemap();
   closeMaps();
-  // The buffers are per walk; a long-lived snapshot keeps only the figures.
-  LargeVector<uint64_t>().swap(buffer_);
+  // The buffers are per walk; a long-lived snapshot keeps only the figures
+  // (the entry buffer goes back to the pool for the next walk).
+  buffer_.release();
   LargeVector<uint64_t>().swap(regions_);
 }
 
@@ -94,12 +91,11 @@ void ProcessWalk::walkMapping(size_t m) {
       continue;
     }
     const size_t n = static_cast<size_t>(std::min<uint64_t>(end - page, kChunkEntries));
-    const size_t got = readEntries(page, n, buffer_.data());
+    uint64_t* const entries = buffer_.data();
+    const size_t got = readEntries(page, n, entries);
     const uint64_t readDone = monotonicNs();
-    size_t populated = blockPresent_;
-    for (size_t i = 0; i < got; i++) populated += (buffer_[i] & (kPresent | kSwapped)) != 0;
-    noteHugeCandidates(page, buffer_.data(), got);
-    consume(m, page, buffer_.data(), got);
+    noteHugeCandidates(page, entries, got);
+    const size_t populated = consume(m, page, entries, got);
     timings_.consumeNs += monotonicNs() - readDone;
     if (got < n) return;  // end of the user address space ([vsyscall])
     page += n;

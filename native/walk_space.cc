@@ -131,24 +131,20 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
     }
     size_t got = 0, populated = 0;
     try {
-      // Grown to the longest read: a buffer sized for the largest chunk would
-      // only be zeroed and faulted in (512 KiB cost a small process 0.4 ms).
-      if (buffer_.size() < count) buffer_.resize(static_cast<size_t>(count));
       // Chunks of equal address spaces give equal blocks of runs (readEntries()
       // may add a shared chunk's runs itself).
       pending_.fenceAndClose();
       const uint64_t cpuBegan = threadCpuNs();
-      got = readEntries(first, static_cast<size_t>(count), buffer_.data());
+      uint64_t* const entries = buffer_.data();
+      got = readEntries(first, static_cast<size_t>(count), entries);
       if (got >= kSlowChunkEntries / 2) {
         const uint64_t ns = threadCpuNs() - cpuBegan;
         c.chunkEntries.store(ns > got * kSlowEntryNs ? kSlowChunkEntries : kSpaceChunkEntries,
                              std::memory_order_relaxed);
       }
       const uint64_t readDone = monotonicNs();
-      populated = blockPresent_;
-      for (size_t i = 0; i < got; i++) populated += (buffer_[i] & (kPresent | kSwapped)) != 0;
-      noteHugeCandidates(first, buffer_.data(), got);
-      consume(0, first, buffer_.data(), got);
+      noteHugeCandidates(first, entries, got);
+      populated = consume(0, first, entries, got);
       timings_.consumeNs += monotonicNs() - readDone;
     } catch (...) {
       std::lock_guard<std::mutex> lock(c.mutex);
@@ -168,7 +164,7 @@ void ProcessWalk::runSpace(SpaceCursor& c) {
   scanAnonHuge(0);
   closePagemap();
   closeMaps();
-  LargeVector<uint64_t>().swap(buffer_);
+  buffer_.release();
   LargeVector<uint64_t>().swap(regions_);
 }
 
