@@ -206,11 +206,11 @@ void PagemapFile::beforeLockedCall() {
   if (gate_) {
     const uint64_t now = monotonicNs();
     uint64_t until = gate_->pauseUntilNs.load(std::memory_order_relaxed);
-    if (!raise_) until = std::max(until, gate_->soloUntilNs.load(std::memory_order_relaxed));
+    if (!raised()) until = std::max(until, gate_->soloUntilNs.load(std::memory_order_relaxed));
     if (until > now) pauseUntil(until);
   }
-  // Only the walk's first thread is raised (raise_); a refusal is counted.
-  callUnraised_ = raise_ && raisePriority() == Raise::kRefused;
+  // One thread of a walk is raised at a time (raised()); a refusal is counted.
+  callUnraised_ = raised() && raisePriority() == Raise::kRefused;
 }
 
 void PagemapFile::afterLockedCall(uint64_t began) {
@@ -234,17 +234,19 @@ void PagemapFile::afterLockedCall(uint64_t began) {
   if (!gate_) gate_ = std::make_shared<PaceGate>(pid_);
   // Pause only when the kernel shows a thread that may be waiting for the
   // lock (lock_pacing.h); else go on, raised for at most kRaisedStretchNs.
-  if (!gate_->mayWait(now)) {
+  if (!gate_->mayWait(now, raised())) {
     if (raisedThread_ != 0 && now - raisedNs_ >= kRaisedStretchNs) restorePriority();
     return;
   }
-  // From now: the look itself may have taken a microsecond or more.
+  // From now, back at the thread's own policy: the look and the policy
+  // change may have taken a microsecond or more, a whole short pause.
+  restorePriority();
   const uint64_t until = monotonicNs() + lockPauses_.pauseNs;
-  if (raise_) gate_->soloUntilNs.store(until + PaceGate::kSoloNs, std::memory_order_relaxed);
   uint64_t set = gate_->pauseUntilNs.load(std::memory_order_relaxed);
   while (set < until && !gate_->pauseUntilNs.compare_exchange_weak(set, until, std::memory_order_relaxed)) {
   }
   pauseUntil(until);
+  gate_->paused();
 }
 
 PagemapFile::PagemapFile(int pid) : pid_(pid), path_("/proc/" + std::to_string(pid) + "/pagemap") {

@@ -139,6 +139,9 @@ class PagemapFile {
   [[noreturn]] void throwExited() const;
   bool targetAlive();
   bool pacing() const { return lockPauses_.holdNs > 0 && state_ != TargetState::kStopped; }
+  // Whether this thread runs SCHED_FIFO between pauses: the walk's first
+  // thread, or its second once the first is done (PaceGate::leaderDone).
+  bool raised() const { return raise_ || (gate_ && gate_->leaderDone.load(std::memory_order_relaxed)); }
   void beforeLockedCall();
   void afterLockedCall(uint64_t began);
   // kRaised: the thread runs SCHED_FIFO; kLeft: its policy was chosen on

@@ -129,6 +129,8 @@ void ProcessWalk::runUnshrunk() {
         std::lock_guard<std::mutex> lock(cursor.mutex);
         if (!cursor.error) cursor.error = std::current_exception();
       }
+      // The tail, kept out while the target was active, is raised from now on.
+      if (gate_) gate_->leaderDone.store(true, std::memory_order_relaxed);
       // Without a second thread this one took every chunk: the tail read nothing.
       if (worker.joinable()) {
         worker.join();
@@ -204,6 +206,8 @@ void ProcessWalk::runUnshrunk() {
   } catch (...) {
     headError = std::current_exception();
   }
+  // The tail, kept out while the target was active, is raised from now on.
+  if (gate_) gate_->leaderDone.store(true, std::memory_order_relaxed);
   worker.join();
   ranges_[2 * ms + 1] = savedEnd;
   if (headError) std::rethrow_exception(headError);
