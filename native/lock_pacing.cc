@@ -12,14 +12,25 @@
 
 namespace pagewalk {
 
-char readStatState(int fd, int* cpu) {
-  char buf[512];
+namespace {
+
+// Reads an open /proc file from its start into buf as a C string (at most
+// size - 1 bytes); false if it reads nothing or fails.
+bool readFromStart(int fd, char* buf, size_t size) {
   ssize_t n;
   do {
-    n = ::pread(fd, buf, sizeof buf - 1, 0);
+    n = ::pread(fd, buf, size - 1, 0);
   } while (n < 0 && errno == EINTR);
-  if (n <= 0) return 0;
+  if (n <= 0) return false;
   buf[n] = 0;
+  return true;
+}
+
+}  // namespace
+
+char readStatState(int fd, int* cpu) {
+  char buf[512];
+  if (!readFromStart(fd, buf, sizeof buf)) return 0;
   // The command name may hold ')' itself: the state follows the last one.
   const char* close = nullptr;
   for (char* p = buf; *p; p++)
@@ -50,12 +61,7 @@ int openRead(const std::string& path) {
 // how many times the thread has been put on a CPU. 0 if unreadable.
 uint64_t readRuns(int fd) {
   char buf[96];
-  ssize_t n;
-  do {
-    n = ::pread(fd, buf, sizeof buf - 1, 0);
-  } while (n < 0 && errno == EINTR);
-  if (n <= 0) return 0;
-  buf[n] = 0;
+  if (!readFromStart(fd, buf, sizeof buf)) return 0;
   const char* p = buf;
   for (int field = 0; field < 2; field++) {
     while (*p != 0 && *p != ' ') p++;
